@@ -224,7 +224,7 @@ export function planEnrollment(input: PlanInput): EnrollmentPlan {
       decisions.push({
         ...base,
         action: 'wait',
-        reason: `${inFlight.length} stack instance(s) ${inFlight[0]?.detailedStatus}: an operation is under way`,
+        reason: `${inFlight.length} stack instance(s) ${[...new Set(inFlight.map((i) => i.detailedStatus))].sort().join('/')}: an operation is under way`,
       });
       continue;
     }
