@@ -1,0 +1,220 @@
+/**
+ * The apply loop the subscriber, backfill, sweep and CLI share: list log groups page by page,
+ * read each group's filters, plan it with the pure planner, carry out the action, and report
+ * one result per group. Stops cleanly at a deadline and hands back a cursor, so long work
+ * continues in another invocation instead of timing out (STYLE.md §7).
+ */
+import { ConflictError, LogReflectorError } from '../../shared/errors';
+import {
+  type LogGroupState,
+  type PlanAction,
+  type Planner,
+  STANDARD_LOG_GROUP_CLASS,
+} from '../../shared/plan';
+import { type Clock, systemClock } from '../../shared/rate-limiter';
+import type { ListedLogGroup, LogsApi } from './logs-api';
+
+export type Outcome = 'subscribed' | 'updated' | 'removed' | 'skipped' | 'conflict' | 'failed';
+
+export interface GroupResult {
+  readonly logGroupName: string;
+  readonly outcome: Outcome;
+  /** The planned action (absent when reading the group's filters failed). */
+  readonly action?: PlanAction;
+  /** Skip reason, remove reason, conflict detail or error message. */
+  readonly detail?: string;
+  readonly error?: Error;
+}
+
+export type Summary = Record<Outcome, number>;
+
+export function emptySummary(): Summary {
+  return { subscribed: 0, updated: 0, removed: 0, skipped: 0, conflict: 0, failed: 0 };
+}
+
+export function addSummaries(a: Summary, b: Summary): Summary {
+  const out = emptySummary();
+  for (const key of Object.keys(out) as Outcome[]) out[key] = a[key] + b[key];
+  return out;
+}
+
+/** The group vanished between listing and acting on it: nothing to do, not an error. */
+const GONE = 'log group no longer exists';
+
+function describeAction(action: PlanAction): string {
+  switch (action.kind) {
+    case 'skip':
+    case 'remove':
+      return action.reason;
+    case 'update':
+      return `stale ${action.stale.join(', ')}`;
+    case 'conflict':
+      return `slots held by ${action.foreignFilters.map((f) => JSON.stringify(f)).join(', ')}`;
+    default:
+      return '';
+  }
+}
+
+/** Carries out one planned action. Never throws: failures come back as a `failed` result. */
+export async function executeAction(api: LogsApi, action: PlanAction): Promise<GroupResult> {
+  const logGroupName = action.logGroupName;
+  try {
+    switch (action.kind) {
+      case 'subscribe':
+      case 'update': {
+        const done = await api.putFilter(logGroupName, action.filter);
+        if (done === 'gone') return { logGroupName, outcome: 'skipped', action, detail: GONE };
+        return {
+          logGroupName,
+          outcome: action.kind === 'subscribe' ? 'subscribed' : 'updated',
+          action,
+          detail: describeAction(action),
+        };
+      }
+      case 'remove': {
+        const done = await api.deleteFilter(logGroupName, action.filterName);
+        if (done === 'gone')
+          return { logGroupName, outcome: 'skipped', action, detail: 'filter already gone' };
+        return { logGroupName, outcome: 'removed', action, detail: action.reason };
+      }
+      case 'conflict':
+        return { logGroupName, outcome: 'conflict', action, detail: describeAction(action) };
+      case 'skip':
+        return { logGroupName, outcome: 'skipped', action, detail: action.reason };
+    }
+  } catch (error) {
+    if (error instanceof ConflictError) {
+      return { logGroupName, outcome: 'conflict', action, detail: error.message, error };
+    }
+    return failed(logGroupName, error, action);
+  }
+}
+
+function failed(logGroupName: string, error: unknown, action?: PlanAction): GroupResult {
+  const err = error instanceof Error ? error : new Error(String(error));
+  return { logGroupName, outcome: 'failed', ...(action ? { action } : {}), detail: err.message, error: err };
+}
+
+/**
+ * Reads one group's filters, plans it and applies the action. Groups of a class that cannot
+ * carry filters are planned without a read (saves a rate-limited call per group).
+ */
+export async function reconcileGroup(
+  api: LogsApi,
+  planner: Planner,
+  group: ListedLogGroup,
+): Promise<GroupResult> {
+  const logGroupName = group.logGroupName;
+  let filters: LogGroupState['filters'] = [];
+  const standard = (group.logGroupClass ?? STANDARD_LOG_GROUP_CLASS) === STANDARD_LOG_GROUP_CLASS;
+  if (standard) {
+    try {
+      const read = await api.describeFilters(logGroupName);
+      if (read === undefined) return { logGroupName, outcome: 'skipped', detail: GONE };
+      filters = read;
+    } catch (error) {
+      return failed(logGroupName, error);
+    }
+  }
+  const action = planner.planGroup({ logGroupName, logGroupClass: group.logGroupClass, filters });
+  return executeAction(api, action);
+}
+
+/** Errors that make the rest of a run pointless (bad credentials, bad configuration). */
+export function isFatal(error: Error | undefined): boolean {
+  return error instanceof LogReflectorError && (error.name === 'AuthError' || error.name === 'ConfigError');
+}
+
+export interface ReconcileOptions {
+  readonly api: LogsApi;
+  readonly planner: Planner;
+  /** Token of the page to start from (a cursor handed back by an earlier run). */
+  readonly cursor?: string | undefined;
+  /** Absolute time (clock ms) after which no new group is started. */
+  readonly deadlineMs?: number;
+  /** Groups in flight at once; the rate limiter sets the pace, this only hides latency. @default 8 */
+  readonly concurrency?: number;
+  readonly clock?: Clock;
+  readonly onResult?: (result: GroupResult) => void;
+  /** Called after each listed page, with the number of groups in it. */
+  readonly onPage?: (groups: number) => void;
+}
+
+export interface ReconcileResult {
+  readonly summary: Summary;
+  /** True when every page was processed. */
+  readonly complete: boolean;
+  /**
+   * Where to resume when not complete: the token of the page that was being processed
+   * (the page is redone; groups already done plan as skips). undefined = from the start.
+   */
+  readonly cursor?: string | undefined;
+  /** Set when a fatal error (AuthError, ConfigError) stopped the run. */
+  readonly fatal?: Error;
+  readonly groupsSeen: number;
+  /** Message of the first failed group, for reports. */
+  readonly firstFailure?: string;
+}
+
+/** Runs `worker` over `items` with at most `concurrency` in flight, stopping new starts when `stop()`. */
+async function pool<T>(
+  items: readonly T[],
+  concurrency: number,
+  stop: () => boolean,
+  worker: (item: T) => Promise<void>,
+): Promise<number> {
+  let next = 0;
+  let started = 0;
+  const lanes = Array.from({ length: Math.min(concurrency, items.length) }, async () => {
+    while (next < items.length && !stop()) {
+      const item = items[next] as T;
+      next += 1;
+      started += 1;
+      await worker(item);
+    }
+  });
+  await Promise.all(lanes);
+  return started;
+}
+
+/** Reconciles every log group of the account and region (from `cursor` on) until done or the deadline. */
+export async function reconcileAll(options: ReconcileOptions): Promise<ReconcileResult> {
+  const clock = options.clock ?? systemClock;
+  const concurrency = Math.max(1, options.concurrency ?? 8);
+  const summary = emptySummary();
+  let cursor = options.cursor;
+  let fatal: Error | undefined;
+  let groupsSeen = 0;
+  let firstFailure: string | undefined;
+  const pastDeadline = () => options.deadlineMs !== undefined && clock.now() >= options.deadlineMs;
+
+  for (;;) {
+    if (pastDeadline()) {
+      return {
+        summary,
+        complete: false,
+        cursor,
+        groupsSeen,
+        ...(firstFailure !== undefined ? { firstFailure } : {}),
+      };
+    }
+    const page = await options.api.listLogGroups(cursor);
+    options.onPage?.(page.groups.length);
+    const stop = () => fatal !== undefined || pastDeadline();
+    const started = await pool(page.groups, concurrency, stop, async (group) => {
+      const result = await reconcileGroup(options.api, options.planner, group);
+      summary[result.outcome] += 1;
+      if (result.outcome === 'failed') {
+        firstFailure ??= `${result.logGroupName}: ${result.detail ?? 'failed'}`;
+        if (isFatal(result.error)) fatal ??= result.error;
+      }
+      options.onResult?.(result);
+    });
+    groupsSeen += started;
+    const seen = { summary, groupsSeen, ...(firstFailure !== undefined ? { firstFailure } : {}) };
+    if (fatal) return { ...seen, complete: false, cursor, fatal };
+    if (started < page.groups.length) return { ...seen, complete: false, cursor };
+    if (!page.nextToken) return { ...seen, complete: true };
+    cursor = page.nextToken;
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * Long runs (100k+ log groups at a few requests per second take hours) continue across
+ * invocations: when an invocation nears its deadline it hands the rest on to a fresh
+ * asynchronous invocation of the same function, with the listing cursor and the totals so
+ * far. The backfill also carries the CloudFormation response obligation of a Delete through
+ * the chain (it must answer within the custom resource timeout, one hour by default:
+ * https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-customresource.html).
+ */
+import * as z from 'zod/mini';
+import { ENROLLMENT_VALUES } from '../../shared/naming';
+import type { Summary } from './apply';
+
+/** Hops before a chain gives up (~ 200 × 12 min ≈ 40 h): a guard against a runaway loop. */
+export const MAX_HOPS = 200;
+
+const SummarySchema = z.object({
+  subscribed: z.int().check(z.gte(0)),
+  updated: z.int().check(z.gte(0)),
+  removed: z.int().check(z.gte(0)),
+  skipped: z.int().check(z.gte(0)),
+  conflict: z.int().check(z.gte(0)),
+  failed: z.int().check(z.gte(0)),
+});
+
+/** The settings a chain runs with, as `MemberSettings` (validated again on each hop). */
+const SettingsSnapshotSchema = z.object({
+  destinationArn: z.string(),
+  roleArn: z.string(),
+  filterName: z.string().check(z.minLength(1)),
+  filterPattern: z.string(),
+  include: z.array(z.string()),
+  exclude: z.array(z.string()),
+  enrollment: z.enum(ENROLLMENT_VALUES),
+  rateLimitRps: z.number().check(z.gt(0)),
+  filterSlots: z.int().check(z.gte(1)),
+});
+
+/** Where and how to answer CloudFormation when the chain ends. */
+export const ResponseTargetSchema = z.object({
+  ResponseURL: z.url(),
+  StackId: z.string(),
+  RequestId: z.string(),
+  LogicalResourceId: z.string(),
+  PhysicalResourceId: z.string(),
+  /** Answer no later than this (epoch ms), whatever is left. */
+  deadlineAtMs: z.number(),
+});
+
+export type ResponseTarget = z.infer<typeof ResponseTargetSchema>;
+
+/**
+ * The payload of a hand-off invocation. Sample:
+ * `{"logReflectorContinuation":1,"origin":"sweep","mode":"reconcile","settings":{…},
+ *   "cursor":"AQAB…","hop":3,"startedAtMs":1764161000000,"totals":{"subscribed":812,…}}`
+ */
+export const ContinuationSchema = z.object({
+  logReflectorContinuation: z.literal(1),
+  origin: z.enum(['backfill', 'sweep']),
+  mode: z.enum(['reconcile', 'uninstall']),
+  settings: SettingsSnapshotSchema,
+  cursor: z.optional(z.string()),
+  hop: z.int().check(z.gte(1)),
+  startedAtMs: z.number(),
+  totals: SummarySchema,
+  respond: z.optional(ResponseTargetSchema),
+});
+
+export type Continuation = z.infer<typeof ContinuationSchema>;
+
+/** True when `event` looks like one of our hand-offs (then it must also parse). */
+export function isContinuation(event: unknown): boolean {
+  return typeof event === 'object' && event !== null && 'logReflectorContinuation' in event;
+}
+
+export function totalsOf(summary: Summary): Continuation['totals'] {
+  return { ...summary };
+}

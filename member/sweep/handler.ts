@@ -1,0 +1,90 @@
+/**
+ * The sweep (EventBridge schedule): re-plans every log group of the account and region and
+ * applies the difference, healing whatever the subscriber missed (events lost or parked in
+ * the dead-letter queue, groups created while the stack was deploying, filters someone
+ * deleted or changed, include/exclude edits). Long sweeps hand the rest on to a fresh
+ * invocation of this function with a cursor; a chain whose settings no longer match the
+ * function's environment (the stack was updated meanwhile) stops.
+ */
+import type { Context } from 'aws-lambda';
+import { type Clock, systemClock } from '../../shared/rate-limiter';
+import { emptySummary } from '../runtime/apply';
+import { createHandOff, createLogsRuntime } from '../runtime/clients';
+import { ContinuationSchema, isContinuation } from '../runtime/continuation';
+import { loadMemberEnv, sameSettings } from '../runtime/env';
+import { runStep, type StepDeps, type StepOutcome } from '../runtime/run';
+import { createTelemetry } from '../runtime/telemetry';
+
+/** Time kept back at the end of an invocation for groups in flight and the hand-off. */
+export const GRACE_MS = 150_000;
+
+export type SweepContext = Pick<Context, 'invokedFunctionArn' | 'getRemainingTimeInMillis'>;
+
+export interface SweepDeps extends StepDeps {
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly graceMs: number;
+}
+
+/** What the invocation did; undefined when a superseded chain stopped. */
+export type SweepResult = StepOutcome | undefined;
+
+export function createSweepHandler(deps: SweepDeps) {
+  const { logger } = deps.telemetry;
+  return async (event: unknown, context: SweepContext): Promise<SweepResult> => {
+    // Read on every invocation: a chain must notice a stack update that changed the settings.
+    const settings = loadMemberEnv(deps.env);
+    const deadlineMs = deps.clock.now() + context.getRemainingTimeInMillis() - deps.graceMs;
+    let outcome: StepOutcome;
+    if (isContinuation(event)) {
+      const next = ContinuationSchema.parse(event);
+      if (!sameSettings(settings, next.settings)) {
+        logger.info('sweep chain superseded by newer settings; stopping', { hop: next.hop });
+        return undefined;
+      }
+      outcome = await runStep(deps, {
+        origin: 'sweep',
+        mode: 'reconcile',
+        settings,
+        cursor: next.cursor,
+        hop: next.hop,
+        startedAtMs: next.startedAtMs,
+        totals: next.totals,
+        deadlineMs,
+        functionArn: context.invokedFunctionArn,
+      });
+    } else {
+      outcome = await runStep(deps, {
+        origin: 'sweep',
+        mode: 'reconcile',
+        settings,
+        hop: 1,
+        startedAtMs: deps.clock.now(),
+        totals: emptySummary(),
+        deadlineMs,
+        functionArn: context.invokedFunctionArn,
+      });
+    }
+    // Credentials or configuration are broken: fail loudly (Lambda Errors metric, alarms).
+    if (outcome.result.fatal) throw outcome.result.fatal;
+    return outcome;
+  };
+}
+
+let defaultHandler: ReturnType<typeof createSweepHandler> | undefined;
+
+function defaults(clock: Clock = systemClock): SweepDeps {
+  return {
+    env: process.env,
+    runtimeFor: (settings) => createLogsRuntime({ requestsPerSecond: settings.rateLimitRps, clock }),
+    handOff: createHandOff(),
+    clock,
+    telemetry: createTelemetry('sweep'),
+    graceMs: GRACE_MS,
+  };
+}
+
+/** Lambda entry point (`index.handler` in the inline bundle). */
+export async function handler(event: unknown, context: SweepContext): Promise<SweepResult> {
+  defaultHandler ??= createSweepHandler(defaults());
+  return defaultHandler(event, context);
+}
