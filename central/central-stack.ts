@@ -1,0 +1,333 @@
+/**
+ * The central stack: deployed by the central StackSet into the central account (e.g. Log
+ * Archive), home region only. Infrastructure code.
+ *
+ * Kinesis stream (KMS) ← every regional destination; event source mapping → reflector →
+ * Sumo; a failure bucket for what can never be forwarded (ESM on-failure records and
+ * malformed records, replayable); the Sumo URL in Secrets Manager; the role CloudWatch Logs
+ * assumes to write the stream; alarms and a dashboard.
+ */
+import { Aws, CfnParameter, Duration, Fn, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kinesis from 'aws-cdk-lib/aws-kinesis';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { KinesisEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import { StackSetStack } from 'cdk-stacksets';
+import type { Construct } from 'constructs';
+import type { DeploymentConfig } from '../shared/config';
+import { FUNCTION_NAMES, RESOURCE_PREFIX } from '../shared/naming';
+import { InlineFunction } from './constructs/inline-function';
+import { acknowledgeFindings, nagRef } from './constructs/nag';
+
+/** Fixed physical names: the destinations StackSet and the docs refer to them. */
+export const STREAM_NAME = 'log-reflector';
+export const LOGS_TO_KINESIS_ROLE_NAME = `${RESOURCE_PREFIX}logs-to-kinesis`;
+export const DEFAULT_SUMO_SECRET_NAME = 'log-reflector/sumo-endpoint';
+
+export interface CentralStackProps {
+  readonly config: DeploymentConfig;
+}
+
+export class CentralStack extends StackSetStack {
+  readonly stream: kinesis.Stream;
+  readonly key: kms.Key;
+  readonly failureBucket: s3.Bucket;
+  readonly reflector: InlineFunction;
+  readonly logsToKinesisRole: iam.Role;
+  readonly sumoSecret: secretsmanager.ISecret;
+  readonly alarmTopic: sns.Topic;
+
+  constructor(scope: Construct, id: string, props: CentralStackProps) {
+    super(scope, id);
+    const c = props.config;
+    this.templateOptions.description =
+      'log-reflector central: Kinesis stream, reflector to Sumo Logic, failure bucket (StackSet instance, central account, home region)';
+
+    const sourceRegions = new CfnParameter(this, 'SourceRegions', {
+      type: 'CommaDelimitedList',
+      default: c.regions.join(','),
+      description: 'Regions whose CloudWatch Logs destinations write to this stream',
+    });
+
+    this.key = new kms.Key(this, 'Key', {
+      alias: 'alias/log-reflector',
+      description: 'log-reflector: stream, failure bucket and alarm topic encryption',
+      enableKeyRotation: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    // CloudWatch alarms publish to the encrypted topic.
+    this.key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+        conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } },
+      }),
+    );
+
+    this.stream = new kinesis.Stream(this, 'Stream', {
+      streamName: STREAM_NAME,
+      encryption: kinesis.StreamEncryption.KMS,
+      encryptionKey: this.key,
+      streamMode:
+        c.kinesis.mode === 'on-demand' ? kinesis.StreamMode.ON_DEMAND : kinesis.StreamMode.PROVISIONED,
+      shardCount: c.kinesis.mode === 'provisioned' ? c.kinesis.shardCount : undefined,
+      retentionPeriod: Duration.hours(c.kinesis.retentionHours),
+    });
+    Validations.of(this.stream).acknowledge({
+      id: 'AwsSolutions-KDS3',
+      reason:
+        'Encrypted with our customer-managed key on purpose: its policy is ours to scope (the destinations role may only GenerateDataKey, the reflector Decrypt) and it rotates yearly.',
+    });
+
+    // The role CloudWatch Logs assumes to put records into the stream, for the destination
+    // in every source region. Inline policy: attached in the same resource as the role, so
+    // the destination's test message cannot race it (DESIGN.md, CloudWatch Logs facts).
+    // Confused deputy: only CloudWatch Logs acting for a log resource in one of our regions.
+    // (Fn::Join's delimiter must be a literal, so the partition is too: the commercial
+    // partition is the only one supported, shared/regions.ts.)
+    const sourceArns = Fn.split(
+      ',',
+      Fn.join('', ['arn:aws:logs:', Fn.join(':*:*,arn:aws:logs:', sourceRegions.valueAsList), ':*:*']),
+    );
+    this.logsToKinesisRole = new iam.Role(this, 'LogsToKinesisRole', {
+      roleName: LOGS_TO_KINESIS_ROLE_NAME,
+      description: 'CloudWatch Logs destinations write subscription data to the log-reflector stream',
+      assumedBy: new iam.ServicePrincipal('logs.amazonaws.com', {
+        conditions: { StringLike: { 'aws:SourceArn': sourceArns } },
+      }),
+      inlinePolicies: {
+        putRecords: new iam.PolicyDocument({
+          statements: [
+            new iam.PolicyStatement({
+              actions: ['kinesis:PutRecord', 'kinesis:PutRecords'],
+              resources: [this.stream.streamArn],
+            }),
+            new iam.PolicyStatement({ actions: ['kms:GenerateDataKey'], resources: [this.key.keyArn] }),
+          ],
+        }),
+      },
+    });
+
+    this.failureBucket = new s3.Bucket(this, 'FailureBucket', {
+      encryption: s3.BucketEncryption.KMS,
+      encryptionKey: this.key,
+      bucketKeyEnabled: true,
+      enforceSSL: true,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      versioned: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+      // Request metrics let an alarm fire on the first object written (storage metrics are daily).
+      metrics: [{ id: 'All' }],
+      lifecycleRules: [
+        {
+          id: 'expire-replayed-and-old',
+          // Long enough to notice (the alarm fires on the first object) and replay.
+          expiration: Duration.days(90),
+          noncurrentVersionExpiration: Duration.days(7),
+          abortIncompleteMultipartUploadAfter: Duration.days(1),
+        },
+      ],
+    });
+    Validations.of(this.failureBucket).acknowledge({
+      id: 'AwsSolutions-S1',
+      reason:
+        'Only the reflector (and the ESM with its role) writes here and operators read it to replay; access is recorded by the organization CloudTrail trail. A separate access-log bucket would itself need an exception.',
+    });
+
+    this.sumoSecret = c.sumo.secretArn
+      ? secretsmanager.Secret.fromSecretCompleteArn(this, 'SumoSecret', c.sumo.secretArn)
+      : c.sumo.secretName
+        ? secretsmanager.Secret.fromSecretNameV2(this, 'SumoSecret', c.sumo.secretName)
+        : this.createSumoSecret();
+
+    this.reflector = new InlineFunction(this, 'Reflector', {
+      entry: 'central/reflector/handler.ts',
+      functionName: FUNCTION_NAMES.reflector,
+      description: 'Forwards CloudWatch Logs events from the log-reflector stream to Sumo Logic',
+      serviceName: 'reflector',
+      memorySizeMb: c.reflector.memorySizeMb,
+      timeoutSeconds: c.reflector.timeoutSeconds,
+      environment: {
+        SUMO_ENDPOINT_SECRET_ARN: this.sumoSecret.secretArn,
+        FAILURE_BUCKET: this.failureBucket.bucketName,
+        SUMO_CATEGORY_TEMPLATE: c.sumo.categoryTemplate,
+        SUMO_FIELDS: Object.entries(c.sumo.fields)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(','),
+      },
+    });
+    const fn = this.reflector.function;
+    this.sumoSecret.grantRead(fn);
+    // Malformed records are written by the reflector itself (replay runs from the CLI).
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:PutObject'],
+        resources: [this.failureBucket.arnForObjects('*')],
+      }),
+    );
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [this.failureBucket.bucketArn] }),
+    );
+    this.key.grant(fn, 'kms:GenerateDataKey', 'kms:Decrypt');
+
+    fn.addEventSource(
+      new KinesisEventSource(this.stream, {
+        startingPosition: lambda.StartingPosition.TRIM_HORIZON,
+        batchSize: c.reflector.batchSize,
+        maxBatchingWindow: Duration.seconds(c.reflector.maxBatchingWindowSeconds),
+        parallelizationFactor: c.reflector.parallelizationFactor,
+        bisectBatchOnError: true,
+        reportBatchItemFailures: true,
+        retryAttempts: c.reflector.maxRetryAttempts,
+        maxRecordAge: Duration.seconds(c.reflector.maxRecordAgeSeconds),
+        // S3 receives the whole failed batch (SQS/SNS would get metadata only). CDK's
+        // S3OnFailureDestination grants read/write/delete; the ESM needs PutObject and
+        // ListBucket (https://docs.aws.amazon.com/lambda/latest/dg/kinesis-on-failure-destination.html).
+        onFailure: { bind: () => ({ destination: this.failureBucket.bucketArn }) },
+      }),
+    );
+    const bucketArn = nagRef(this.failureBucket.node.defaultChild as s3.CfnBucket, 'Arn');
+    acknowledgeFindings(
+      this.reflector.role,
+      'AwsSolutions-IAM5',
+      [`Resource::${bucketArn}/*`],
+      'Objects inside the failure bucket only: keys are made per record at run time.',
+    );
+
+    this.alarmTopic = new sns.Topic(this, 'AlarmTopic', {
+      topicName: `${RESOURCE_PREFIX}alarms`,
+      displayName: 'log-reflector alarms',
+      masterKey: this.key,
+      enforceSSL: true,
+    });
+    if (c.alarmEmail) this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(c.alarmEmail));
+
+    this.addAlarmsAndDashboard();
+  }
+
+  private createSumoSecret(): secretsmanager.Secret {
+    const secret = new secretsmanager.Secret(this, 'SumoSecret', {
+      secretName: DEFAULT_SUMO_SECRET_NAME,
+      description:
+        'Sumo Logic HTTP source URL for log-reflector. Put the URL here after the first deploy (docs/deploy.md).',
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    Validations.of(secret).acknowledge({
+      id: 'AwsSolutions-SMG4',
+      reason:
+        'The value is a Sumo Logic HTTP source URL issued by Sumo; it can only be rotated in Sumo, not by a rotation Lambda. docs/deploy.md says how to replace it.',
+    });
+    return secret;
+  }
+
+  private addAlarmsAndDashboard(): void {
+    const fn = this.reflector.function;
+    const action = new cwActions.SnsAction(this.alarmTopic);
+    const period = Duration.minutes(5);
+    const metric = (name: string, statistic = 'Sum') =>
+      new cloudwatch.Metric({
+        namespace: 'LogReflector',
+        metricName: name,
+        dimensionsMap: { service: 'reflector' },
+        statistic,
+        period,
+      });
+
+    const alarms: cloudwatch.Alarm[] = [
+      new cloudwatch.Alarm(this, 'IteratorAgeAlarm', {
+        alarmName: `${RESOURCE_PREFIX}iterator-age`,
+        alarmDescription: 'The reflector is more than 5 minutes behind the stream',
+        metric: fn.metric('IteratorAge', { statistic: 'Maximum', period }),
+        threshold: 5 * 60 * 1000,
+        evaluationPeriods: 3,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+      new cloudwatch.Alarm(this, 'ErrorsAlarm', {
+        alarmName: `${RESOURCE_PREFIX}reflector-errors`,
+        alarmDescription:
+          'Reflector invocations fail (records are retried, then parked in the failure bucket)',
+        metric: fn.metricErrors({ period }),
+        threshold: 0,
+        evaluationPeriods: 3,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+      new cloudwatch.Alarm(this, 'ThrottlesAlarm', {
+        alarmName: `${RESOURCE_PREFIX}reflector-throttles`,
+        alarmDescription: 'Reflector invocations are throttled (account concurrency)',
+        metric: fn.metricThrottles({ period }),
+        threshold: 0,
+        evaluationPeriods: 3,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+      new cloudwatch.Alarm(this, 'FailureBucketAlarm', {
+        alarmName: `${RESOURCE_PREFIX}failure-bucket-objects`,
+        alarmDescription:
+          'Records were parked in the failure bucket (malformed, or retries/age exhausted): inspect and `log-reflector replay`',
+        metric: new cloudwatch.Metric({
+          namespace: 'AWS/S3',
+          metricName: 'PutRequests',
+          dimensionsMap: { BucketName: this.failureBucket.bucketName, FilterId: 'All' },
+          statistic: 'Sum',
+          period,
+        }),
+        threshold: 0,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+    ];
+    for (const alarm of alarms) alarm.addAlarmAction(action);
+
+    new cloudwatch.Dashboard(this, 'Dashboard', {
+      dashboardName: 'log-reflector',
+      widgets: [
+        [
+          new cloudwatch.GraphWidget({
+            title: 'Stream in (records)',
+            left: [this.stream.metricIncomingRecords({ period })],
+            width: 8,
+          }),
+          new cloudwatch.GraphWidget({
+            title: 'Reflector iterator age (ms)',
+            left: [fn.metric('IteratorAge', { statistic: 'Maximum', period })],
+            width: 8,
+          }),
+          new cloudwatch.GraphWidget({
+            title: 'Reflector errors / throttles',
+            left: [fn.metricErrors({ period }), fn.metricThrottles({ period })],
+            width: 8,
+          }),
+        ],
+        [
+          new cloudwatch.GraphWidget({
+            title: 'Events in / sent',
+            left: [metric('EventsIn'), metric('EventsSent')],
+            width: 8,
+          }),
+          new cloudwatch.GraphWidget({
+            title: 'Retries / failed / malformed records',
+            left: [metric('Retries'), metric('FailedRecords'), metric('MalformedRecords')],
+            width: 8,
+          }),
+          new cloudwatch.GraphWidget({
+            title: 'Failure bucket writes',
+            left: [alarms[3]?.metric ?? metric('MalformedRecords')],
+            width: 8,
+          }),
+        ],
+      ],
+    });
+  }
+}

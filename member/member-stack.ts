@@ -1,0 +1,300 @@
+/**
+ * The member stack: deployed by the members StackSet into every account × region of the
+ * target OUs (and, behind a switch, into the management account). Infrastructure code.
+ *
+ * It keeps every eligible log group of its account and region subscribed to the central
+ * destination of its region:
+ * - a sender role CloudWatch Logs uses for the org-wide destination,
+ * - the subscriber (EventBridge rule on CloudTrail CreateLogGroup, retries + dead-letter queue),
+ * - the backfill custom resource (one Lambda answering CloudFormation itself: no Provider
+ *   framework inside a StackSet, DESIGN.md decision 3),
+ * - a scheduled sweep that heals drift,
+ * - the `Enrollment` parameter the enrollment reconciler overrides per account: `disabled`
+ *   turns the rule and the sweep off and makes the backfill remove our filters.
+ *
+ * Environment-agnostic (a StackSet template): nothing per account is baked in; org-wide
+ * settings are parameter defaults, account and region come from pseudo parameters.
+ */
+import { Aws, CfnCondition, CfnCustomResource, CfnParameter, Duration, Fn, Validations } from 'aws-cdk-lib';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambdaDestinations from 'aws-cdk-lib/aws-lambda-destinations';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { StackSetStack } from 'cdk-stacksets';
+import type { Construct } from 'constructs';
+import { InlineFunction } from '../central/constructs/inline-function';
+import { acknowledgeFindings } from '../central/constructs/nag';
+import { ENROLLMENT_VALUES, FUNCTION_NAMES, OWN_LOG_GROUP_PATTERN, RESOURCE_PREFIX } from '../shared/naming';
+
+/** Name of the CloudWatch Logs destination the central account has in every region. */
+export const DESTINATION_NAME = 'log-reflector';
+
+/** The parameter the enrollment reconciler overrides per account (DESIGN.md decision 4). */
+export const ENROLLMENT_PARAMETER = 'Enrollment';
+
+export interface MemberSettings {
+  /** The central account that owns the destinations. */
+  readonly centralAccountId: string;
+  /** Base of the filter name we own; the stack appends `-<region>` (shared/naming.ts). */
+  readonly filterNameBase: string;
+  /** CloudWatch Logs filter pattern; empty = every event. */
+  readonly filterPattern: string;
+  /** Globs over log group names; empty = all. */
+  readonly include: readonly string[];
+  /** Globs excluded in addition to our own log groups (always excluded). */
+  readonly exclude: readonly string[];
+  /** Control-plane calls per second for the member functions. */
+  readonly rateLimitRps: number;
+  /** Minutes between sweeps. */
+  readonly sweepIntervalMinutes: number;
+}
+
+export interface MemberStackProps {
+  /** Org-wide settings, written as parameter defaults (the same in every account). */
+  readonly settings: MemberSettings;
+}
+
+export class MemberStack extends StackSetStack {
+  /** Every function this stack deploys, by role. */
+  readonly functions: {
+    readonly subscriber: InlineFunction;
+    readonly backfill: InlineFunction;
+    readonly sweep: InlineFunction;
+  };
+  readonly deadLetterQueue: sqs.Queue;
+
+  constructor(scope: Construct, id: string, props: MemberStackProps) {
+    super(scope, id);
+    const s = props.settings;
+    this.templateOptions.description =
+      'log-reflector member: subscribes every eligible log group to the central destination (StackSet instance)';
+
+    const enrollment = new CfnParameter(this, ENROLLMENT_PARAMETER, {
+      type: 'String',
+      allowedValues: [...ENROLLMENT_VALUES],
+      default: 'enabled',
+      description:
+        'Set per account by the log-reflector enrollment reconciler (opt-out tag). disabled removes our filters.',
+    });
+    const centralAccount = new CfnParameter(this, 'CentralAccountId', {
+      type: 'String',
+      allowedPattern: '^\\d{12}$',
+      default: s.centralAccountId,
+      description: 'Account that owns the log-reflector destinations',
+    });
+    const filterNameBase = new CfnParameter(this, 'FilterNameBase', {
+      type: 'String',
+      allowedPattern: '^[^:*]{1,480}$',
+      default: s.filterNameBase,
+      description: 'Base name of the subscription filter log-reflector owns (the region is appended)',
+    });
+    const filterPattern = new CfnParameter(this, 'FilterPattern', {
+      type: 'String',
+      default: s.filterPattern,
+      maxLength: 1024,
+      description: 'CloudWatch Logs filter pattern of our filter; empty forwards every event',
+    });
+    const include = new CfnParameter(this, 'IncludePatterns', {
+      type: 'String',
+      default: s.include.join(','),
+      description: 'Comma-separated globs over log group names to subscribe; empty = all',
+    });
+    const exclude = new CfnParameter(this, 'ExcludePatterns', {
+      type: 'String',
+      default: [OWN_LOG_GROUP_PATTERN, ...s.exclude].join(','),
+      description: `Comma-separated globs never subscribed (${OWN_LOG_GROUP_PATTERN} is always excluded)`,
+    });
+    const isEnabled = new CfnCondition(this, 'IsEnabled', {
+      expression: Fn.conditionEquals(enrollment.valueAsString, 'enabled'),
+    });
+
+    const destinationArn = `arn:${Aws.PARTITION}:logs:${Aws.REGION}:${centralAccount.valueAsString}:destination:${DESTINATION_NAME}`;
+    const filterName = Fn.join('-', [filterNameBase.valueAsString, Aws.REGION]);
+
+    // The role CloudWatch Logs assumes to deliver to an org-wide destination. IAM is global,
+    // and this stack runs once per region, so the name carries the region.
+    const senderRole = new iam.Role(this, 'SenderRole', {
+      roleName: `${RESOURCE_PREFIX}sender-${Aws.REGION}`,
+      description: 'CloudWatch Logs delivers subscription data to the log-reflector destination',
+      assumedBy: new iam.ServicePrincipal('logs.amazonaws.com', {
+        conditions: {
+          StringLike: { 'aws:SourceArn': `arn:${Aws.PARTITION}:logs:${Aws.REGION}:${Aws.ACCOUNT_ID}:*` },
+        },
+      }),
+      inlinePolicies: {
+        deliver: new iam.PolicyDocument({
+          statements: [
+            new iam.PolicyStatement({ actions: ['logs:PutLogEvents'], resources: [destinationArn] }),
+          ],
+        }),
+      },
+    });
+
+    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
+      queueName: `${RESOURCE_PREFIX}subscriber-dlq`,
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    Validations.of(this.deadLetterQueue).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason:
+        'This queue is itself the dead-letter queue of the subscriber (EventBridge target and Lambda on-failure); the sweep re-plans every group, so nothing in it is lost.',
+    });
+
+    const environment = {
+      DESTINATION_ARN: destinationArn,
+      SENDER_ROLE_ARN: senderRole.roleArn,
+      FILTER_NAME: filterName,
+      FILTER_PATTERN: filterPattern.valueAsString,
+      INCLUDE: include.valueAsString,
+      EXCLUDE: exclude.valueAsString,
+      ENROLLMENT: enrollment.valueAsString,
+      RATE_LIMIT_RPS: String(s.rateLimitRps),
+    };
+
+    const subscriber = new InlineFunction(this, 'Subscriber', {
+      entry: 'member/subscriber/handler.ts',
+      functionName: FUNCTION_NAMES.subscriber,
+      description: 'Subscribes a new log group (CloudTrail CreateLogGroup) to the log-reflector destination',
+      serviceName: 'subscriber',
+      timeoutSeconds: 120,
+      environment,
+    });
+    const backfill = new InlineFunction(this, 'Backfill', {
+      entry: 'member/backfill/handler.ts',
+      functionName: FUNCTION_NAMES.backfill,
+      description:
+        'Custom resource: subscribes existing log groups on deploy, removes our filters on disable/delete',
+      serviceName: 'backfill',
+      memorySizeMb: 512,
+      timeoutSeconds: 900,
+      environment,
+    });
+    const sweep = new InlineFunction(this, 'Sweep', {
+      entry: 'member/sweep/handler.ts',
+      functionName: FUNCTION_NAMES.sweep,
+      description: 'Re-plans every log group of the account and region and heals drift',
+      serviceName: 'sweep',
+      memorySizeMb: 512,
+      timeoutSeconds: 900,
+      // One sweep at a time per account and region: overlapping sweeps only double the API calls.
+      reservedConcurrency: 1,
+      environment,
+    });
+    this.functions = { subscriber, backfill, sweep };
+
+    // Control-plane permissions, scoped to this account and region's log groups.
+    const logGroupArn = `arn:${Aws.PARTITION}:logs:${Aws.REGION}:${Aws.ACCOUNT_ID}:log-group:*`;
+    for (const fn of [subscriber, backfill, sweep]) {
+      fn.role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          sid: 'ManageOurSubscriptionFilters',
+          actions: [
+            'logs:DescribeLogGroups',
+            'logs:ListLogGroups',
+            'logs:DescribeSubscriptionFilters',
+            'logs:PutSubscriptionFilter',
+            'logs:DeleteSubscriptionFilter',
+          ],
+          resources: [logGroupArn],
+        }),
+      );
+      // PutSubscriptionFilter on a cross-account destination also needs the destination.
+      fn.role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          sid: 'SubscribeToCentralDestination',
+          actions: ['logs:PutSubscriptionFilter'],
+          resources: [destinationArn],
+        }),
+      );
+      fn.role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          sid: 'PassSenderRole',
+          actions: ['iam:PassRole'],
+          resources: [senderRole.roleArn],
+          conditions: { StringEquals: { 'iam:PassedToService': 'logs.amazonaws.com' } },
+        }),
+      );
+      acknowledgeFindings(
+        fn.role,
+        'AwsSolutions-IAM5',
+        ['Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:*'],
+        'Every log group of this account and region, including ones created after deploy: the function lists them and manages its own filter on each (never a foreign filter: shared/plan.ts).',
+      );
+    }
+    // The backfill hands the rest of a large account on to a fresh invocation of itself.
+    backfill.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ContinueBackfill',
+        actions: ['lambda:InvokeFunction'],
+        resources: [
+          `arn:${Aws.PARTITION}:lambda:${Aws.REGION}:${Aws.ACCOUNT_ID}:function:${FUNCTION_NAMES.backfill}`,
+        ],
+      }),
+    );
+
+    // Subscriber: async invocation, retried by Lambda, then parked in the DLQ.
+    subscriber.function.configureAsyncInvoke({
+      retryAttempts: 2,
+      maxEventAge: Duration.hours(6),
+      onFailure: new lambdaDestinations.SqsDestination(this.deadLetterQueue),
+    });
+    const createLogGroupRule = new events.Rule(this, 'CreateLogGroupRule', {
+      ruleName: `${RESOURCE_PREFIX}create-log-group`,
+      description: 'CloudTrail CreateLogGroup (successful calls only) → log-reflector subscriber',
+      eventPattern: {
+        source: ['aws.logs'],
+        detailType: ['AWS API Call via CloudTrail'],
+        detail: {
+          eventSource: ['logs.amazonaws.com'],
+          eventName: ['CreateLogGroup'],
+          // Failed calls are delivered too; they created nothing.
+          errorCode: [{ exists: false }],
+        },
+      },
+      targets: [
+        new targets.LambdaFunction(subscriber.function, {
+          retryAttempts: 8,
+          maxEventAge: Duration.hours(6),
+          deadLetterQueue: this.deadLetterQueue,
+        }),
+      ],
+    });
+    (createLogGroupRule.node.defaultChild as events.CfnRule).state = Fn.conditionIf(
+      isEnabled.logicalId,
+      'ENABLED',
+      'DISABLED',
+    ).toString();
+
+    const sweepRule = new events.Rule(this, 'SweepSchedule', {
+      ruleName: `${RESOURCE_PREFIX}sweep`,
+      description: 'Periodic log-reflector sweep: re-plan every log group, heal drift',
+      schedule: events.Schedule.rate(Duration.minutes(s.sweepIntervalMinutes)),
+      targets: [new targets.LambdaFunction(sweep.function, { retryAttempts: 2 })],
+    });
+    (sweepRule.node.defaultChild as events.CfnRule).state = Fn.conditionIf(
+      isEnabled.logicalId,
+      'ENABLED',
+      'DISABLED',
+    ).toString();
+
+    // The backfill: CloudFormation calls the function directly (ServiceToken = its ARN) and
+    // the function answers the ResponseURL itself. Every setting is a property, so changing
+    // one (Enrollment above all) makes CloudFormation send Update.
+    const backfillResource = new CfnCustomResource(this, 'BackfillRun', {
+      serviceToken: backfill.function.functionArn,
+    });
+    backfillResource.addPropertyOverride('DestinationArn', destinationArn);
+    backfillResource.addPropertyOverride('SenderRoleArn', senderRole.roleArn);
+    backfillResource.addPropertyOverride('FilterName', filterName);
+    backfillResource.addPropertyOverride('FilterPattern', filterPattern.valueAsString);
+    backfillResource.addPropertyOverride('Include', include.valueAsString);
+    backfillResource.addPropertyOverride('Exclude', exclude.valueAsString);
+    backfillResource.addPropertyOverride('Enrollment', enrollment.valueAsString);
+    // Its role's policies must exist before CloudFormation invokes it, and on delete the
+    // function and its permissions must outlive the resource that removes our filters.
+    backfillResource.node.addDependency(backfill.role, senderRole);
+  }
+}
