@@ -218,3 +218,73 @@ export async function reconcileAll(options: ReconcileOptions): Promise<Reconcile
     cursor = page.nextToken;
   }
 }
+
+export interface PlannedGroups {
+  /** One action per listed group that could be read, in listing order. */
+  readonly actions: readonly PlanAction[];
+  /** Groups whose filters could not be read. */
+  readonly failures: readonly GroupResult[];
+}
+
+/** Reads and plans every group without changing anything (the CLI's `plan`, and `apply`'s first phase). */
+export async function planAll(options: {
+  readonly api: LogsApi;
+  readonly planner: Planner;
+  readonly concurrency?: number;
+  readonly onPage?: (groups: number) => void;
+}): Promise<PlannedGroups> {
+  const actions: PlanAction[] = [];
+  const failures: GroupResult[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await options.api.listLogGroups(cursor);
+    options.onPage?.(page.groups.length);
+    const slots: (PlanAction | undefined)[] = new Array(page.groups.length);
+    let index = 0;
+    const indexed = page.groups.map((group) => ({ group, at: index++ }));
+    await pool(
+      indexed,
+      Math.max(1, options.concurrency ?? 8),
+      () => false,
+      async ({ group, at }) => {
+        const standard = (group.logGroupClass ?? STANDARD_LOG_GROUP_CLASS) === STANDARD_LOG_GROUP_CLASS;
+        let filters: LogGroupState['filters'] = [];
+        if (standard) {
+          try {
+            const read = await options.api.describeFilters(group.logGroupName);
+            if (read === undefined) return; // deleted since it was listed
+            filters = read;
+          } catch (error) {
+            failures.push(failed(group.logGroupName, error));
+            return;
+          }
+        }
+        slots[at] = options.planner.planGroup({ ...group, filters });
+      },
+    );
+    for (const action of slots) if (action) actions.push(action);
+    cursor = page.nextToken;
+  } while (cursor);
+  return { actions, failures };
+}
+
+/** Carries out planned actions with bounded concurrency; returns the summary. */
+export async function executeAll(options: {
+  readonly api: LogsApi;
+  readonly actions: readonly PlanAction[];
+  readonly concurrency?: number;
+  readonly onResult?: (result: GroupResult) => void;
+}): Promise<Summary> {
+  const summary = emptySummary();
+  await pool(
+    options.actions,
+    Math.max(1, options.concurrency ?? 8),
+    () => false,
+    async (action) => {
+      const result = await executeAction(options.api, action);
+      summary[result.outcome] += 1;
+      options.onResult?.(result);
+    },
+  );
+  return summary;
+}

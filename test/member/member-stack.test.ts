@@ -1,0 +1,159 @@
+/** The member template: sender role, subscriber rule + DLQ, backfill, sweep, Enrollment wiring. */
+import { Match } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { bundleHandler } from '../../shared/bundle';
+import { exampleConfig, type Synthesized, synthesize } from '../support/synth';
+
+type Statement = { Action: string | string[]; Resource: unknown };
+
+describe('member stack template', () => {
+  let s: Synthesized;
+  let json: {
+    Parameters: Record<string, { Default?: string; AllowedValues?: string[] }>;
+    Resources: Record<string, { Type: string; Properties: Record<string, unknown> }>;
+  };
+  beforeAll(() => {
+    s = synthesize(exampleConfig());
+    json = s.member.toJSON() as typeof json;
+  });
+
+  it('has an Enrollment parameter, enabled by default, that switches the rule and the sweep', () => {
+    expect(json.Parameters.Enrollment).toStrictEqual({
+      Type: 'String',
+      AllowedValues: ['enabled', 'disabled'],
+      Default: 'enabled',
+      Description: expect.stringContaining('enrollment reconciler'),
+    });
+    s.member.hasCondition('IsEnabled', { 'Fn::Equals': [{ Ref: 'Enrollment' }, 'enabled'] });
+    for (const name of ['log-reflector-create-log-group', 'log-reflector-sweep']) {
+      s.member.hasResourceProperties('AWS::Events::Rule', {
+        Name: name,
+        State: { 'Fn::If': ['IsEnabled', 'ENABLED', 'DISABLED'] },
+      });
+    }
+  });
+
+  it('passes Enrollment to the backfill custom resource (disabled → Update removes our filters)', () => {
+    s.member.hasResourceProperties('AWS::CloudFormation::CustomResource', {
+      ServiceToken: { 'Fn::GetAtt': [Match.stringLikeRegexp('^BackfillFunction'), 'Arn'] },
+      Enrollment: { Ref: 'Enrollment' },
+      FilterName: { 'Fn::Join': ['-', [{ Ref: 'FilterNameBase' }, { Ref: 'AWS::Region' }]] },
+      DestinationArn: Match.anyValue(),
+      SenderRoleArn: Match.anyValue(),
+      Include: { Ref: 'IncludePatterns' },
+      Exclude: { Ref: 'ExcludePatterns' },
+    });
+    for (const fn of ['log-reflector-subscriber', 'log-reflector-backfill', 'log-reflector-sweep']) {
+      s.member.hasResourceProperties('AWS::Lambda::Function', {
+        FunctionName: fn,
+        Environment: { Variables: Match.objectLike({ ENROLLMENT: { Ref: 'Enrollment' } }) },
+      });
+    }
+  });
+
+  it('always excludes our own log groups', () => {
+    expect(json.Parameters.ExcludePatterns?.Default).toBe(
+      '/aws/lambda/log-reflector-*,/aws/lambda/*-canary*',
+    );
+    s.member.hasResourceProperties('AWS::Lambda::Function', {
+      FunctionName: 'log-reflector-subscriber',
+      Environment: { Variables: Match.objectLike({ EXCLUDE: { Ref: 'ExcludePatterns' } }) },
+    });
+  });
+
+  it('subscribes on successful CreateLogGroup calls only, with retries and a dead-letter queue', () => {
+    s.member.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: {
+        source: ['aws.logs'],
+        'detail-type': ['AWS API Call via CloudTrail'],
+        detail: {
+          eventSource: ['logs.amazonaws.com'],
+          eventName: ['CreateLogGroup'],
+          errorCode: [{ exists: false }],
+        },
+      },
+      Targets: [
+        Match.objectLike({
+          RetryPolicy: { MaximumRetryAttempts: 8, MaximumEventAgeInSeconds: 21600 },
+          DeadLetterConfig: { Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^DeadLetterQueue'), 'Arn'] } },
+        }),
+      ],
+    });
+    s.member.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true });
+    s.member.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      MaximumRetryAttempts: 2,
+      DestinationConfig: { OnFailure: { Destination: Match.anyValue() } },
+    });
+  });
+
+  it('gives CloudWatch Logs a sender role that may only put events into the region’s destination', () => {
+    s.member.hasResourceProperties('AWS::IAM::Role', {
+      RoleName: { 'Fn::Join': ['', ['log-reflector-sender-', { Ref: 'AWS::Region' }]] },
+      AssumeRolePolicyDocument: {
+        Statement: [
+          Match.objectLike({
+            Principal: { Service: 'logs.amazonaws.com' },
+            Condition: { StringLike: { 'aws:SourceArn': Match.anyValue() } },
+          }),
+        ],
+      },
+      Policies: [
+        {
+          PolicyName: 'deliver',
+          PolicyDocument: { Statement: [Match.objectLike({ Action: 'logs:PutLogEvents' })] },
+        },
+      ],
+    });
+  });
+
+  it('scopes the member functions to log groups, the destination, and passing the sender role', () => {
+    const policies = Object.entries(json.Resources).filter(([, r]) => r.Type === 'AWS::IAM::Policy');
+    expect(policies.length).toBe(3);
+    for (const [, policy] of policies) {
+      const statements = (policy.Properties.PolicyDocument as { Statement: Statement[] }).Statement;
+      for (const st of statements) {
+        expect([st.Action].flat()).not.toContain('*');
+        expect(st.Resource).not.toBe('*');
+      }
+      const pass = statements.find((st) => [st.Action].flat().includes('iam:PassRole'));
+      expect(pass).toMatchObject({
+        Condition: { StringEquals: { 'iam:PassedToService': 'logs.amazonaws.com' } },
+      });
+    }
+  });
+
+  it('names every function log-reflector-* on a current runtime, inline', () => {
+    const fns = Object.values(json.Resources).filter((r) => r.Type === 'AWS::Lambda::Function');
+    expect(fns.map((f) => f.Properties.FunctionName).sort()).toStrictEqual([
+      'log-reflector-backfill',
+      'log-reflector-subscriber',
+      'log-reflector-sweep',
+    ]);
+    for (const f of fns) {
+      expect(f.Properties.Runtime).toBe('nodejs24.x');
+      expect(f.Properties.Code).toStrictEqual({ ZipFile: expect.any(String) });
+    }
+  });
+
+  it('bakes no account or region of the config into the template', () => {
+    const text = JSON.stringify(json.Resources);
+    expect(text).not.toContain('111111111111');
+    expect(text).not.toContain('222222222222');
+    expect(text).not.toMatch(/eu-west-1|eu-central-1|us-east-1/);
+  });
+});
+
+describe('inline bundles', () => {
+  it.each([
+    ['central/reflector/handler.ts', 150 * 1024],
+    ['member/subscriber/handler.ts', 200 * 1024],
+    ['member/backfill/handler.ts', 200 * 1024],
+    ['member/sweep/handler.ts', 200 * 1024],
+    ['central/enrollment/handler.ts', 600 * 1024],
+  ])('%s stays under its budget', (entry, budget) => {
+    const b = bundleHandler(entry);
+    expect(b.bytes).toBeGreaterThan(1000);
+    expect(b.bytes).toBeLessThan(budget);
+    expect(b.code).not.toMatch(/require\("aws-cdk-lib/);
+  });
+});
