@@ -31,7 +31,7 @@ function csvOf(pattern: RegExp, what: string) {
     )
     .pipe(
       z
-        .array(z.string().regex(pattern, { message: `each entry must be a ${what}` }))
+        .array(z.string().regex(pattern, { message: `each entry must be an ${what}` }))
         .min(1, { message: `must list at least one ${what}` }),
     )
     .transform((list) => [...new Set(list)]);
@@ -49,7 +49,7 @@ export const EnrollmentEnvSchema = z
     STACK_SET_NAME: z.string().regex(STACK_SET_NAME_PATTERN, { message: 'must be a StackSet name' }),
     CALL_AS: z.enum(['SELF', 'DELEGATED_ADMIN']),
     TARGET_OU_IDS: csvOf(ORG_PARENT_ID_PATTERN, 'OU id (ou-…) or root id (r-…)'),
-    REGIONS: csvOf(REGION_PATTERN, 'region name'),
+    REGIONS: csvOf(REGION_PATTERN, 'AWS region name'),
     OPT_OUT_TAG_KEY: z.string().min(1).max(128).default(DEFAULT_OPT_OUT_TAG_KEY),
     OPT_OUT_TAG_VALUE: z.string().max(256).default(DEFAULT_OPT_OUT_TAG_VALUE),
     MANAGEMENT_ACCOUNT_ID: z.string().regex(ACCOUNT_ID_PATTERN, { message: 'must be a 12-digit account id' }),
