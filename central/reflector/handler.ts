@@ -1,0 +1,149 @@
+/**
+ * The reflector: Kinesis (CloudWatch Logs subscription payloads) → Sumo Logic HTTP source.
+ * Thin: validate the event, call the forwarder core, map its result to batchItemFailures
+ * (the event source mapping has ReportBatchItemFailures on:
+ * https://docs.aws.amazon.com/lambda/latest/dg/services-kinesis-batchfailurereporting.html).
+ *
+ * Clients, the keep-alive agent and the Sumo URL are created on the first invocation and
+ * kept for the container's life.
+ */
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { S3Client } from '@aws-sdk/client-s3';
+import type { Context, KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
+import * as z from 'zod/mini';
+import { DecodeError, describeValue } from '../../shared/errors';
+import { parseStaticFields } from '../../shared/sumo/headers';
+import { defaultSecretsClient, secretEndpoint, staticEndpoint } from './endpoint';
+import { loadReflectorEnv } from './env';
+import { storeMalformed } from './failure-store';
+import { type ForwardConfig, type ForwardRecord, type ForwardStats, forwardRecords } from './forward';
+import { SumoSender } from './sender';
+
+/** The part of the Kinesis event we rely on. */
+export const KinesisEventSchema = z.object({
+  Records: z.array(
+    z.object({
+      kinesis: z.object({
+        data: z.string(),
+        sequenceNumber: z.string(),
+        approximateArrivalTimestamp: z.optional(z.number()),
+      }),
+      eventID: z.optional(z.string()),
+      eventSourceARN: z.optional(z.string()),
+    }),
+  ),
+});
+
+export const logger = new Logger({ serviceName: 'reflector' });
+const metrics = new Metrics({ namespace: 'LogReflector', serviceName: 'reflector' });
+
+interface Runtime {
+  readonly config: ForwardConfig;
+  readonly sender: SumoSender;
+  readonly s3: S3Client;
+  readonly bucket: string;
+  readonly graceMs: number;
+}
+
+let runtime: Runtime | undefined;
+
+function init(): Runtime {
+  const env = loadReflectorEnv();
+  const endpoint = env.SUMO_ENDPOINT
+    ? staticEndpoint(env.SUMO_ENDPOINT)
+    : secretEndpoint(env.SUMO_ENDPOINT_SECRET_ARN as string, defaultSecretsClient());
+  return {
+    config: {
+      templates: {
+        category: env.SUMO_CATEGORY_TEMPLATE,
+        name: env.SUMO_NAME_TEMPLATE,
+        host: env.SUMO_HOST_TEMPLATE,
+        staticFields: parseStaticFields(env.SUMO_FIELDS),
+      },
+      maxBytes: env.SUMO_MAX_REQUEST_BYTES,
+      concurrency: env.SUMO_CONCURRENCY,
+    },
+    sender: new SumoSender(endpoint, {
+      gzipLevel: env.SUMO_GZIP_LEVEL,
+      requestTimeoutMs: env.SUMO_REQUEST_TIMEOUT_MS,
+      maxAttempts: env.SUMO_MAX_ATTEMPTS,
+      backoff: { baseMs: env.SUMO_BACKOFF_BASE_MS, capMs: env.SUMO_BACKOFF_CAP_MS },
+      maxSockets: env.SUMO_CONCURRENCY,
+    }),
+    s3: new S3Client({}),
+    bucket: env.FAILURE_BUCKET,
+    graceMs: env.DEADLINE_GRACE_MS,
+  };
+}
+
+/** Drops the cached runtime (tests change the environment between cases). */
+export function resetRuntime(): void {
+  runtime = undefined;
+}
+
+function toRecords(event: z.infer<typeof KinesisEventSchema>): ForwardRecord[] {
+  return event.Records.map((r) => {
+    const eventId = r.eventID ?? '';
+    const colon = eventId.indexOf(':');
+    const arrival = r.kinesis.approximateArrivalTimestamp;
+    return {
+      data: r.kinesis.data,
+      sequenceNumber: r.kinesis.sequenceNumber,
+      shardId: colon > 0 ? eventId.slice(0, colon) : 'unknown',
+      ...(arrival === undefined ? {} : { arrivalMs: Math.round(arrival * 1000) }),
+      ...(r.eventSourceARN === undefined ? {} : { eventSourceARN: r.eventSourceARN }),
+    };
+  });
+}
+
+function publish(stats: ForwardStats): void {
+  metrics.addMetric('Records', MetricUnit.Count, stats.records);
+  metrics.addMetric('EventsIn', MetricUnit.Count, stats.eventsIn);
+  metrics.addMetric('EventsSent', MetricUnit.Count, stats.linesAccepted);
+  metrics.addMetric('BytesSent', MetricUnit.Bytes, stats.bytesRaw);
+  metrics.addMetric('BytesSentCompressed', MetricUnit.Bytes, stats.bytesGzip);
+  metrics.addMetric('Requests', MetricUnit.Count, stats.requests);
+  metrics.addMetric('Retries', MetricUnit.Count, stats.retries);
+  metrics.addMetric('FailedRecords', MetricUnit.Count, stats.failedRecords);
+  metrics.addMetric('MalformedRecords', MetricUnit.Count, stats.malformed);
+  metrics.addMetric('ControlMessages', MetricUnit.Count, stats.control);
+  metrics.addMetric('SplitEvents', MetricUnit.Count, stats.splitEvents);
+  metrics.addMetric('LagMs', MetricUnit.Milliseconds, stats.lagMs);
+  metrics.publishStoredMetrics();
+}
+
+export async function handler(
+  event: KinesisStreamEvent,
+  context: Context,
+): Promise<KinesisStreamBatchResponse> {
+  const parsed = KinesisEventSchema.safeParse(event);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    // Not a Kinesis event at all: fail the invocation loudly rather than acknowledge it.
+    throw new DecodeError(
+      'event',
+      `reflector event is not a Kinesis event at ${issue?.path.join('.') || '(root)'}: ${issue?.message} (received ${describeValue(event)})`,
+    );
+  }
+  runtime ??= init();
+  const rt = runtime;
+  const records = toRecords(parsed.data);
+  const deadline = Date.now() + context.getRemainingTimeInMillis() - rt.graceMs;
+  const result = await forwardRecords(records, deadline, rt.config, {
+    deliver: (chunk, until, stats) => rt.sender.deliver(chunk, until, stats),
+    storeMalformed: async (record, error) => {
+      await storeMalformed(rt.s3, rt.bucket, record, error);
+    },
+    log: {
+      warn: (message, extra = {}) => logger.warn(message, extra),
+      error: (message, extra = {}) => logger.error(message, extra),
+    },
+  });
+  publish(result.stats);
+  return {
+    batchItemFailures: result.failed.map((i) => ({
+      itemIdentifier: (records[i] as ForwardRecord).sequenceNumber,
+    })),
+  };
+}

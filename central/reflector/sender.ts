@@ -1,0 +1,207 @@
+/**
+ * Delivers one request body to the Sumo Logic HTTP source: gzip once, POST with keep-alive,
+ * retry with exponential backoff and full jitter on 429, 408, 5xx, timeouts and connection
+ * errors, honouring Retry-After, always inside the caller's deadline. 401/403 refreshes the
+ * URL from its secret once, then fails (the records go back to Kinesis: never dropped).
+ *
+ * Sumo behaviour relied on (https://help.sumologic.com/docs/send-data/hosted-collectors/http-source/logs-metrics/upload-logs/
+ * and https://help.sumologic.com/docs/send-data/hosted-collectors/http-source/troubleshooting/):
+ * 429 means the request was throttled and its data dropped (send it again); 408/503/504
+ * happen under load; 401 is a bad or revoked token.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
+import { type BackoffOptions, backoffDelayMs, sleep } from '../../shared/backoff';
+import { AuthError, DeadlineError, LogReflectorError, TransientError } from '../../shared/errors';
+import type { Chunk } from '../../shared/sumo/batch';
+import type { EndpointSource } from './endpoint';
+
+const gzipAsync = promisify(gzip);
+
+export interface SenderOptions {
+  readonly gzipLevel: number;
+  readonly requestTimeoutMs: number;
+  readonly maxAttempts: number;
+  readonly backoff: BackoffOptions;
+  /** Sockets kept per host: the request concurrency. */
+  readonly maxSockets: number;
+  readonly random?: () => number;
+}
+
+/** Counters one delivery adds to (shared by all deliveries of an invocation). */
+export interface SendStats {
+  requests: number;
+  retries: number;
+  bytesRaw: number;
+  bytesGzip: number;
+  linesAccepted: number;
+}
+
+export function newSendStats(): SendStats {
+  return { requests: 0, retries: 0, bytesRaw: 0, bytesGzip: 0, linesAccepted: 0 };
+}
+
+export type DeliveryResult =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly error: LogReflectorError };
+
+/** Below this much time left an attempt is not started: it could not finish. */
+export const MIN_ATTEMPT_MS = 250;
+
+interface Answer {
+  readonly status: number;
+  readonly retryAfter: string | undefined;
+}
+
+/** Parses Retry-After (delta-seconds or an HTTP-date) into milliseconds from `now`. */
+export function parseRetryAfter(value: string | undefined, now: number): number | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  const trimmed = value.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
+  const date = Date.parse(trimmed);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+export class SumoSender {
+  private readonly httpAgent: http.Agent;
+  private readonly httpsAgent: https.Agent;
+
+  constructor(
+    private readonly endpoint: EndpointSource,
+    private readonly options: SenderOptions,
+  ) {
+    const agentOptions = { keepAlive: true, maxSockets: options.maxSockets, keepAliveMsecs: 30_000 };
+    this.httpAgent = new http.Agent(agentOptions);
+    this.httpsAgent = new https.Agent(agentOptions);
+  }
+
+  /** Sends `chunk` until accepted, refused for good, or out of time. Never throws. */
+  async deliver(chunk: Chunk, deadline: number, stats: SendStats): Promise<DeliveryResult> {
+    let body: Buffer;
+    try {
+      // memLevel 9 (zlib's maximum, 256 KB of hash tables) deflates faster than the default 8
+      // at the same level and size.
+      body = await gzipAsync(chunk.body, { level: this.options.gzipLevel, memLevel: 9 });
+    } catch (err) {
+      return { ok: false, error: new LogReflectorError(`gzip of a request body failed`, { cause: err }) };
+    }
+    let refreshed = false;
+    for (let attempt = 0; ; attempt++) {
+      const left = deadline - Date.now();
+      if (left < MIN_ATTEMPT_MS) {
+        return {
+          ok: false,
+          error: new DeadlineError(
+            `no time left for attempt ${attempt + 1} (${left} ms before the deadline)`,
+          ),
+        };
+      }
+      let error: LogReflectorError;
+      try {
+        const url = await this.endpoint.get();
+        stats.requests++;
+        const answer = await this.post(url, chunk, body, Math.min(this.options.requestTimeoutMs, left));
+        if (answer.status >= 200 && answer.status < 300) {
+          stats.bytesRaw += chunk.body.length;
+          stats.bytesGzip += body.length;
+          stats.linesAccepted += chunk.lines;
+          return { ok: true };
+        }
+        error = classify(answer, Date.now());
+      } catch (err) {
+        error =
+          err instanceof LogReflectorError
+            ? err
+            : new TransientError(`Sumo HTTP source request failed: ${(err as Error).message}`, {
+                cause: err,
+              });
+      }
+      if (error instanceof AuthError) {
+        if (refreshed) return { ok: false, error };
+        refreshed = true;
+        let changed: URL | undefined;
+        try {
+          changed = await this.endpoint.refresh();
+        } catch (err) {
+          return {
+            ok: false,
+            error: new AuthError(`${error.message}; refreshing the URL failed`, { cause: err }),
+          };
+        }
+        if (changed === undefined) return { ok: false, error };
+        continue;
+      }
+      if (!error.retryable) return { ok: false, error };
+      if (attempt + 1 >= this.options.maxAttempts) {
+        return {
+          ok: false,
+          error: new TransientError(`gave up after ${attempt + 1} attempts: ${error.message}`, {
+            cause: error,
+          }),
+        };
+      }
+      const backoff = backoffDelayMs(attempt, this.options.backoff, this.options.random);
+      const delay = Math.max(backoff, error instanceof TransientError ? (error.retryAfterMs ?? 0) : 0);
+      if (Date.now() + delay + MIN_ATTEMPT_MS > deadline) {
+        return {
+          ok: false,
+          error: new DeadlineError(`retry in ${delay} ms would pass the deadline: ${error.message}`, {
+            cause: error,
+          }),
+        };
+      }
+      stats.retries++;
+      await sleep(delay);
+    }
+  }
+
+  private post(url: URL, chunk: Chunk, body: Buffer, timeoutMs: number): Promise<Answer> {
+    const secure = url.protocol === 'https:';
+    const mod = secure ? https : http;
+    return new Promise<Answer>((resolve, reject) => {
+      const req = mod.request(
+        {
+          protocol: url.protocol,
+          hostname: url.hostname,
+          port: url.port || (secure ? 443 : 80),
+          path: url.pathname + url.search,
+          method: 'POST',
+          agent: secure ? this.httpsAgent : this.httpAgent,
+          headers: {
+            ...chunk.headers,
+            'Content-Type': 'text/plain; charset=utf-8',
+            'Content-Encoding': 'gzip',
+            'Content-Length': body.length,
+            'X-Sumo-Client': 'log-reflector',
+          },
+        },
+        (res) => {
+          const retryAfter = res.headers['retry-after'];
+          res.on('error', reject);
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter }));
+          res.resume();
+        },
+      );
+      req.setTimeout(timeoutMs, () => {
+        req.destroy(new TransientError(`Sumo HTTP source did not answer within ${timeoutMs} ms`));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+}
+
+function classify(answer: Answer, now: number): LogReflectorError {
+  const { status } = answer;
+  if (status === 401 || status === 403) {
+    return new AuthError(`Sumo HTTP source refused the credential (HTTP ${status})`);
+  }
+  if (status === 429 || status === 408 || status >= 500) {
+    return new TransientError(`Sumo HTTP source answered HTTP ${status}`, {
+      retryAfterMs: parseRetryAfter(answer.retryAfter, now),
+    });
+  }
+  return new LogReflectorError(`Sumo HTTP source rejected the request (HTTP ${status})`);
+}

@@ -1,0 +1,179 @@
+/**
+ * Decides, without allocating, whether a log message can be embedded in an NDJSON line as
+ * a raw JSON value (so Sumo Logic sees an object, not an escaped string).
+ *
+ * Accepted: exactly one JSON object or array (RFC 8259), optionally followed by spaces or tabs,
+ * with no raw CR or LF anywhere (they would split the NDJSON line), no lone UTF-16
+ * surrogates (they would not survive UTF-8 encoding unchanged) and nesting ≤ `MAX_DEPTH`.
+ * Everything else is sent as a JSON string instead, so the line is always valid JSON.
+ *
+ * Hand-written because `JSON.parse` would build the whole object tree just to throw it
+ * away; this scan is a single pass over char codes. A property test checks it against
+ * `JSON.parse` on arbitrary input.
+ */
+
+/** Deeper documents are sent as strings (still lossless, just not an object in Sumo). */
+export const MAX_DEPTH = 64;
+
+const OBJ = 1;
+const ARR = 2;
+const stack = new Uint8Array(MAX_DEPTH + 1);
+
+function skipBlanks(s: string, i: number): number {
+  let c = s.charCodeAt(i);
+  while (c === 32 || c === 9) c = s.charCodeAt(++i);
+  return i;
+}
+
+/** Index after the string starting at `i` (which holds `"`), or -1 when invalid. */
+function scanString(s: string, i: number): number {
+  const n = s.length;
+  let j = i + 1;
+  while (j < n) {
+    const c = s.charCodeAt(j);
+    if (c === 34) return j + 1;
+    if (c === 92) {
+      const e = s.charCodeAt(j + 1);
+      if (e === 117) {
+        for (let k = j + 2; k < j + 6; k++) {
+          const h = s.charCodeAt(k);
+          if (!((h >= 48 && h <= 57) || (h >= 65 && h <= 70) || (h >= 97 && h <= 102))) return -1;
+        }
+        j += 6;
+      } else if (
+        e === 34 ||
+        e === 92 ||
+        e === 47 ||
+        e === 98 ||
+        e === 102 ||
+        e === 110 ||
+        e === 114 ||
+        e === 116
+      ) {
+        j += 2;
+      } else {
+        return -1;
+      }
+    } else if (c < 32) {
+      return -1;
+    } else if (c >= 0xd800 && c <= 0xdfff) {
+      // A high surrogate must be followed by a low one; a lone low surrogate is refused.
+      if (c >= 0xdc00) return -1;
+      const d = s.charCodeAt(j + 1);
+      if (!(d >= 0xdc00 && d <= 0xdfff)) return -1;
+      j += 2;
+    } else {
+      j++;
+    }
+  }
+  return -1;
+}
+
+function isDigit(c: number): boolean {
+  return c >= 48 && c <= 57;
+}
+
+/** Index after the number starting at `i`, or -1 when invalid. */
+function scanNumber(s: string, i: number): number {
+  let j = i;
+  if (s.charCodeAt(j) === 45) j++;
+  let c = s.charCodeAt(j);
+  if (c === 48) {
+    j++;
+  } else if (c >= 49 && c <= 57) {
+    do c = s.charCodeAt(++j);
+    while (isDigit(c));
+  } else {
+    return -1;
+  }
+  if (s.charCodeAt(j) === 46) {
+    j++;
+    if (!isDigit(s.charCodeAt(j))) return -1;
+    while (isDigit(s.charCodeAt(j))) j++;
+  }
+  c = s.charCodeAt(j);
+  if (c === 101 || c === 69) {
+    j++;
+    c = s.charCodeAt(j);
+    if (c === 43 || c === 45) j++;
+    if (!isDigit(s.charCodeAt(j))) return -1;
+    while (isDigit(s.charCodeAt(j))) j++;
+  }
+  return j;
+}
+
+/** True when `s` is one JSON object or array that can be embedded raw in an NDJSON line. */
+export function isEmbeddableJson(s: string): boolean {
+  const n = s.length;
+  const first = s.charCodeAt(0);
+  if (first !== 123 && first !== 91) return false;
+  let depth = 0;
+  let i = 0;
+  // `expectKey`: the next token must be an object key (after `{` or `,` inside an object).
+  for (;;) {
+    // ---- a value starts at i ----
+    let c = s.charCodeAt(i);
+    if (c === 123 || c === 91) {
+      if (depth === MAX_DEPTH) return false;
+      stack[depth++] = c === 123 ? OBJ : ARR;
+      i = skipBlanks(s, i + 1);
+      const close = c === 123 ? 125 : 93;
+      if (s.charCodeAt(i) === close) {
+        depth--;
+        i++;
+      } else {
+        if (c === 123) {
+          if (s.charCodeAt(i) !== 34) return false;
+          i = scanString(s, i);
+          if (i < 0) return false;
+          i = skipBlanks(s, i);
+          if (s.charCodeAt(i) !== 58) return false;
+          i = skipBlanks(s, i + 1);
+        }
+        continue;
+      }
+    } else if (c === 34) {
+      i = scanString(s, i);
+      if (i < 0) return false;
+    } else if (c === 45 || isDigit(c)) {
+      i = scanNumber(s, i);
+      if (i < 0) return false;
+    } else if (c === 116) {
+      if (!s.startsWith('true', i)) return false;
+      i += 4;
+    } else if (c === 102) {
+      if (!s.startsWith('false', i)) return false;
+      i += 5;
+    } else if (c === 110) {
+      if (!s.startsWith('null', i)) return false;
+      i += 4;
+    } else {
+      return false;
+    }
+    // ---- after a value: close containers or move to the next member ----
+    for (;;) {
+      i = skipBlanks(s, i);
+      if (depth === 0) return i === n;
+      c = s.charCodeAt(i);
+      const top = stack[depth - 1];
+      if (c === 44) {
+        i = skipBlanks(s, i + 1);
+        if (top === OBJ) {
+          if (s.charCodeAt(i) !== 34) return false;
+          i = scanString(s, i);
+          if (i < 0) return false;
+          i = skipBlanks(s, i);
+          if (s.charCodeAt(i) !== 58) return false;
+          i = skipBlanks(s, i + 1);
+        }
+        break;
+      }
+      if ((top === OBJ && c === 125) || (top === ARR && c === 93)) {
+        depth--;
+        i++;
+        continue;
+      }
+      return false;
+    }
+  }
+}

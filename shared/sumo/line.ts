@@ -1,0 +1,228 @@
+/**
+ * The line format sent to Sumo Logic: one NDJSON line per CloudWatch Logs event.
+ *
+ *     {"timestamp":1795651200123,"account":"123456789012","region":"eu-west-1",
+ *      "logGroup":"/aws/lambda/orders","logStream":"2026/11/26/[$LATEST]ab…",
+ *      "key":"4f0c2a9d81b3-3719971756310788099514190141531393616929147624818743705",
+ *      "time":"2026-11-26T00:00:00.123Z","requestId":"c6af9ac6-…",
+ *      "level":"INFO","message":{"msg":"order placed","orderId":42}}
+ *
+ * - `timestamp` first (epoch ms, the event's own time) so Sumo's timestamp detection finds
+ *   it at the start of the message; `message` last.
+ * - `message` is the JSON object/array itself when the message is JSON (Sumo then extracts
+ *   its fields with `| json auto` or field extraction rules), otherwise a JSON string.
+ *   One trailing newline is removed.
+ * - Lambda lines are recognised: the Node.js/Python runtime prefix
+ *   (`<ISO time>\t<request id>\t<LEVEL>\t<message>`, or `[LEVEL]\t<time>\t<id>\t<message>`)
+ *   becomes `time`, `requestId`, `level` and the rest of the message (nothing is dropped);
+ *   START/END/REPORT/INIT_START/INIT_REPORT platform lines get `lambda` and `requestId`.
+ * - `key` is the idempotency key, `<stream hash>-<CloudWatch event id>` (see key.ts): the
+ *   event id is its part after the dash.
+ * - An event whose line would exceed the request limit is split into several lines with
+ *   `"part":i,"parts":n` and the same key, the message as text: never dropped.
+ *
+ * Built by string concatenation with per-record parts computed once (`recordFormat`): this
+ * runs for every event on the hot path.
+ */
+import type { LogEvent } from '../decode';
+import { isEmbeddableJson } from './json';
+import { eventKey, streamKey } from './key';
+
+/** Where an event comes from: what a Sumo user searches by. */
+export interface StreamContext {
+  readonly account: string;
+  readonly region: string;
+  readonly logGroup: string;
+  readonly logStream: string;
+}
+
+/** Per-record parts of every line, computed once per Kinesis record. */
+export interface RecordFormat {
+  /** `,"account":…,"logStream":…,"key":` */
+  readonly head: string;
+  /** The record's stream key (see key.ts). */
+  readonly stream: string;
+}
+
+export function recordFormat(ctx: StreamContext): RecordFormat {
+  return {
+    head:
+      ',"account":' +
+      JSON.stringify(ctx.account) +
+      ',"region":' +
+      JSON.stringify(ctx.region) +
+      ',"logGroup":' +
+      JSON.stringify(ctx.logGroup) +
+      ',"logStream":' +
+      JSON.stringify(ctx.logStream) +
+      ',"key":',
+    stream: streamKey(ctx.account, ctx.region, ctx.logGroup, ctx.logStream),
+  };
+}
+
+/** True when s[from, to) is a non-empty token that needs no JSON escaping ([A-Za-z0-9._:-]). */
+function isPlainToken(s: string, from: number, to: number): boolean {
+  if (to <= from) return false;
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i);
+    if (
+      !(
+        (c >= 48 && c <= 58) || // 0-9 and ':'
+        (c >= 65 && c <= 90) ||
+        (c >= 97 && c <= 122) ||
+        c === 45 ||
+        c === 46 ||
+        c === 95
+      )
+    ) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/** `"<stream>-<id>"`: ids are digits from AWS, so escaping is rarely needed. */
+function keyJson(f: RecordFormat, id: string): string {
+  const key = eventKey(f.stream, id);
+  return isPlainToken(id, 0, id.length) ? `"${key}"` : JSON.stringify(key);
+}
+
+/** `YYYY-MM-DDTHH:MM:SS.mmmZ` at `at` (checked loosely: the separators only). */
+function isIsoAt(m: string, at: number): boolean {
+  return (
+    m.charCodeAt(at + 4) === 45 &&
+    m.charCodeAt(at + 7) === 45 &&
+    m.charCodeAt(at + 10) === 84 &&
+    m.charCodeAt(at + 23) === 90 &&
+    isPlainToken(m, at, at + 24)
+  );
+}
+
+function messageValue(body: string): string {
+  const c = body.charCodeAt(0);
+  if ((c === 123 || c === 91) && isEmbeddableJson(body)) return body;
+  return JSON.stringify(body);
+}
+
+/** Lambda platform line prefixes and where the request id starts (0: none). */
+function platformLine(m: string, c0: number): string {
+  let type: string | undefined;
+  let at = 0;
+  if (c0 === 83 && m.startsWith('START RequestId: ')) {
+    type = 'START';
+    at = 17;
+  } else if (c0 === 69 && m.startsWith('END RequestId: ')) {
+    type = 'END';
+    at = 15;
+  } else if (c0 === 82 && m.startsWith('REPORT RequestId: ')) {
+    type = 'REPORT';
+    at = 18;
+  } else if (c0 === 73 && m.startsWith('INIT_START ')) {
+    type = 'INIT_START';
+  } else if (c0 === 73 && m.startsWith('INIT_REPORT ')) {
+    type = 'INIT_REPORT';
+  } else {
+    return '';
+  }
+  if (at === 0) return `,"lambda":"${type}"`;
+  let end = at;
+  const n = m.length;
+  while (end < n) {
+    const c = m.charCodeAt(end);
+    if (c === 32 || c === 9 || c === 10) break;
+    end++;
+  }
+  return isPlainToken(m, at, end)
+    ? `,"lambda":"${type}","requestId":"${m.slice(at, end)}"`
+    : `,"lambda":"${type}"`;
+}
+
+function stripNewline(message: string): string {
+  const n = message.length;
+  if (n === 0 || message.charCodeAt(n - 1) !== 10) return message;
+  return message.charCodeAt(n - 2) === 13 ? message.slice(0, n - 2) : message.slice(0, n - 1);
+}
+
+/**
+ * Node.js runtime line `<ISO>\t<requestId>\t<LEVEL>\t<message>` → its fields and the body,
+ * or undefined. (https://docs.aws.amazon.com/lambda/latest/dg/nodejs-logging.html)
+ */
+function runtimeFields(
+  m: string,
+  timeAt: number,
+  ridAt: number,
+): { fields: string; bodyAt: number } | undefined {
+  const t2 = m.indexOf('\t', ridAt);
+  if (t2 < 0 || t2 - ridAt > 64 || !isPlainToken(m, ridAt, t2)) return undefined;
+  const t3 = m.indexOf('\t', t2 + 1);
+  if (t3 < 0 || t3 - t2 - 1 > 12 || !isPlainToken(m, t2 + 1, t3)) return undefined;
+  return {
+    fields: `,"time":"${m.slice(timeAt, timeAt + 24)}","requestId":"${m.slice(ridAt, t2)}","level":"${m.slice(t2 + 1, t3)}"`,
+    bodyAt: t3 + 1,
+  };
+}
+
+/** Formats one event as one NDJSON line (ending in `\n`). */
+export function formatLine(f: RecordFormat, ev: LogEvent): string {
+  const m = stripNewline(ev.message);
+  const head = `{"timestamp":${ev.timestamp}${f.head}${keyJson(f, ev.id)}`;
+  const c0 = m.charCodeAt(0);
+  if (c0 === 123 || c0 === 91) {
+    if (isEmbeddableJson(m)) return `${head},"message":${m}}\n`;
+    // Python runtime: `[LEVEL]\t<ISO>\t<requestId>\t<message>`
+    if (c0 === 91) {
+      const close = m.indexOf(']');
+      if (close > 1 && close < 12 && m.charCodeAt(close + 1) === 9 && isIsoAt(m, close + 2)) {
+        const r = m.charCodeAt(close + 26) === 9 ? runtimeFieldsPython(m, close) : undefined;
+        if (r) return `${head}${r.fields},"message":${messageValue(m.slice(r.bodyAt))}}\n`;
+      }
+    }
+  } else if (c0 >= 48 && c0 <= 57) {
+    if (m.charCodeAt(24) === 9 && isIsoAt(m, 0)) {
+      const r = runtimeFields(m, 0, 25);
+      if (r) return `${head}${r.fields},"message":${messageValue(m.slice(r.bodyAt))}}\n`;
+    }
+  } else if (c0 === 83 || c0 === 69 || c0 === 82 || c0 === 73) {
+    return `${head}${platformLine(m, c0)},"message":${JSON.stringify(m)}}\n`;
+  }
+  return `${head},"message":${JSON.stringify(m)}}\n`;
+}
+
+function runtimeFieldsPython(m: string, close: number): { fields: string; bodyAt: number } | undefined {
+  const ridAt = close + 27;
+  const t = m.indexOf('\t', ridAt);
+  if (t < 0 || t - ridAt > 64 || !isPlainToken(m, ridAt, t) || !isPlainToken(m, 1, close)) return undefined;
+  return {
+    fields: `,"time":"${m.slice(close + 2, close + 26)}","requestId":"${m.slice(ridAt, t)}","level":"${m.slice(1, close)}"`,
+    bodyAt: t + 1,
+  };
+}
+
+/** Bytes of JSON escaping per UTF-16 unit, worst case (`\u001f` is 6 bytes for 1 unit). */
+const WORST_BYTES_PER_UNIT = 6;
+
+/**
+ * An event too big for one request, as several lines of at most `maxBytes` UTF-8 bytes each,
+ * each carrying the same key plus `"part":i,"parts":n` (1-based) and a slice of the message
+ * as text. Concatenating the parts' messages in order gives the message back.
+ */
+export function splitLine(f: RecordFormat, ev: LogEvent, maxBytes: number): string[] {
+  const m = stripNewline(ev.message);
+  const head = `{"timestamp":${ev.timestamp}${f.head}${keyJson(f, ev.id)}`;
+  // Room for the head, the part marker (≤ 40 bytes) and the closing.
+  const room = maxBytes - Buffer.byteLength(head) - 64;
+  const unitsPerPart = Math.floor(room / WORST_BYTES_PER_UNIT);
+  if (unitsPerPart < 1) throw new RangeError(`maxBytes ${maxBytes} leaves no room for a message part`);
+  const slices: string[] = [];
+  for (let at = 0; at < m.length; ) {
+    let end = Math.min(m.length, at + unitsPerPart);
+    // Never cut a surrogate pair in two.
+    const last = m.charCodeAt(end - 1);
+    if (end < m.length && last >= 0xd800 && last <= 0xdbff) end--;
+    slices.push(m.slice(at, end));
+    at = end;
+  }
+  return slices.map(
+    (s, i) => `${head},"part":${i + 1},"parts":${slices.length},"message":${JSON.stringify(s)}}\n`,
+  );
+}
