@@ -168,7 +168,7 @@ export const DeploymentConfigSchema = z
         input: c.centralAccountId,
       });
     }
-    if (!c.regions.includes(c.homeRegion)) {
+    if (c.regions.length > 0 && !c.regions.includes(c.homeRegion)) {
       ctx.addIssue({
         code: 'custom',
         path: ['homeRegion'],
@@ -205,8 +205,10 @@ export type DeploymentConfig = z.output<typeof DeploymentConfigSchema> & {
 export function toConfigIssues(error: z.ZodError, root: unknown): ConfigIssue[] {
   return error.issues.map((issue) => {
     const path = issue.path.map(String).join('.');
-    let received: unknown = 'input' in issue ? issue.input : undefined;
-    if (received === undefined) received = lookup(root, issue.path);
+    // The value at the issue's path in what the user wrote; zod's own `input` only when the
+    // path leads nowhere (e.g. a union reports the enclosing object).
+    let received = lookup(root, issue.path);
+    if (received === undefined && 'input' in issue) received = issue.input;
     return { path, message: issue.message, received };
   });
 }
