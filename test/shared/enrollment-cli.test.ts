@@ -1,0 +1,152 @@
+/**
+ * `log-reflector enrollment plan | apply` against moto through AWS_ENDPOINT_URL: the CLI builds
+ * its own clients, exactly as on an operator's machine.
+ */
+import { ListStackSetOperationsCommand } from '@aws-sdk/client-cloudformation';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { main } from '../../shared/cli/main';
+import {
+  buildWorld,
+  MANAGEMENT_ACCOUNT_ID,
+  MEMBERS_STACK_SET,
+  type World,
+} from '../central/enrollment/world';
+import { type MotoServer, startMoto, useLocalAwsEnv } from '../support/moto';
+
+let moto: MotoServer;
+let restoreEnv: () => void;
+let world: World;
+let stdout: string;
+let stderr: string;
+
+beforeAll(async () => {
+  moto = await startMoto();
+  restoreEnv = useLocalAwsEnv(moto.endpoint);
+});
+
+afterAll(async () => {
+  restoreEnv?.();
+  await moto?.stop();
+});
+
+beforeEach(async () => {
+  await moto.reset();
+  world = await buildWorld();
+  stdout = '';
+  stderr = '';
+  vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
+    stdout += String(chunk);
+    return true;
+  });
+  vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
+    stderr += String(chunk);
+    return true;
+  });
+});
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+const cli = (...args: string[]) => main(['node', 'log-reflector', 'enrollment', ...args]);
+
+async function updateOperations(): Promise<number> {
+  const ops = await world.cfn.send(new ListStackSetOperationsCommand({ StackSetName: MEMBERS_STACK_SET }));
+  return (ops.Summaries ?? []).filter((o) => o.Action === 'UPDATE').length;
+}
+
+describe('log-reflector enrollment', () => {
+  it('plan prints the table and changes nothing', async () => {
+    expect(await cli('plan', '--stack-set', MEMBERS_STACK_SET, '--ou', world.workloads)).toBe(0);
+    const lines = stdout.trimEnd().split('\n');
+    expect(lines[0]).toBe(`members StackSet ${MEMBERS_STACK_SET}: planned`);
+    expect(lines[1]?.split(/\s+/)).toStrictEqual([
+      'account',
+      'name',
+      'tag',
+      'desired',
+      'current',
+      'action',
+      'regions',
+      'reason',
+    ]);
+    const beta = lines.find((l) => l.startsWith(world.accounts.beta));
+    expect(beta?.split(/\s{2,}/).slice(0, 7)).toStrictEqual([
+      world.accounts.beta,
+      'beta',
+      'true',
+      'disabled',
+      'enabled',
+      'disable',
+      // No --region: alphabetical.
+      'eu-west-1,us-east-1',
+    ]);
+    expect(lines.at(-1)).toBe('  1 operation(s) to run with apply');
+    expect(await updateOperations()).toBe(0);
+  });
+
+  it('plan --json with the defaults: the root as target, the management account from Organizations', async () => {
+    expect(await cli('plan', '--stack-set', MEMBERS_STACK_SET, '--json')).toBe(0);
+    const out = JSON.parse(stdout) as {
+      summary: Record<string, number>;
+      stackSets: { plan: { decisions: { account: string; action: string; reason: string }[] } }[];
+    };
+    const decisions = out.stackSets[0]?.plan.decisions ?? [];
+    expect(decisions.find((d) => d.account === MANAGEMENT_ACCOUNT_ID)).toStrictEqual({
+      account: MANAGEMENT_ACCOUNT_ID,
+      name: 'master',
+      // JSON drops the absent tag.
+      desired: 'enabled',
+      current: 'none',
+      action: 'skip',
+      regions: [],
+      reason: 'management account: service-managed StackSets never deploy to it',
+    });
+    expect(decisions.find((d) => d.account === world.accounts.beta)?.action).toBe('disable');
+    expect(out.summary.AccountsToDisable).toBe(1);
+  });
+
+  it('apply starts the UpdateStackInstances operation and waits for it', async () => {
+    expect(await cli('apply', '--stack-set', MEMBERS_STACK_SET, '--ou', world.workloads)).toBe(0);
+    expect(stdout).toContain(`members StackSet ${MEMBERS_STACK_SET}: applied`);
+    expect(stdout).toMatch(
+      / {2}operation [0-9a-f-]{36} SUCCEEDED: disabled for 1 account\(s\) in eu-west-1,us-east-1/,
+    );
+    expect(stderr).toContain('enrollment operation started');
+    expect(await updateOperations()).toBe(1);
+  });
+
+  it('honours --tag KEY=VALUE', async () => {
+    expect(
+      await cli(
+        'plan',
+        '--stack-set',
+        MEMBERS_STACK_SET,
+        '--ou',
+        world.workloads,
+        '--tag',
+        'team=x',
+        '--json',
+      ),
+    ).toBe(0);
+    const out = JSON.parse(stdout) as { stackSets: { plan: { operations: unknown[] } }[] };
+    expect(out.stackSets[0]?.plan.operations).toStrictEqual([
+      {
+        enrollment: 'disabled',
+        accounts: [world.accounts.gamma],
+        regions: ['eu-west-1', 'us-east-1'],
+        preservedKeys: [],
+      },
+    ]);
+  });
+
+  it('rejects bad flags naming the flag and the value', async () => {
+    expect(await cli('plan', '--stack-set', MEMBERS_STACK_SET, '--tag', 'novalue')).toBe(2);
+    expect(stderr).toBe('log-reflector: Invalid --tag:\n  - --tag: must be KEY=VALUE (received "novalue")\n');
+    stderr = '';
+    expect(await cli('plan', '--stack-set', MEMBERS_STACK_SET, '--ou', 'ou-bad')).toBe(2);
+    expect(stderr).toBe(
+      'log-reflector: Invalid enrollment options:\n  - --ou: each entry must be an OU id (ou-…) or root id (r-…) (received "ou-bad")\n',
+    );
+  });
+});
