@@ -11,9 +11,12 @@
  * synchronously in `acquire`, so concurrent callers queue in call order without a mutex.
  *
  * Adaptive: a throttle answer multiplies that operation's rate by `decreaseFactor` (never
- * below `minRequestsPerSecond`) and pauses it for one interval; every success gives back
- * `recoveryFraction` of the configured rate. Other tenants of the same quota (the subscriber,
- * another tool) thus get room quickly, and a lone throttle costs little throughput.
+ * below `minRequestsPerSecond`), which widens the spacing of its next requests (the retried
+ * call itself also waits its own backoff); every success gives back
+ * `recoveryFraction` of the configured rate. Under sustained throttling the rate settles
+ * where throttles and successes balance (half the configured rate when every other call is
+ * throttled, with the defaults), leaving room to the other tenants of the same quota (the
+ * subscriber, another tool); a lone throttle costs a fraction of one request slot.
  */
 import { ConfigError } from './errors';
 
@@ -35,9 +38,9 @@ export interface RateLimiterOptions {
   readonly burst?: number;
   /** Floor of the adaptive slow-down. @default requestsPerSecond / 10 */
   readonly minRequestsPerSecond?: number;
-  /** Rate multiplier on each throttle. @default 0.7 */
+  /** Rate multiplier on each throttle. @default 0.8 */
   readonly decreaseFactor?: number;
-  /** Share of the configured rate restored by each success. @default 0.05 */
+  /** Share of the configured rate restored by each success. @default 0.1 */
   readonly recoveryFraction?: number;
   /** @default systemClock */
   readonly clock?: Clock;
@@ -85,8 +88,8 @@ export class RateLimiter {
       options.minRequestsPerSecond ?? options.requestsPerSecond / 10,
       this.requestsPerSecond,
     );
-    this.decreaseFactor = options.decreaseFactor ?? 0.7;
-    this.recoveryFraction = options.recoveryFraction ?? 0.05;
+    this.decreaseFactor = options.decreaseFactor ?? 0.8;
+    this.recoveryFraction = options.recoveryFraction ?? 0.1;
     this.clock = options.clock ?? systemClock;
   }
 
@@ -117,7 +120,6 @@ export class RateLimiter {
     const lane = this.lane(operation);
     lane.throttled += 1;
     lane.rps = Math.max(this.minRps, lane.rps * this.decreaseFactor);
-    lane.tat = Math.max(lane.tat, this.clock.now()) + 1000 / lane.rps;
   }
 
   /** `operation` succeeded: recover toward the configured rate. */

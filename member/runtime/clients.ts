@@ -12,6 +12,8 @@ import { type CallContext, createLogsApi, type LogsApi, type RetryOptions } from
 const REQUEST_TIMEOUT_MS = 15_000;
 const CONNECTION_TIMEOUT_MS = 5_000;
 
+const LIMITER_BURST = 2;
+
 export function createLogsClient(region?: string): CloudWatchLogsClient {
   return new CloudWatchLogsClient({
     ...(region ? { region } : {}),
@@ -36,7 +38,13 @@ export interface LogsRuntimeOptions {
 /** One limiter and one API facade over one client: every call of a run shares them. */
 export function createLogsRuntime(options: LogsRuntimeOptions): LogsRuntime {
   const clock = options.clock ?? systemClock;
-  const limiter = new RateLimiter({ requestsPerSecond: options.requestsPerSecond, clock });
+  // A burst of 2 lets one API catch up a slot lost while the call it depends on was being
+  // retried (reads feed writes); the average stays at the configured rate.
+  const limiter = new RateLimiter({
+    requestsPerSecond: options.requestsPerSecond,
+    burst: LIMITER_BURST,
+    clock,
+  });
   const context: CallContext = { limiter, clock, ...(options.retry ? { retry: options.retry } : {}) };
   const api = createLogsApi(options.client ?? createLogsClient(options.region), context);
   return { api, limiter };

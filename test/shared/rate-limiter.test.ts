@@ -68,11 +68,11 @@ describe('RateLimiter', () => {
     const limiter = new RateLimiter({ requestsPerSecond: 10, clock });
     await limiter.acquire('op');
     limiter.onThrottle('op');
-    expect(limiter.stats().op?.currentRps).toBeCloseTo(7, 10);
+    expect(limiter.stats().op?.currentRps).toBeCloseTo(8, 10);
     limiter.onThrottle('op');
-    expect(limiter.stats().op?.currentRps).toBeCloseTo(4.9, 10);
-    for (let i = 0; i < 5; i += 1) limiter.onSuccess('op');
-    expect(limiter.stats().op?.currentRps).toBeCloseTo(7.4, 10);
+    expect(limiter.stats().op?.currentRps).toBeCloseTo(6.4, 10);
+    for (let i = 0; i < 2; i += 1) limiter.onSuccess('op');
+    expect(limiter.stats().op?.currentRps).toBeCloseTo(8.4, 10);
     for (let i = 0; i < 20; i += 1) limiter.onSuccess('op');
     expect(limiter.stats().op?.currentRps).toBe(10);
     expect(limiter.stats().op?.throttled).toBe(2);
@@ -85,15 +85,20 @@ describe('RateLimiter', () => {
     expect(limiter.stats().op?.currentRps).toBe(2);
   });
 
-  it('pauses the operation for one interval after a throttle', async () => {
+  it('spaces the requests after a throttle at the decreased rate', async () => {
     const clock = fakeClock();
-    const limiter = new RateLimiter({ requestsPerSecond: 10, decreaseFactor: 0.5, clock });
+    const limiter = new RateLimiter({
+      requestsPerSecond: 10,
+      decreaseFactor: 0.5,
+      recoveryFraction: 0,
+      clock,
+    });
     await limiter.acquire('op');
-    const before = clock.t;
     limiter.onThrottle('op');
+    await limiter.acquire('op'); // already scheduled at the old spacing: +100 ms
+    const before = clock.t;
     await limiter.acquire('op');
-    // Next slot was at +100 ms; the throttle adds one interval at the new 5 rps (200 ms).
-    expect(clock.t - before).toBe(300);
+    expect(clock.t - before).toBe(200);
   });
 
   it('rejects a rate that is not a positive number, naming it', () => {
