@@ -1,0 +1,79 @@
+/** Factories for Kinesis records holding CloudWatch Logs payloads (tests of the reflector). */
+import { gzipSync } from 'node:zlib';
+import type { KinesisStreamEvent, KinesisStreamRecord } from 'aws-lambda';
+import type { ForwardRecord } from '../../../central/reflector/forward';
+
+export interface PayloadOptions {
+  readonly owner?: string;
+  readonly logGroup?: string;
+  readonly logStream?: string;
+  readonly filter?: string;
+  readonly messageType?: 'DATA_MESSAGE' | 'CONTROL_MESSAGE';
+}
+
+/** A CWL payload whose events have ids `<record>0000<j>` (digits, like AWS). */
+export function cwlPayload(
+  record: number,
+  events: number,
+  o: PayloadOptions = {},
+  message?: (j: number) => string,
+) {
+  return {
+    messageType: o.messageType ?? 'DATA_MESSAGE',
+    owner: o.owner ?? '111122223333',
+    logGroup: o.logGroup ?? `/aws/lambda/app-${record % 3}`,
+    logStream: o.logStream ?? `2026/11/26/[$LATEST]${String(record).padStart(32, '0')}`,
+    subscriptionFilters: [o.filter ?? 'log-reflector-eu-west-1'],
+    logEvents: Array.from({ length: events }, (_, j) => ({
+      id: eventId(record, j),
+      timestamp: 1795651200000 + j,
+      message: message ? message(j) : `record ${record} event ${j} ${'x'.repeat(200)}\n`,
+    })),
+  };
+}
+
+export function eventId(record: number, j: number): string {
+  return `${record + 1}0000${j}`;
+}
+
+export function encode(payload: unknown): string {
+  return gzipSync(Buffer.from(JSON.stringify(payload))).toString('base64');
+}
+
+export function forwardRecord(i: number, data: string): ForwardRecord {
+  return { sequenceNumber: `4959${String(i).padStart(10, '0')}`, shardId: 'shardId-000000000000', data };
+}
+
+/** `count` records of `events` events each. */
+export function makeRecords(count: number, events: number, o: PayloadOptions = {}): ForwardRecord[] {
+  return Array.from({ length: count }, (_, i) => forwardRecord(i, encode(cwlPayload(i, events, o))));
+}
+
+export function kinesisEvent(records: readonly ForwardRecord[]): KinesisStreamEvent {
+  return {
+    Records: records.map(
+      (r, i): KinesisStreamRecord => ({
+        kinesis: {
+          kinesisSchemaVersion: '1.0',
+          partitionKey: String(i),
+          sequenceNumber: r.sequenceNumber,
+          data: r.data,
+          approximateArrivalTimestamp: 1795651200 + i / 1000,
+        },
+        eventSource: 'aws:kinesis',
+        eventVersion: '1.0',
+        eventID: `${r.shardId}:${r.sequenceNumber}`,
+        eventName: 'aws:kinesis:record',
+        invokeIdentityArn: 'arn:aws:iam::123456789012:role/reflector',
+        awsRegion: 'eu-west-1',
+        eventSourceARN: 'arn:aws:kinesis:eu-west-1:123456789012:stream/log-reflector',
+      }),
+    ),
+  };
+}
+
+/** The CloudWatch event id inside a line's key (`<stream hash>-<id>`). */
+export function idOfLine(line: Record<string, unknown>): string {
+  const key = String(line.key);
+  return key.slice(key.indexOf('-') + 1);
+}
