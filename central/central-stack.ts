@@ -22,12 +22,14 @@ import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { StackSetStack } from 'cdk-stacksets';
 import type { Construct } from 'constructs';
 import type { DeploymentConfig } from '../shared/config';
-import { FUNCTION_NAMES, RESOURCE_PREFIX } from '../shared/naming';
+import { FUNCTION_NAMES, RESOURCE_PREFIX, STREAM_NAME } from '../shared/naming';
+
+export { STREAM_NAME };
+
 import { InlineFunction } from './constructs/inline-function';
 import { acknowledgeFindings, nagRef } from './constructs/nag';
 
 /** Fixed physical names: the destinations StackSet and the docs refer to them. */
-export const STREAM_NAME = 'log-reflector';
 export const LOGS_TO_KINESIS_ROLE_NAME = `${RESOURCE_PREFIX}logs-to-kinesis`;
 export const DEFAULT_SUMO_SECRET_NAME = 'log-reflector/sumo-endpoint';
 

@@ -59,3 +59,6 @@ export function regionFromFilterNames(filterNames: readonly string[]): string | 
   }
   return undefined;
 }
+
+/** The central Kinesis stream every regional destination writes to. */
+export const STREAM_NAME = 'log-reflector';
