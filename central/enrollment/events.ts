@@ -13,7 +13,7 @@
  * - the schedule: `{"source":"aws.events","detail-type":"Scheduled Event",…}`
  * - the post-deploy invoke: `{"trigger":"deploy"}`
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 
 /** The Organizations API calls that can change which accounts exist, where, or their tags. */
 export const RECONCILING_API_CALLS = [
@@ -23,50 +23,45 @@ export const RECONCILING_API_CALLS = [
   'AcceptHandshake',
 ] as const;
 
-const AccountIdSchema = z.string().regex(/^\d{12}$/);
+const ACCOUNT_ID = /^\d{12}$/;
 
-const TagSchema = z.object({ key: z.string().optional(), Key: z.string().optional() }).loose();
+/** CloudTrail spells tag keys `key` in Organizations requests; `Key` is accepted too. */
+const TagSchema = z.looseObject({ key: z.optional(z.string()), Key: z.optional(z.string()) });
 
 /** The CloudTrail record inside an Organizations event (`detail`), as far as we use it. */
-export const OrganizationsCloudTrailDetailSchema = z
-  .object({
-    eventSource: z.string().optional(),
-    eventName: z.string(),
-    errorCode: z.string().optional(),
-    requestParameters: z
-      .object({
-        accountId: z.string().optional(),
-        resourceId: z.string().optional(),
-        tags: z.array(TagSchema).optional(),
-        tagKeys: z.array(z.string()).optional(),
-      })
-      .loose()
-      .nullish(),
-    serviceEventDetails: z
-      .object({
-        createAccountStatus: z
-          .object({ state: z.string().optional(), accountId: z.string().optional() })
-          .loose()
-          .optional(),
-      })
-      .loose()
-      .nullish(),
-  })
-  .loose();
+export const OrganizationsCloudTrailDetailSchema = z.looseObject({
+  eventSource: z.optional(z.string()),
+  eventName: z.string(),
+  errorCode: z.optional(z.string()),
+  requestParameters: z.nullish(
+    z.looseObject({
+      accountId: z.optional(z.string()),
+      resourceId: z.optional(z.string()),
+      tags: z.optional(z.array(TagSchema)),
+      tagKeys: z.optional(z.array(z.string())),
+    }),
+  ),
+  serviceEventDetails: z.nullish(
+    z.looseObject({
+      createAccountStatus: z.optional(
+        z.looseObject({ state: z.optional(z.string()), accountId: z.optional(z.string()) }),
+      ),
+    }),
+  ),
+});
 
-export const OrganizationsEventSchema = z
-  .object({
-    source: z.literal('aws.organizations'),
-    'detail-type': z.string(),
-    detail: OrganizationsCloudTrailDetailSchema,
-  })
-  .loose();
+export const OrganizationsEventSchema = z.looseObject({
+  source: z.literal('aws.organizations'),
+  'detail-type': z.string(),
+  detail: OrganizationsCloudTrailDetailSchema,
+});
 
-export const ScheduledEventSchema = z
-  .object({ source: z.literal('aws.events'), 'detail-type': z.literal('Scheduled Event') })
-  .loose();
+export const ScheduledEventSchema = z.looseObject({
+  source: z.literal('aws.events'),
+  'detail-type': z.literal('Scheduled Event'),
+});
 
-export const DeployTriggerSchema = z.object({ trigger: z.literal('deploy') }).loose();
+export const DeployTriggerSchema = z.looseObject({ trigger: z.literal('deploy') });
 
 export type OrganizationsEvent = z.infer<typeof OrganizationsEventSchema>;
 
@@ -81,8 +76,12 @@ export type Trigger =
     }
   | { readonly reconcile: false; readonly reason: string };
 
+function isAccountId(value: string | undefined | null): value is string {
+  return typeof value === 'string' && ACCOUNT_ID.test(value);
+}
+
 function accountIdsOf(...candidates: (string | undefined | null)[]): string[] {
-  return candidates.filter((c): c is string => AccountIdSchema.safeParse(c).success);
+  return candidates.filter(isAccountId);
 }
 
 function classifyOrganizations(event: OrganizationsEvent, optOutTagKey: string): Trigger {
@@ -118,7 +117,7 @@ function classifyOrganizations(event: OrganizationsEvent, optOutTagKey: string):
   const params = d.requestParameters ?? {};
   if (d.eventName === 'TagResource' || d.eventName === 'UntagResource') {
     // Tags on OUs, roots and policies are not inherited by accounts.
-    if (params.resourceId !== undefined && !AccountIdSchema.safeParse(params.resourceId).success) {
+    if (params.resourceId !== undefined && !isAccountId(params.resourceId)) {
       return { reconcile: false, reason: `${d.eventName} on ${params.resourceId}, not an account` };
     }
     const keys = d.eventName === 'TagResource' ? params.tags?.map((t) => t.Key ?? t.key) : params.tagKeys;

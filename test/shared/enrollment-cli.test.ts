@@ -146,7 +146,7 @@ describe('log-reflector enrollment', () => {
     stderr = '';
     expect(await cli('plan', '--stack-set', MEMBERS_STACK_SET, '--ou', 'ou-bad')).toBe(2);
     expect(stderr).toBe(
-      'log-reflector: Invalid enrollment options:\n  - --ou: each entry must be an OU id (ou-…) or root id (r-…) (received "ou-bad")\n',
+      'log-reflector: Invalid enrollment options:\n  - --ou: "ou-bad" is not an OU id (ou-…) or root id (r-…) (received "ou-bad")\n',
     );
   });
 });

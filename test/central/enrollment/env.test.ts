@@ -52,14 +52,10 @@ describe('EnrollmentEnvSchema', () => {
     expect((error as ConfigError).issues).toStrictEqual([
       {
         path: 'CALL_AS',
-        message: 'Invalid option: expected one of "SELF"|"DELEGATED_ADMIN"',
+        message: 'must be SELF or DELEGATED_ADMIN',
         received: 'ROOT',
       },
-      {
-        path: 'TARGET_OU_IDS.0',
-        message: 'each entry must be an OU id (ou-…) or root id (r-…)',
-        received: 'ou-1',
-      },
+      { path: 'TARGET_OU_IDS', message: '"ou-1" is not an OU id (ou-…) or root id (r-…)', received: 'ou-1' },
       { path: 'REGIONS', message: 'must list at least one AWS region name', received: '' },
       { path: 'MANAGEMENT_ACCOUNT_ID', message: 'must be a 12-digit account id', received: '12' },
     ]);
@@ -69,7 +65,7 @@ describe('EnrollmentEnvSchema', () => {
   it('requires the StackSet name', () => {
     const { STACK_SET_NAME: _name, ...rest } = VALID;
     expect(() => parseEnrollmentEnv(rest)).toThrow(
-      'Invalid enrollment environment:\n  - STACK_SET_NAME: Invalid input: expected string, received undefined (received undefined)',
+      'Invalid enrollment environment:\n  - STACK_SET_NAME: is required (received undefined)',
     );
   });
 });
