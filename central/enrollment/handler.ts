@@ -67,6 +67,9 @@ function toReconcileLog(logger: Logger): ReconcileLog {
 
 function logOutcome(result: ReconcileResult, logger: Logger): void {
   for (const outcome of result.outcomes) {
+    const started = new Set(
+      outcome.operations.filter((o) => o.operationId !== undefined).flatMap((o) => o.operation.accounts),
+    );
     for (const d of outcome.plan.decisions) {
       if (d.action === 'enable' || d.action === 'disable') {
         logger.info('enrollment change', {
@@ -76,7 +79,7 @@ function logOutcome(result: ReconcileResult, logger: Logger): void {
           regions: d.regions,
           tag: d.tag,
           current: d.current,
-          applied: outcome.status !== 'busy' && outcome.status !== 'planned',
+          started: started.has(d.account),
           reason: d.reason,
         });
       } else if (d.action === 'wait') {

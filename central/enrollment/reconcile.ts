@@ -254,9 +254,11 @@ async function readInstances(
     (i) => deps.stackSets.readOverrides(target.stackSetName, target.callAs, i.account, i.region),
     () => clock.expired(),
   );
+  const byKey = new Map<string, Record<string, string>>();
+  for (const [instance, overrides] of read) byKey.set(`${instance.account}/${instance.region}`, overrides);
   const instances = bare.map((i) => {
-    const match = wanted.find((w) => w.account === i.account && w.region === i.region);
-    return match && read.has(match) ? { ...i, overrides: read.get(match) } : i;
+    const overrides = byKey.get(`${i.account}/${i.region}`);
+    return overrides ? { ...i, overrides } : i;
   });
   return { instances, unread: wanted.length - read.size };
 }
