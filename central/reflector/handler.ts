@@ -71,7 +71,8 @@ function init(): Runtime {
       backoff: { baseMs: env.SUMO_BACKOFF_BASE_MS, capMs: env.SUMO_BACKOFF_CAP_MS },
       maxSockets: env.SUMO_CONCURRENCY,
     }),
-    s3: new S3Client({}),
+    // Path-style only for local endpoints (tests: moto); deployed functions never set it.
+    s3: new S3Client({ forcePathStyle: Boolean(process.env.AWS_ENDPOINT_URL) }),
     bucket: env.FAILURE_BUCKET,
     graceMs: env.DEADLINE_GRACE_MS,
   };

@@ -1,4 +1,122 @@
+/**
+ * `log-reflector replay --bucket B [--prefix P] [--dry-run] [--json]`: re-drives records
+ * parked in the failure bucket (malformed records and the event source mapping's on-failure
+ * files) through the reflector's forwarder core to the Sumo HTTP source. Replayed objects
+ * move under `replayed/`, so running it twice sends nothing new twice.
+ *
+ * The Sumo URL comes from `--endpoint-secret-arn`, else SUMO_ENDPOINT_SECRET_ARN, else
+ * SUMO_ENDPOINT (local use); header templates and tuning from the same SUMO_* variables as
+ * the reflector. Honours AWS_ENDPOINT_URL (e.g. moto).
+ */
+import { S3Client } from '@aws-sdk/client-s3';
 import type { Command } from 'commander';
+import { defaultSecretsClient, secretEndpoint, staticEndpoint } from '../../../central/reflector/endpoint';
+import { loadReflectorEnv } from '../../../central/reflector/env';
+import { type ReplayObjectOutcome, replayBucket } from '../../../central/reflector/replay';
+import { SumoSender } from '../../../central/reflector/sender';
+import { parseStaticFields } from '../../sumo/headers';
+import { formatTable, type Progress, printJson, progressBar } from '../output';
 
-/** Registers this command group on the CLI. (Filled in by the issue that owns it.) */
-export function register(_program: Command): void {}
+interface ReplayCliOptions {
+  readonly bucket: string;
+  readonly prefix?: string;
+  readonly dryRun?: boolean;
+  readonly json?: boolean;
+  readonly endpointSecretArn?: string;
+}
+
+/** A URL that is never contacted: a dry run needs no endpoint. */
+const DRY_RUN_ENDPOINT = 'http://dry-run.invalid/';
+
+async function run(o: ReplayCliOptions): Promise<void> {
+  const secretArn = o.endpointSecretArn ?? process.env.SUMO_ENDPOINT_SECRET_ARN;
+  const env = loadReflectorEnv({
+    ...process.env,
+    FAILURE_BUCKET: o.bucket,
+    ...(secretArn ? { SUMO_ENDPOINT_SECRET_ARN: secretArn } : {}),
+    ...(o.dryRun && !secretArn && !process.env.SUMO_ENDPOINT ? { SUMO_ENDPOINT: DRY_RUN_ENDPOINT } : {}),
+  });
+  // Path-style addressing for local endpoints (moto) that do not serve bucket subdomains.
+  const s3 = new S3Client({ forcePathStyle: Boolean(process.env.AWS_ENDPOINT_URL) });
+  const sender = o.dryRun
+    ? undefined
+    : new SumoSender(
+        env.SUMO_ENDPOINT_SECRET_ARN
+          ? secretEndpoint(env.SUMO_ENDPOINT_SECRET_ARN, defaultSecretsClient())
+          : staticEndpoint(env.SUMO_ENDPOINT as string),
+        {
+          gzipLevel: env.SUMO_GZIP_LEVEL,
+          requestTimeoutMs: env.SUMO_REQUEST_TIMEOUT_MS,
+          maxAttempts: env.SUMO_MAX_ATTEMPTS,
+          backoff: { baseMs: env.SUMO_BACKOFF_BASE_MS, capMs: env.SUMO_BACKOFF_CAP_MS },
+          maxSockets: env.SUMO_CONCURRENCY,
+        },
+      );
+  let bar: Progress | undefined;
+  const seen: ReplayObjectOutcome[] = [];
+  const summary = await replayBucket(
+    { bucket: o.bucket, dryRun: Boolean(o.dryRun), ...(o.prefix === undefined ? {} : { prefix: o.prefix }) },
+    {
+      s3,
+      ...(sender ? { sender } : {}),
+      config: {
+        templates: {
+          category: env.SUMO_CATEGORY_TEMPLATE,
+          name: env.SUMO_NAME_TEMPLATE,
+          host: env.SUMO_HOST_TEMPLATE,
+          staticFields: parseStaticFields(env.SUMO_FIELDS),
+        },
+        maxBytes: env.SUMO_MAX_REQUEST_BYTES,
+        concurrency: env.SUMO_CONCURRENCY,
+      },
+      onStart: (objects) => {
+        bar = progressBar(objects, o.dryRun ? 'replay (dry run)' : 'replay', Boolean(o.json));
+      },
+      onObject: (outcome) => {
+        seen.push(outcome);
+        bar?.tick();
+      },
+    },
+  );
+  bar?.stop();
+  if (summary.counts.failed > 0 || summary.counts['still-malformed'] > 0) process.exitCode = 1;
+  if (o.json) {
+    printJson(summary);
+    return;
+  }
+  if (seen.length > 0) {
+    process.stdout.write(
+      `${formatTable(
+        seen.map((s) => ({
+          status: s.status,
+          kind: s.kind,
+          records: s.records,
+          events: s.events,
+          key: s.key,
+          detail: s.detail,
+        })),
+        ['status', 'kind', 'records', 'events', 'key', 'detail'],
+      )}\n\n`,
+    );
+  }
+  const c = summary.counts;
+  process.stdout.write(
+    `${summary.dryRun ? 'dry run: ' : ''}${summary.objects} object(s), ${summary.records} record(s), ${summary.events} event(s): ` +
+      `${c.replayed} replayed, ${c['would-replay']} would replay, ${c.failed} failed, ${c['still-malformed']} still malformed, ${c.skipped} skipped\n`,
+  );
+}
+
+/** Registers `replay` on the CLI. */
+export function register(program: Command): void {
+  program
+    .command('replay')
+    .description('re-drive records from the reflector failure bucket to Sumo Logic')
+    .requiredOption('--bucket <name>', 'the failure bucket (FAILURE_BUCKET of the reflector)')
+    .option('--prefix <prefix>', 'only objects under this key prefix')
+    .option('--dry-run', 'list and count what would be sent; send and move nothing')
+    .option('--json', 'print the summary as JSON')
+    .option('--endpoint-secret-arn <arn>', 'secret holding the Sumo URL (default: SUMO_ENDPOINT_SECRET_ARN)')
+    .action(async (o: ReplayCliOptions) => {
+      await run(o);
+    });
+}
