@@ -359,10 +359,15 @@ async function applyPlan(
       });
       return { status: deferred.length > 0 ? 'partial' : 'applied', operations, deferred };
     }
-    const failures =
-      status === 'SUCCEEDED' && clock.expired()
-        ? []
-        : await deps.stackSets.failedResults(target.stackSetName, target.callAs, operationId);
+    let failures: OperationFailure[] = [];
+    if (!clock.expired()) {
+      try {
+        failures = await deps.stackSets.failedResults(target.stackSetName, target.callAs, operationId);
+      } catch (err) {
+        // Reporting only: the operation itself has ended; the next run re-plans from the instances.
+        log.warn('could not list the operation results', { operationId, error: (err as Error).message });
+      }
+    }
     if (failures.length > 0 || status !== 'SUCCEEDED') {
       log.warn('enrollment operation ended with failures', { operationId, status, failures });
     }

@@ -260,6 +260,50 @@ describe('reconcile against moto', () => {
     expect(result.outcomes[0]?.status).toBe('applied');
   });
 
+  it('an operation still running at the deadline is left running; the rest wait for the next run', async () => {
+    await world.org.send(new TagResourceCommand({ ResourceId: world.accounts.alpha, Tags: [OPT_OUT_TAG] }));
+    for (const region of REGIONS)
+      world.overrides.set(`${world.accounts.gamma}/${region}`, { Enrollment: 'disabled' });
+    const result = await reconcile(
+      world.config(),
+      { ...world.deps({ operationStatus: async () => 'RUNNING' }), now: () => 0 },
+      { apply: true, deadline: 5_000, pollIntervalMs: 10_000 },
+    );
+    const members = result.outcomes[0];
+    expect(members?.status).toBe('partial');
+    expect(members?.operations.map((o) => o.status)).toStrictEqual(['RUNNING']);
+    expect(members?.deferred).toStrictEqual([
+      { enrollment: 'enabled', accounts: [world.accounts.gamma], regions: REGIONS, preservedKeys: [] },
+    ]);
+    expect(sent()).toStrictEqual([
+      expectedUpdate('disabled', [world.accounts.alpha, world.accounts.beta].sort()),
+    ]);
+  });
+
+  it('reports instances that failed in the operation, and survives not being allowed to list them', async () => {
+    const failure = {
+      account: world.accounts.beta,
+      region: 'eu-west-1',
+      reason: 'Resource handler returned message',
+    };
+    const reported = await run({}, { failedResults: async () => [failure] });
+    expect(reported.outcomes[0]?.operations.map((o) => o.failures)).toStrictEqual([[failure]]);
+    expect(summarize(reported).InstanceFailures).toBe(1);
+
+    const denied = await run(
+      {},
+      {
+        failedResults: async () => {
+          throw Object.assign(new Error('not allowed'), { name: 'AccessDenied' });
+        },
+      },
+    );
+    expect(denied.outcomes[0]?.status).toBe('applied');
+    expect(denied.outcomes[0]?.operations.map((o) => [o.status, o.failures])).toStrictEqual([
+      ['SUCCEEDED', []],
+    ]);
+  });
+
   it('keeps other parameter overrides with UsePreviousValue', async () => {
     for (const region of REGIONS)
       world.overrides.set(`${world.accounts.beta}/${region}`, { Team: 'payments' });
