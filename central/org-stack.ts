@@ -28,7 +28,7 @@ import {
   StackSetTemplate,
 } from 'cdk-stacksets';
 import type { Construct } from 'constructs';
-import { ENROLLMENT_PARAMETER, MemberStack } from '../member/member-stack';
+import { MemberStack } from '../member/member-stack';
 import type { DeploymentConfig } from '../shared/config';
 import { FUNCTION_NAMES, RESOURCE_PREFIX } from '../shared/naming';
 import { CentralStack } from './central-stack';
@@ -374,7 +374,6 @@ export class OrgStack extends Stack {
         OPT_OUT_TAG_VALUE: c.optOutTag.value,
         MANAGEMENT_ACCOUNT_ID: c.managementAccountId,
         ...(management ? { MANAGEMENT_STACK_SET_NAME: STACK_SET_NAMES.management } : {}),
-        ENROLLMENT_PARAMETER,
       },
     });
     fn.node.addDependency(members);
@@ -406,6 +405,7 @@ export class OrgStack extends Stack {
           'cloudformation:UpdateStackInstances',
           'cloudformation:ListStackSetOperations',
           'cloudformation:DescribeStackSetOperation',
+          'cloudformation:ListStackSetOperationResults',
         ],
         resources: stackSetNames.flatMap((name) => [
           `arn:${p}:cloudformation:${Aws.REGION}:${account}:stackset/${name}:*`,
