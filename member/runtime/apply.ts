@@ -12,7 +12,7 @@ import {
   STANDARD_LOG_GROUP_CLASS,
 } from '../../shared/plan';
 import { type Clock, systemClock } from '../../shared/rate-limiter';
-import type { ListedLogGroup, LogsApi } from './logs-api';
+import { ControlPlaneError, type ListedLogGroup, type LogsApi } from './logs-api';
 
 export type Outcome = 'subscribed' | 'updated' | 'removed' | 'skipped' | 'conflict' | 'failed';
 
@@ -120,16 +120,32 @@ export async function reconcileGroup(
   return executeAction(api, action);
 }
 
+/** DescribeLogGroups refused our nextToken (InvalidParameterException, not retryable). */
+function isExpiredToken(error: unknown): boolean {
+  const cause = (error as { cause?: { name?: string } } | undefined)?.cause;
+  return error instanceof ControlPlaneError && cause?.name === 'InvalidParameterException';
+}
+
 /** Errors that make the rest of a run pointless (bad credentials, bad configuration). */
 export function isFatal(error: Error | undefined): boolean {
   return error instanceof LogReflectorError && (error.name === 'AuthError' || error.name === 'ConfigError');
 }
 
+/**
+ * Where a run resumes: the token of the page being processed (undefined = the first page)
+ * and how many of its groups were already done. Groups created meanwhile may shift a page;
+ * the subscriber and the next sweep cover what a shift skips.
+ */
+export interface Cursor {
+  readonly token?: string | undefined;
+  readonly offset: number;
+}
+
 export interface ReconcileOptions {
   readonly api: LogsApi;
   readonly planner: Planner;
-  /** Token of the page to start from (a cursor handed back by an earlier run). */
-  readonly cursor?: string | undefined;
+  /** Where to start (a cursor handed back by an earlier run). @default the beginning */
+  readonly cursor?: Cursor | undefined;
   /** Absolute time (clock ms) after which no new group is started. */
   readonly deadlineMs?: number;
   /** Groups in flight at once; the rate limiter sets the pace, this only hides latency. @default 8 */
@@ -144,11 +160,8 @@ export interface ReconcileResult {
   readonly summary: Summary;
   /** True when every page was processed. */
   readonly complete: boolean;
-  /**
-   * Where to resume when not complete: the token of the page that was being processed
-   * (the page is redone; groups already done plan as skips). undefined = from the start.
-   */
-  readonly cursor?: string | undefined;
+  /** Where to resume when not complete. */
+  readonly cursor?: Cursor | undefined;
   /** Set when a fatal error (AuthError, ConfigError) stopped the run. */
   readonly fatal?: Error;
   readonly groupsSeen: number;
@@ -182,40 +195,57 @@ export async function reconcileAll(options: ReconcileOptions): Promise<Reconcile
   const clock = options.clock ?? systemClock;
   const concurrency = Math.max(1, options.concurrency ?? 8);
   const summary = emptySummary();
-  let cursor = options.cursor;
+  let token = options.cursor?.token;
+  let offset = options.cursor?.offset ?? 0;
   let fatal: Error | undefined;
   let groupsSeen = 0;
   let firstFailure: string | undefined;
+  let restarted = false;
   const pastDeadline = () => options.deadlineMs !== undefined && clock.now() >= options.deadlineMs;
+  const result = (complete: boolean, extra: Partial<ReconcileResult> = {}): ReconcileResult => ({
+    summary,
+    complete,
+    groupsSeen,
+    ...(complete ? {} : { cursor: { token, offset } }),
+    ...(firstFailure !== undefined ? { firstFailure } : {}),
+    ...extra,
+  });
 
   for (;;) {
-    if (pastDeadline()) {
-      return {
-        summary,
-        complete: false,
-        cursor,
-        groupsSeen,
-        ...(firstFailure !== undefined ? { firstFailure } : {}),
-      };
+    if (pastDeadline()) return result(false);
+    let page: Awaited<ReturnType<LogsApi['listLogGroups']>>;
+    try {
+      page = await options.api.listLogGroups(token);
+    } catch (error) {
+      // A paging token from an earlier invocation may have expired; everything is
+      // idempotent, so start the listing over (once) rather than abandon the run.
+      if (token === undefined || restarted || !isExpiredToken(error)) throw error;
+      restarted = true;
+      token = undefined;
+      offset = 0;
+      continue;
     }
-    const page = await options.api.listLogGroups(cursor);
     options.onPage?.(page.groups.length);
+    const todo = page.groups.slice(offset);
     const stop = () => fatal !== undefined || pastDeadline();
-    const started = await pool(page.groups, concurrency, stop, async (group) => {
-      const result = await reconcileGroup(options.api, options.planner, group);
-      summary[result.outcome] += 1;
-      if (result.outcome === 'failed') {
-        firstFailure ??= `${result.logGroupName}: ${result.detail ?? 'failed'}`;
-        if (isFatal(result.error)) fatal ??= result.error;
+    // Every started group has finished when pool() returns, so offset + started is done.
+    const started = await pool(todo, concurrency, stop, async (group) => {
+      const r = await reconcileGroup(options.api, options.planner, group);
+      summary[r.outcome] += 1;
+      if (r.outcome === 'failed') {
+        firstFailure ??= `${r.logGroupName}: ${r.detail ?? 'failed'}`;
+        if (isFatal(r.error)) fatal ??= r.error;
       }
-      options.onResult?.(result);
+      options.onResult?.(r);
     });
     groupsSeen += started;
-    const seen = { summary, groupsSeen, ...(firstFailure !== undefined ? { firstFailure } : {}) };
-    if (fatal) return { ...seen, complete: false, cursor, fatal };
-    if (started < page.groups.length) return { ...seen, complete: false, cursor };
-    if (!page.nextToken) return { ...seen, complete: true };
-    cursor = page.nextToken;
+    if (started < todo.length || fatal) {
+      offset += started;
+      return result(false, fatal ? { fatal } : {});
+    }
+    if (!page.nextToken) return result(true);
+    token = page.nextToken;
+    offset = 0;
   }
 }
 

@@ -51,14 +51,14 @@ export type ResponseTarget = z.infer<typeof ResponseTargetSchema>;
 /**
  * The payload of a hand-off invocation. Sample:
  * `{"logReflectorContinuation":1,"origin":"sweep","mode":"reconcile","settings":{…},
- *   "cursor":"AQAB…","hop":3,"startedAtMs":1764161000000,"totals":{"subscribed":812,…}}`
+ *   "cursor":{"token":"AQAB…","offset":17},"hop":3,"startedAtMs":1764161000000,"totals":{"subscribed":812,…}}`
  */
 export const ContinuationSchema = z.object({
   logReflectorContinuation: z.literal(1),
   origin: z.enum(['backfill', 'sweep']),
   mode: z.enum(['reconcile', 'uninstall']),
   settings: SettingsSnapshotSchema,
-  cursor: z.optional(z.string()),
+  cursor: z.optional(z.object({ token: z.optional(z.string()), offset: z.int().check(z.gte(0)) })),
   hop: z.int().check(z.gte(1)),
   startedAtMs: z.number(),
   totals: SummarySchema,

@@ -4,7 +4,7 @@
  */
 import { createPlanner, type PlanMode } from '../../shared/plan';
 import type { Clock } from '../../shared/rate-limiter';
-import { addSummaries, type ReconcileResult, reconcileAll, type Summary } from './apply';
+import { addSummaries, type Cursor, type ReconcileResult, reconcileAll, type Summary } from './apply';
 import type { HandOff, LogsRuntime } from './clients';
 import { type Continuation, MAX_HOPS, type ResponseTarget } from './continuation';
 import { type MemberSettings, planSettings } from './env';
@@ -21,7 +21,7 @@ export interface StepInput {
   readonly origin: Continuation['origin'];
   readonly mode: PlanMode;
   readonly settings: MemberSettings;
-  readonly cursor?: string | undefined;
+  readonly cursor?: Cursor | undefined;
   readonly hop: number;
   readonly startedAtMs: number;
   readonly totals: Summary;

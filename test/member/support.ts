@@ -29,7 +29,7 @@ export function memberSettings(overrides: Partial<MemberSettings> = {}): MemberS
     include: [],
     exclude: [],
     enrollment: 'enabled',
-    rateLimitRps: 1000,
+    rateLimitRps: 100,
     filterSlots: 2,
     ...overrides,
   };
