@@ -18,7 +18,8 @@ export const REGION = 'us-east-1';
 export const ACCOUNT = '123456789012';
 export const FILTER_NAME = `log-reflector-${REGION}`;
 export const ROLE_ARN = `arn:aws:iam::${ACCOUNT}:role/log-reflector-sender`;
-export const streamArn = (name: string) => `arn:aws:kinesis:${REGION}:${ACCOUNT}:stream/${name}`;
+export const streamArn = (name: string, region = REGION) =>
+  `arn:aws:kinesis:${region}:${ACCOUNT}:stream/${name}`;
 
 export function memberSettings(overrides: Partial<MemberSettings> = {}): MemberSettings {
   return {
@@ -54,14 +55,17 @@ export class MotoAccount {
   readonly logs: CloudWatchLogsClient;
   readonly kinesis: KinesisClient;
 
-  constructor(endpoint: string) {
-    this.logs = new CloudWatchLogsClient({ endpoint, region: REGION });
-    this.kinesis = new KinesisClient({ endpoint, region: REGION, requestHandler: new NodeHttpHandler() });
+  readonly region: string;
+
+  constructor(endpoint: string, region = REGION) {
+    this.region = region;
+    this.logs = new CloudWatchLogsClient({ endpoint, region });
+    this.kinesis = new KinesisClient({ endpoint, region, requestHandler: new NodeHttpHandler() });
   }
 
   async createStream(name: string): Promise<string> {
     await this.kinesis.send(new CreateStreamCommand({ StreamName: name, ShardCount: 1 }));
-    return streamArn(name);
+    return streamArn(name, this.region);
   }
 
   async createGroups(names: readonly string[]): Promise<void> {
