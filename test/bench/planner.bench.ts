@@ -85,12 +85,11 @@ const cpuSeconds = (cpu.user + cpu.system) / 1e6;
 const peakRssMb = process.resourceUsage().maxRSS / 1024;
 const heapMb = mem.heapUsed / 2 ** 20;
 
-process.stdout.write(
-  [
-    `planner: ${GROUPS.toLocaleString('en-US')} log groups → ${result.actions.length.toLocaleString('en-US')} actions`,
-    `  counts: ${JSON.stringify(result.counts)}`,
-    `  CPU ${cpuSeconds.toFixed(3)} s (wall ${wallMs.toFixed(0)} ms), target ≤ 2 s`,
-    `  heap ${heapMb.toFixed(1)} MB (plan added ${((mem.heapUsed - heapBefore) / 2 ** 20).toFixed(1)} MB), peak RSS ${peakRssMb.toFixed(1)} MB, target ≤ 256 MB`,
-    `  ${cpuSeconds <= 2 && peakRssMb <= 256 ? 'within targets' : 'OVER TARGET'}`,
-  ].join('\n') + '\n',
-);
+const lines = [
+  `planner: ${GROUPS.toLocaleString('en-US')} log groups → ${result.actions.length.toLocaleString('en-US')} actions`,
+  `  counts: ${JSON.stringify(result.counts)}`,
+  `  CPU ${cpuSeconds.toFixed(3)} s (wall ${wallMs.toFixed(0)} ms), target ≤ 2 s`,
+  `  heap ${heapMb.toFixed(1)} MB (plan added ${((mem.heapUsed - heapBefore) / 2 ** 20).toFixed(1)} MB), peak RSS ${peakRssMb.toFixed(1)} MB, target ≤ 256 MB`,
+  `  ${cpuSeconds <= 2 && peakRssMb <= 256 ? 'within targets' : 'OVER TARGET'}`,
+];
+process.stdout.write(`${lines.join('\n')}\n`);

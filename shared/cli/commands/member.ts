@@ -204,7 +204,7 @@ function common(command: Command, withDestination: boolean): Command {
     command
       .requiredOption('--destination-arn <arn>', 'the regional logs destination (or a Kinesis stream ARN)')
       .requiredOption('--role-arn <arn>', 'the sender role CloudWatch Logs uses for the destination')
-      .option('--filter-pattern <pattern>', 'subscription filter pattern (default: every event)', '');
+      .option('--filter-pattern <pattern>', 'subscription filter pattern (default: every event)');
   }
   return command;
 }
