@@ -14,8 +14,8 @@
  * below `minRequestsPerSecond`), which widens the spacing of its next requests (the retried
  * call itself also waits its own backoff); every success gives back
  * `recoveryFraction` of the configured rate. Under sustained throttling the rate settles
- * where throttles and successes balance (half the configured rate when every other call is
- * throttled, with the defaults), leaving room to the other tenants of the same quota (the
+ * where throttles and successes balance (a quarter of the configured rate when every other
+ * call is throttled, with the defaults), leaving room to the other tenants of the same quota (the
  * subscriber, another tool); a lone throttle costs a fraction of one request slot.
  */
 import { ConfigError } from './errors';
@@ -40,7 +40,7 @@ export interface RateLimiterOptions {
   readonly minRequestsPerSecond?: number;
   /** Rate multiplier on each throttle. @default 0.8 */
   readonly decreaseFactor?: number;
-  /** Share of the configured rate restored by each success. @default 0.1 */
+  /** Share of the configured rate restored by each success. @default 0.05 */
   readonly recoveryFraction?: number;
   /** @default systemClock */
   readonly clock?: Clock;
@@ -89,7 +89,7 @@ export class RateLimiter {
       this.requestsPerSecond,
     );
     this.decreaseFactor = options.decreaseFactor ?? 0.8;
-    this.recoveryFraction = options.recoveryFraction ?? 0.1;
+    this.recoveryFraction = options.recoveryFraction ?? 0.05;
     this.clock = options.clock ?? systemClock;
   }
 

@@ -72,7 +72,7 @@ describe('RateLimiter', () => {
     limiter.onThrottle('op');
     expect(limiter.stats().op?.currentRps).toBeCloseTo(6.4, 10);
     for (let i = 0; i < 2; i += 1) limiter.onSuccess('op');
-    expect(limiter.stats().op?.currentRps).toBeCloseTo(8.4, 10);
+    expect(limiter.stats().op?.currentRps).toBeCloseTo(7.4, 10);
     for (let i = 0; i < 20; i += 1) limiter.onSuccess('op');
     expect(limiter.stats().op?.currentRps).toBe(10);
     expect(limiter.stats().op?.throttled).toBe(2);

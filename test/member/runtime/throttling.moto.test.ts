@@ -114,4 +114,75 @@ describe('under injected throttling', () => {
     expect(achievedRps).toBeGreaterThanOrEqual(0.9 * configuredRps);
     expect(achievedRps).toBeLessThanOrEqual(1.05 * configuredRps);
   });
+
+  it('settles under a server quota below the configured rate: every group once, throttles contained', async () => {
+    await moto.reset();
+    const account = new MotoAccount(moto.endpoint);
+    const destination = await account.createStream('quota');
+    const groups = Array.from({ length: 80 }, (_, i) => `/svc/quota-${String(i).padStart(3, '0')}`);
+    await account.createGroups(groups);
+    const client = account.logs;
+    // The service: a token bucket of 15 rps (burst 2) per API, as CloudWatch Logs enforces per account.
+    const quotaRps = 15;
+    const buckets = new Map<string, { tokens: number; at: number }>();
+    let inject = true;
+    const applied = new Map<string, number>();
+    let requests = 0;
+    let throttled = 0;
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const op = context.commandName ?? '';
+        if (!inject || op === 'DescribeLogGroupsCommand') return next(args);
+        requests += 1;
+        const now = performance.now();
+        const b = buckets.get(op) ?? { tokens: 2, at: now };
+        b.tokens = Math.min(2, b.tokens + ((now - b.at) / 1000) * quotaRps);
+        b.at = now;
+        buckets.set(op, b);
+        if (b.tokens < 1) {
+          throttled += 1;
+          throw awsError('ThrottlingException', 'Rate exceeded');
+        }
+        b.tokens -= 1;
+        const out = await next(args);
+        if (op === 'PutSubscriptionFilterCommand') {
+          const name = (args.input as { logGroupName: string }).logGroupName;
+          applied.set(name, (applied.get(name) ?? 0) + 1);
+        }
+        return out;
+      },
+      { step: 'initialize', name: 'serverQuota' },
+    );
+    const { api, limiter } = createLogsRuntime({
+      requestsPerSecond: 30,
+      client,
+      retry: { maxAttempts: 12, baseDelayMs: 20, maxDelayMs: 500 },
+    });
+    let slowest = Number.POSITIVE_INFINITY;
+    const out = await reconcileAll({
+      api,
+      planner: createPlanner(planSettings(memberSettings({ destinationArn: destination }))),
+      onResult: () => {
+        slowest = Math.min(slowest, limiter.stats().DescribeSubscriptionFilters?.currentRps ?? slowest);
+      },
+    });
+    inject = false;
+    process.stdout.write(
+      `server quota ${quotaRps} rps, configured 30: ${requests} requests, ${throttled} throttled, limiter went down to ${slowest.toFixed(1)} rps\n`,
+    );
+    expect(out.summary).toStrictEqual({
+      subscribed: 80,
+      updated: 0,
+      removed: 0,
+      skipped: 0,
+      conflict: 0,
+      failed: 0,
+    });
+    expect([...applied.values()].every((n) => n === 1)).toBe(true);
+    expect(applied.size).toBe(80);
+    // The limiter slowed down: fewer than a third of the requests were refused.
+    expect(throttled).toBeGreaterThan(0);
+    expect(throttled / requests).toBeLessThan(1 / 3);
+    expect(slowest).toBeLessThan(0.75 * 30);
+  });
 });
