@@ -121,10 +121,12 @@ export function createBackfillHandler(deps: BackfillDeps) {
   const { logger } = deps.telemetry;
   const region = deps.env.AWS_REGION ?? 'this region';
 
-  const answer = async (
-    target: Omit<ResponseTarget, 'deadlineAtMs'>,
-    response: Omit<CfnResponse, keyof typeof target>,
-  ) => {
+  /** Where to answer; the request identity is copied into the response. */
+  type Target = Omit<ResponseTarget, 'deadlineAtMs'>;
+  /** What the handler decides; the identity fields come from the target. */
+  type Answer = Pick<CfnResponse, 'Status' | 'Reason' | 'Data'>;
+
+  const answer = async (target: Target, response: Answer) => {
     const full: CfnResponse = {
       ...response,
       PhysicalResourceId: target.PhysicalResourceId,
