@@ -3,6 +3,12 @@ import { Match } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { exampleConfig, type Synthesized, synthesize } from '../support/synth';
 
+/** The value, or a failed test naming what was missing. */
+function must<T>(value: T | undefined, what: string): T {
+  if (value === undefined) throw new Error(`expected ${what} in the template`);
+  return value;
+}
+
 type Statement = { Action: string | string[]; Resource: unknown; Effect: string };
 
 describe('central stack template', () => {
@@ -86,8 +92,9 @@ describe('central stack template', () => {
     const policies = s.central.findResources('AWS::IAM::Policy');
     const reflector = Object.entries(policies).find(([id]) => id.startsWith('ReflectorRole'));
     expect(reflector).toBeDefined();
-    const statements = (reflector?.[1] as { Properties: { PolicyDocument: { Statement: Statement[] } } })
-      .Properties.PolicyDocument.Statement;
+    const statements = (
+      must(reflector, 'reflector policy')[1] as { Properties: { PolicyDocument: { Statement: Statement[] } } }
+    ).Properties.PolicyDocument.Statement;
     const actions = statements.flatMap((st) => [st.Action].flat());
     expect(actions).toContain('secretsmanager:GetSecretValue');
     expect(actions).toContain('s3:PutObject');

@@ -6,6 +6,12 @@ import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { exampleConfig, type Synthesized, synthesize } from '../support/synth';
 
+/** The value, or a failed test naming what was missing. */
+function must<T>(value: T | undefined, what: string): T {
+  if (value === undefined) throw new Error(`expected ${what} in the template`);
+  return value;
+}
+
 type Resources = Record<string, { Type: string; Properties: Record<string, unknown>; DependsOn?: string[] }>;
 
 function stackSets(t: Template): Resources {
@@ -136,7 +142,9 @@ describe('org stack (example config: management account, home eu-west-1, managem
     const role = Object.values(roles)[0];
     expect(role).toBeDefined();
     const statements = (
-      role?.Properties.Policies as { PolicyDocument: { Statement: { Resource: unknown }[] } }[]
+      must(role, 'execution role').Properties.Policies as {
+        PolicyDocument: { Statement: { Resource: unknown }[] };
+      }[]
     ).flatMap((p) => p.PolicyDocument.Statement);
     for (const st of statements) {
       expect(JSON.stringify(st.Resource)).toMatch(/log-reflector-|log-group:\*/);
@@ -169,7 +177,7 @@ describe('org stack (example config: management account, home eu-west-1, managem
     const reconcilerPolicy = Object.entries(policies).find(([id]) => id.startsWith('ReconcilerRole'));
     expect(reconcilerPolicy).toBeDefined();
     const statements = (
-      reconcilerPolicy?.[1].Properties.PolicyDocument as {
+      must(reconcilerPolicy, 'reconciler policy')[1].Properties.PolicyDocument as {
         Statement: { Action: string | string[]; Resource: unknown }[];
       }
     ).Statement;
