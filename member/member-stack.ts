@@ -159,7 +159,7 @@ export class MemberStack extends StackSetStack {
       functionName: FUNCTION_NAMES.subscriber,
       description: 'Subscribes a new log group (CloudTrail CreateLogGroup) to the log-reflector destination',
       serviceName: 'subscriber',
-      timeoutSeconds: 120,
+      timeoutSeconds: 180,
       environment,
     });
     const backfill = new InlineFunction(this, 'Backfill', {
@@ -193,7 +193,6 @@ export class MemberStack extends StackSetStack {
           sid: 'ManageOurSubscriptionFilters',
           actions: [
             'logs:DescribeLogGroups',
-            'logs:ListLogGroups',
             'logs:DescribeSubscriptionFilters',
             'logs:PutSubscriptionFilter',
             'logs:DeleteSubscriptionFilter',
@@ -224,16 +223,19 @@ export class MemberStack extends StackSetStack {
         'Every log group of this account and region, including ones created after deploy: the function lists them and manages its own filter on each (never a foreign filter: shared/plan.ts).',
       );
     }
-    // The backfill hands the rest of a large account on to a fresh invocation of itself.
-    backfill.role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: 'ContinueBackfill',
-        actions: ['lambda:InvokeFunction'],
-        resources: [
-          `arn:${Aws.PARTITION}:lambda:${Aws.REGION}:${Aws.ACCOUNT_ID}:function:${FUNCTION_NAMES.backfill}`,
-        ],
-      }),
-    );
+    // The backfill and the sweep hand the rest of a large account on to a fresh invocation of
+    // themselves, with a cursor (docs/member.md).
+    for (const fn of [backfill, sweep]) {
+      fn.role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          sid: 'ContinueOnAFreshInvocation',
+          actions: ['lambda:InvokeFunction'],
+          resources: [
+            `arn:${Aws.PARTITION}:lambda:${Aws.REGION}:${Aws.ACCOUNT_ID}:function:${fn === backfill ? FUNCTION_NAMES.backfill : FUNCTION_NAMES.sweep}`,
+          ],
+        }),
+      );
+    }
 
     // Subscriber: async invocation, retried by Lambda, then parked in the DLQ.
     subscriber.function.configureAsyncInvoke({
@@ -296,5 +298,9 @@ export class MemberStack extends StackSetStack {
     // Its role's policies must exist before CloudFormation invokes it, and on delete the
     // function and its permissions must outlive the resource that removes our filters.
     backfillResource.node.addDependency(backfill.role, senderRole);
+    // On uninstall the rules go first, so nothing re-subscribes a group while the backfill's
+    // Delete removes our filters. (On create they come up right after the backfill answers.)
+    createLogGroupRule.node.addDependency(backfillResource);
+    sweepRule.node.addDependency(backfillResource);
   }
 }

@@ -157,3 +157,29 @@ describe('inline bundles', () => {
     expect(b.code).not.toMatch(/require\("aws-cdk-lib/);
   });
 });
+
+describe('member stack ordering and self-continuation', () => {
+  it('deletes both rules before the backfill removes our filters, and lets backfill and sweep re-invoke themselves', () => {
+    const t = synthesize(exampleConfig()).member;
+    const json = t.toJSON() as {
+      Resources: Record<string, { Type: string; DependsOn?: string[]; Properties: Record<string, unknown> }>;
+    };
+    const backfillId = Object.entries(json.Resources).find(
+      ([, r]) => r.Type === 'AWS::CloudFormation::CustomResource',
+    )?.[0];
+    expect(backfillId).toBeDefined();
+    const rules = Object.values(json.Resources).filter((r) => r.Type === 'AWS::Events::Rule');
+    expect(rules.length).toBe(2);
+    for (const rule of rules) expect(rule.DependsOn ?? []).toContain(backfillId);
+    for (const fn of ['log-reflector-backfill', 'log-reflector-sweep']) {
+      expect(JSON.stringify(json.Resources)).toContain(`:function:${fn}"`);
+    }
+    t.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Sid: 'ContinueOnAFreshInvocation', Action: 'lambda:InvokeFunction' }),
+        ]),
+      },
+    });
+  });
+});
