@@ -193,6 +193,38 @@ describe('backfill custom resource', () => {
     expect(Object.keys(await account.filters('/app/b'))).toStrictEqual(['datadog']);
   });
 
+  it('Update back to Enrollment enabled subscribes the groups again (opt back in)', async () => {
+    await account.createGroups(['/app/a', '/app/b']);
+    await account.putForeignFilter('/app/b', 'datadog', foreignDestination);
+    const h = harness();
+    const physical = { PhysicalResourceId: physicalIdFor(FILTER_NAME) };
+    await h.handler(request('Create', properties()), context());
+    await h.handler(
+      request('Update', properties({ Enrollment: 'disabled' }), {
+        ...physical,
+        OldResourceProperties: properties(),
+      }),
+      context(),
+    );
+    await h.handler(
+      request('Update', properties(), {
+        ...physical,
+        OldResourceProperties: properties({ Enrollment: 'disabled' }),
+      }),
+      context(),
+    );
+    const responses = await cfn.waitFor(3);
+    expect(responses[2]?.body).toMatchObject({
+      Status: 'SUCCESS',
+      PhysicalResourceId: physicalIdFor(FILTER_NAME),
+      Data: { Subscribed: '2', Removed: '0', Complete: 'true' },
+    });
+    expect(await account.groupsWith(['/app/a', '/app/b'], FILTER_NAME)).toStrictEqual(['/app/a', '/app/b']);
+    expect(Object.keys(await account.filters('/app/b')).sort()).toStrictEqual(
+      ['datadog', FILTER_NAME].sort(),
+    );
+  });
+
   it('Delete removes our filters (found by the request FilterName) and answers SUCCESS', async () => {
     await account.createGroups(groupNames(70));
     const h = harness();
