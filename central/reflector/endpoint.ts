@@ -4,7 +4,7 @@
  * fetched again after Sumo answers 401/403 (the token may have been rotated). It is never
  * logged and never appears in an error message.
  */
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { AuthError } from '../../shared/errors';
 
 export interface EndpointSource {
@@ -46,11 +46,19 @@ export function staticEndpoint(url: string): EndpointSource {
   return { get: async () => parsed, refresh: async () => undefined };
 }
 
-/** The URL from a Secrets Manager secret, cached; concurrent refreshes share one call. */
-export function secretEndpoint(secretId: string, client: SecretsManagerClient): EndpointSource {
+/**
+ * The URL from a Secrets Manager secret, cached; concurrent refreshes share one call.
+ * `client` may be a promise: the SDK module is then loaded on first use, not at cold start.
+ */
+export function secretEndpoint(
+  secretId: string,
+  client: SecretsManagerClient | Promise<SecretsManagerClient> | (() => Promise<SecretsManagerClient>),
+): EndpointSource {
   let current: Promise<URL> | undefined;
   const fetchUrl = async (): Promise<URL> => {
-    const out = await client.send(new GetSecretValueCommand({ SecretId: secretId }));
+    const sm = await (typeof client === 'function' ? client() : client);
+    const { GetSecretValueCommand } = await loadSecretsManager();
+    const out = await sm.send(new GetSecretValueCommand({ SecretId: secretId }));
     if (typeof out.SecretString !== 'string') {
       throw new AuthError(`secret ${secretId} has no SecretString (binary secrets are not supported)`);
     }
@@ -76,6 +84,22 @@ export function secretEndpoint(secretId: string, client: SecretsManagerClient): 
   };
 }
 
-export function defaultSecretsClient(): SecretsManagerClient {
-  return new SecretsManagerClient({});
+/**
+ * Loads the SDK module on first use. `require` in the deployed CommonJS bundle (the Lambda
+ * runtime resolves its bundled SDK through NODE_PATH, which ESM `import()` ignores);
+ * `import()` when running as ESM source (tests, the CLI under tsx).
+ */
+async function loadSecretsManager(): Promise<typeof import('@aws-sdk/client-secrets-manager')> {
+  return typeof require === 'function'
+    ? require('@aws-sdk/client-secrets-manager')
+    : import('@aws-sdk/client-secrets-manager');
+}
+
+/** A Secrets Manager client, its SDK module loaded on first call (≈ 80 ms kept out of cold start). */
+export function defaultSecretsClient(): () => Promise<SecretsManagerClient> {
+  let client: Promise<SecretsManagerClient> | undefined;
+  return () => {
+    client ??= loadSecretsManager().then((m) => new m.SecretsManagerClient({}));
+    return client;
+  };
 }

@@ -29,6 +29,11 @@ export const ReflectorEnvSchema = z.object({
   SUMO_NAME_TEMPLATE: z._default(z.string().check(z.minLength(1)), DEFAULT_NAME_TEMPLATE),
   /** X-Sumo-Host template. */
   SUMO_HOST_TEMPLATE: z._default(z.string().check(z.minLength(1)), DEFAULT_HOST_TEMPLATE),
+  /**
+   * What every line repeats about its stream: `full` (account, region, log group, log stream)
+   * or `stream` (log stream only; the rest travels once per request in the headers).
+   */
+  SUMO_LINE_CONTEXT: z._default(z.enum(['full', 'stream']), 'full'),
   /** Extra static X-Sumo-Fields, `k=v,k2=v2`. */
   SUMO_FIELDS: z._default(z.string(), ''),
   /** Requests in flight at once. */

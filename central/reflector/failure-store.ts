@@ -16,7 +16,6 @@
  * Replayed objects move under `replayed/` (same key after the prefix), so a second replay
  * finds nothing new to send.
  */
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { DecodeError } from '../../shared/errors';
 import type { ForwardRecord } from './forward';
 
@@ -62,23 +61,18 @@ export function malformedObject(record: ForwardRecord, error: DecodeError, at: D
   };
 }
 
+/** Writes one JSON object to the failure bucket (an S3 PutObject in the handler). */
+export type PutJson = (key: string, body: string) => Promise<void>;
+
 /** Writes a malformed record to the bucket. Rejects on failure (the record then fails back). */
 export async function storeMalformed(
-  s3: S3Client,
-  bucket: string,
+  put: PutJson,
   record: ForwardRecord,
   error: DecodeError,
   at = new Date(),
 ): Promise<string> {
   const key = malformedKey(record, at);
-  await s3.send(
-    new PutObjectCommand({
-      Bucket: bucket,
-      Key: key,
-      Body: JSON.stringify(malformedObject(record, error, at)),
-      ContentType: 'application/json',
-    }),
-  );
+  await put(key, JSON.stringify(malformedObject(record, error, at)));
   return key;
 }
 

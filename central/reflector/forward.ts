@@ -38,6 +38,8 @@ export interface ForwardConfig {
   readonly templates: HeaderTemplates;
   readonly maxBytes: number;
   readonly concurrency: number;
+  /** What each line repeats about its stream (default `full`). */
+  readonly lineContext?: LineContext;
   /** Bound on lines buffered across groups (UTF-16 units); default 8 × maxBytes. */
   readonly maxBufferedUnits?: number;
 }
@@ -214,7 +216,7 @@ export async function forwardRecords(
       logStream: p.logStream,
     };
     const group = groupOf(ctx);
-    const fmt = recordFormat(ctx);
+    const fmt = recordFormat(ctx, config.lineContext);
     const events = p.logEvents;
     stats.eventsIn += events.length;
     for (let j = 0; j < events.length; j++) {

@@ -9,7 +9,7 @@
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import { S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { Context, KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
 import * as z from 'zod/mini';
 import { DecodeError, describeValue } from '../../shared/errors';
@@ -41,8 +41,7 @@ const metrics = new Metrics({ namespace: 'LogReflector', serviceName: 'reflector
 interface Runtime {
   readonly config: ForwardConfig;
   readonly sender: SumoSender;
-  readonly s3: S3Client;
-  readonly bucket: string;
+  readonly putFailure: (key: string, body: string) => Promise<void>;
   readonly graceMs: number;
 }
 
@@ -63,6 +62,7 @@ function init(): Runtime {
       },
       maxBytes: env.SUMO_MAX_REQUEST_BYTES,
       concurrency: env.SUMO_CONCURRENCY,
+      lineContext: env.SUMO_LINE_CONTEXT,
     },
     sender: new SumoSender(endpoint, {
       gzipLevel: env.SUMO_GZIP_LEVEL,
@@ -71,9 +71,7 @@ function init(): Runtime {
       backoff: { baseMs: env.SUMO_BACKOFF_BASE_MS, capMs: env.SUMO_BACKOFF_CAP_MS },
       maxSockets: env.SUMO_CONCURRENCY,
     }),
-    // Path-style only for local endpoints (tests: moto); deployed functions never set it.
-    s3: new S3Client({ forcePathStyle: Boolean(process.env.AWS_ENDPOINT_URL) }),
-    bucket: env.FAILURE_BUCKET,
+    putFailure: failureBucketWriter(env.FAILURE_BUCKET),
     graceMs: env.DEADLINE_GRACE_MS,
   };
 }
@@ -81,6 +79,34 @@ function init(): Runtime {
 /** Drops the cached runtime (tests change the environment between cases). */
 export function resetRuntime(): void {
   runtime = undefined;
+}
+
+/**
+ * Loads the S3 SDK module. `require` in the deployed CommonJS bundle: the Lambda runtime
+ * resolves its bundled SDK for CommonJS through NODE_PATH, which ESM `import()` ignores;
+ * `import()` when running as ESM source (tests, tsx).
+ */
+async function loadS3(): Promise<typeof import('@aws-sdk/client-s3')> {
+  return typeof require === 'function' ? require('@aws-sdk/client-s3') : import('@aws-sdk/client-s3');
+}
+
+/**
+ * PutObject into the failure bucket. The S3 SDK module (≈ 140 ms to load) is imported on the
+ * first malformed record, not at cold start: most containers never need it.
+ */
+function failureBucketWriter(bucket: string): (key: string, body: string) => Promise<void> {
+  let client:
+    | Promise<{ s3: S3Client; put: typeof import('@aws-sdk/client-s3').PutObjectCommand }>
+    | undefined;
+  return async (key, body) => {
+    client ??= loadS3().then((m) => ({
+      // Path-style only for local endpoints (tests: moto); deployed functions never set it.
+      s3: new m.S3Client({ forcePathStyle: Boolean(process.env.AWS_ENDPOINT_URL) }),
+      put: m.PutObjectCommand,
+    }));
+    const { s3, put } = await client;
+    await s3.send(new put({ Bucket: bucket, Key: key, Body: body, ContentType: 'application/json' }));
+  };
 }
 
 function toRecords(event: z.infer<typeof KinesisEventSchema>): ForwardRecord[] {
@@ -134,7 +160,7 @@ export async function handler(
   const result = await forwardRecords(records, deadline, rt.config, {
     deliver: (chunk, until, stats) => rt.sender.deliver(chunk, until, stats),
     storeMalformed: async (record, error) => {
-      await storeMalformed(rt.s3, rt.bucket, record, error);
+      await storeMalformed(rt.putFailure, record, error);
     },
     log: {
       warn: (message, extra = {}) => logger.warn(message, extra),

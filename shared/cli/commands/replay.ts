@@ -68,6 +68,7 @@ async function run(o: ReplayCliOptions): Promise<void> {
         },
         maxBytes: env.SUMO_MAX_REQUEST_BYTES,
         concurrency: env.SUMO_CONCURRENCY,
+        lineContext: env.SUMO_LINE_CONTEXT,
       },
       onStart: (objects) => {
         bar = progressBar(objects, o.dryRun ? 'replay (dry run)' : 'replay', Boolean(o.json));

@@ -49,23 +49,22 @@ describe('formatLine', () => {
   });
 
   it('splits the Node.js runtime prefix into time, requestId and level', () => {
+    // The runtime's time equals the event timestamp: `time` would repeat it, so it is left out.
     expect(line(`2026-11-26T00:00:00.123Z\t${RID}\tINFO\t{"msg":"order placed"}\n`)).toStrictEqual({
       ...base,
-      time: '2026-11-26T00:00:00.123Z',
       requestId: RID,
       level: 'INFO',
       message: { msg: 'order placed' },
     });
-    expect(line(`2026-11-26T00:00:00.123Z\t${RID}\tERROR\tInvoke Error\n    at x\n`)).toStrictEqual({
+    expect(line(`2026-11-26T00:00:00.124Z\t${RID}\tERROR\tInvoke Error\n    at x\n`)).toStrictEqual({
       ...base,
-      time: '2026-11-26T00:00:00.123Z',
+      time: '2026-11-26T00:00:00.124Z',
       requestId: RID,
       level: 'ERROR',
       message: 'Invoke Error\n    at x',
     });
     expect(line('2026-11-26T00:00:00.123Z\tundefined\tINFO\tcold start')).toStrictEqual({
       ...base,
-      time: '2026-11-26T00:00:00.123Z',
       requestId: 'undefined',
       level: 'INFO',
       message: 'cold start',
@@ -73,9 +72,9 @@ describe('formatLine', () => {
   });
 
   it('splits the Python runtime prefix', () => {
-    expect(line(`[WARNING]\t2026-11-26T00:00:00.123Z\t${RID}\tslow call\n`)).toStrictEqual({
+    expect(line(`[WARNING]\t2026-11-26T00:00:00.000Z\t${RID}\tslow call\n`)).toStrictEqual({
       ...base,
-      time: '2026-11-26T00:00:00.123Z',
+      time: '2026-11-26T00:00:00.000Z',
       requestId: RID,
       level: 'WARNING',
       message: 'slow call',
@@ -100,6 +99,20 @@ describe('formatLine', () => {
       message: 'INIT_START Runtime Version: nodejs:22.v1',
     });
     expect(line('STARTED something')).toStrictEqual({ ...base, message: 'STARTED something' });
+  });
+
+  it('leaves account, region and log group to the headers with the stream line context', () => {
+    const text = formatLine(recordFormat(ctx, 'stream'), {
+      id: '42',
+      timestamp: 1795651200123,
+      message: 'm',
+    });
+    expect(JSON.parse(text)).toStrictEqual({
+      timestamp: 1795651200123,
+      logStream: '2026/11/26/[$LATEST]abc',
+      key: `${KEY}-42`,
+      message: 'm',
+    });
   });
 
   it('escapes unusual event ids inside the key', () => {

@@ -1,0 +1,157 @@
+/**
+ * Deterministic benchmark workload: CloudWatch Logs subscription payloads (base64 of gzip of
+ * JSON), shaped like what a large organisation sends. Written for this project's benchmark;
+ * seeded, so every run measures the same bytes.
+ *
+ * Mix: 70 % Lambda log streams (START, app lines in the Node.js runtime format — half JSON
+ * documents of a few hundred bytes, half short text, ~1 % multi-KB stack traces — then END
+ * and REPORT), 30 % container streams (raw JSON lines and access-log lines). Event ids
+ * follow AWS's shape: 56 digits, a long prefix shared by a payload and an increasing tail.
+ */
+import { gzipSync } from 'node:zlib';
+
+export interface Workload {
+  readonly payloads: string[];
+  readonly events: number;
+  readonly rawBytes: number;
+  readonly base64Bytes: number;
+}
+
+/** xorshift32: tiny, fast and deterministic. */
+function rng(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x / 4294967296;
+  };
+}
+
+export function generateWorkload(payloadCount: number, eventsPerPayload: number, seed = 7): Workload {
+  const r = rng(seed);
+  const int = (lo: number, hi: number) => lo + Math.floor(r() * (hi - lo + 1));
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)] as T;
+  const hex = (n: number) => {
+    let s = '';
+    for (let i = 0; i < n; i++) s += '0123456789abcdef'[Math.floor(r() * 16)];
+    return s;
+  };
+  const digits = (n: number) => {
+    let s = '';
+    for (let i = 0; i < n; i++) s += String(Math.floor(r() * 10));
+    return s;
+  };
+  const uuid = () => `${hex(8)}-${hex(4)}-4${hex(3)}-a${hex(3)}-${hex(12)}`;
+  const words = [
+    'order',
+    'invoice',
+    'cart',
+    'user',
+    'session',
+    'payment',
+    'shipment',
+    'token',
+    'queue',
+    'batch',
+  ];
+  const services = ['checkout', 'catalog', 'billing', 'identity', 'search', 'media', 'notify', 'reports'];
+  const accounts = ['111122223333', '444455556666', '777788889999'];
+  const regions = ['eu-west-1', 'us-east-1', 'ap-southeast-2'];
+
+  const jsonDoc = (svc: string, rid: string) => {
+    const doc: Record<string, unknown> = {
+      level: pick(['info', 'info', 'info', 'warn', 'debug', 'error']),
+      service: svc,
+      msg: `${pick(words)} ${pick(['created', 'updated', 'fetched', 'rejected', 'retried'])}`,
+      requestId: rid,
+      durationMs: int(1, 5000) / 10,
+      status: pick([200, 200, 201, 204, 400, 404, 409, 500, 503]),
+      path: `/v1/${pick(words)}s/${int(1, 999999)}`,
+      user: { id: `u-${int(1, 99999)}`, plan: pick(['free', 'team', 'enterprise']) },
+    };
+    for (let k = int(0, 8); k > 0; k--) doc[`${pick(words)}${k}`] = pick([hex(16), int(0, 1e6), pick(words)]);
+    return JSON.stringify(doc);
+  };
+  const text = () =>
+    pick([
+      `Processed ${int(1, 500)} ${pick(words)}s in ${int(1, 900)} ms`,
+      `cache ${pick(['hit', 'miss'])} for ${pick(words)}:${int(1, 99999)} (ttl ${int(10, 3600)} s)`,
+      `upstream ${pick(services)} answered ${pick([200, 429, 503])} after ${int(1, 3000)} ms, attempt ${int(1, 3)}`,
+    ]);
+  const stack = () => {
+    let s = `Error: ${pick(['ETIMEDOUT', 'ECONNRESET', 'validation failed'])}`;
+    for (let i = int(20, 60); i > 0; i--)
+      s += `\n    at ${pick(words)}${pick(['Handler', 'Client', ''])} (/var/task/src/${pick(words)}.js:${int(1, 900)}:${int(1, 80)})`;
+    return s;
+  };
+
+  const payloads: string[] = [];
+  let events = 0;
+  let rawBytes = 0;
+  let base64Bytes = 0;
+  let ts = 1_795_651_200_000;
+  for (let p = 0; p < payloadCount; p++) {
+    const lambda = r() < 0.7;
+    const svc = pick(services);
+    const messages: string[] = [];
+    let rid = '';
+    let left = 0;
+    while (messages.length < eventsPerPayload) {
+      const iso = new Date(ts).toISOString();
+      if (!lambda) {
+        messages.push(
+          r() < 0.6
+            ? jsonDoc(svc, uuid())
+            : `10.0.${int(0, 255)}.${int(0, 255)} - - [${iso}] "GET /v1/${pick(words)} HTTP/1.1" ${pick([200, 404, 500])} ${int(0, 90000)}`,
+        );
+      } else if (left === 0 && rid === '') {
+        rid = uuid();
+        left = int(1, 12);
+        messages.push(`START RequestId: ${rid} Version: $LATEST\n`);
+      } else if (left > 0) {
+        left--;
+        const x = r();
+        const body = x < 0.01 ? stack() : x < 0.55 ? jsonDoc(svc, rid) : text();
+        messages.push(`${iso}\t${rid}\t${pick(['INFO', 'INFO', 'WARN', 'ERROR'])}\t${body}\n`);
+      } else {
+        messages.push(`END RequestId: ${rid}\n`);
+        if (messages.length < eventsPerPayload) {
+          messages.push(
+            `REPORT RequestId: ${rid}\tDuration: ${int(1, 9000) / 100} ms\tBilled Duration: ${int(1, 90)} ms\tMemory Size: 512 MB\tMax Memory Used: ${int(60, 200)} MB\t\n`,
+          );
+        }
+        rid = '';
+      }
+      ts += int(0, 30);
+    }
+    const prefix = digits(36);
+    let tail = int(0, 1e9);
+    const account = pick(accounts);
+    const region = pick(regions);
+    const payload = {
+      messageType: 'DATA_MESSAGE',
+      owner: account,
+      logGroup: lambda ? `/aws/lambda/${svc}` : `/ecs/${svc}`,
+      logStream: lambda ? `2026/11/26/[$LATEST]${hex(32)}` : `ecs/${svc}/${hex(32)}`,
+      subscriptionFilters: [`log-reflector-${region}`],
+      logEvents: messages.map((message, i) => {
+        tail += int(1, 1000);
+        return {
+          id: `${prefix}${String(tail).padStart(20, '0')}`,
+          timestamp: ts - (messages.length - i) * 3,
+          message,
+        };
+      }),
+    };
+    const raw = Buffer.from(JSON.stringify(payload));
+    const data = gzipSync(raw).toString('base64');
+    payloads.push(data);
+    events += messages.length;
+    rawBytes += raw.length;
+    base64Bytes += data.length;
+  }
+  return { payloads, events, rawBytes, base64Bytes };
+}
