@@ -20,7 +20,13 @@ import {
   type SumoHeaders,
   usesLogStream,
 } from '../../shared/sumo/headers';
-import { formatLine, type LineContext, recordFormat, type StreamContext, splitLine } from '../../shared/sumo/line';
+import {
+  formatLine,
+  type LineContext,
+  recordFormat,
+  type StreamContext,
+  splitLine,
+} from '../../shared/sumo/line';
 import { type DeliveryResult, newSendStats, type SendStats } from './sender';
 
 /** One Kinesis record, as the forwarder needs it. */
