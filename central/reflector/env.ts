@@ -36,6 +36,8 @@ export const ReflectorEnvSchema = z.object({
   SUMO_LINE_CONTEXT: z._default(z.enum(['full', 'stream']), 'full'),
   /** Extra static X-Sumo-Fields, `k=v,k2=v2`. */
   SUMO_FIELDS: z._default(z.string(), ''),
+  /** HTTP client: `lean` (keep-alive HTTP/1.1 client of http1.ts, ~6× less CPU per request) or `node`. */
+  SUMO_HTTP_CLIENT: z._default(z.enum(['lean', 'node']), 'lean'),
   /** Requests in flight at once. */
   SUMO_CONCURRENCY: int(1, 64, 4),
   /** Upper bound of one request body, uncompressed (Sumo: ≤ 1 MB). */

@@ -70,6 +70,7 @@ function init(): Runtime {
       maxAttempts: env.SUMO_MAX_ATTEMPTS,
       backoff: { baseMs: env.SUMO_BACKOFF_BASE_MS, capMs: env.SUMO_BACKOFF_CAP_MS },
       maxSockets: env.SUMO_CONCURRENCY,
+      client: env.SUMO_HTTP_CLIENT,
     }),
     putFailure: failureBucketWriter(env.FAILURE_BUCKET),
     graceMs: env.DEADLINE_GRACE_MS,

@@ -17,6 +17,7 @@ import { type BackoffOptions, backoffDelayMs, sleep } from '../../shared/backoff
 import { AuthError, DeadlineError, LogReflectorError, TransientError } from '../../shared/errors';
 import type { Chunk } from '../../shared/sumo/batch';
 import type { EndpointSource } from './endpoint';
+import { Http1Pool } from './http1';
 
 const gzipAsync = promisify(gzip);
 
@@ -27,6 +28,8 @@ export interface SenderOptions {
   readonly backoff: BackoffOptions;
   /** Sockets kept per host: the request concurrency. */
   readonly maxSockets: number;
+  /** `lean` (default): the small keep-alive client in http1.ts; `node`: Node's http/https. */
+  readonly client?: 'lean' | 'node';
   readonly random?: () => number;
 }
 
@@ -70,6 +73,7 @@ export function parseRetryAfter(value: string | undefined, now: number): number 
 export class SumoSender {
   private readonly httpAgent: http.Agent;
   private readonly httpsAgent: https.Agent;
+  private readonly pools = new Map<string, Http1Pool>();
 
   constructor(
     private readonly endpoint: EndpointSource,
@@ -111,7 +115,11 @@ export class SumoSender {
       try {
         const url = await this.endpoint.get();
         stats.requests++;
-        const answer = await this.post(url, chunk, body, Math.min(this.options.requestTimeoutMs, left));
+        const timeoutMs = Math.min(this.options.requestTimeoutMs, left);
+        const answer =
+          this.options.client === 'node'
+            ? await this.post(url, chunk, body, timeoutMs)
+            : await this.postLean(url, chunk, body, timeoutMs);
         if (answer.status >= 200 && answer.status < 300) {
           stats.bytesRaw += chunk.body.length;
           stats.bytesGzip += body.length;
@@ -164,6 +172,29 @@ export class SumoSender {
       stats.retries++;
       await sleep(delay);
     }
+  }
+
+  /** Closes kept-alive connections (tests; a Lambda container just freezes). */
+  close(): void {
+    for (const pool of this.pools.values()) pool.close();
+    this.pools.clear();
+    this.httpAgent.destroy();
+    this.httpsAgent.destroy();
+  }
+
+  private postLean(url: URL, chunk: Chunk, body: Buffer, timeoutMs: number): Promise<Answer> {
+    let pool = this.pools.get(url.origin);
+    if (pool === undefined) {
+      // A refreshed URL on another origin gets its own connections; old ones idle out.
+      pool = new Http1Pool(url, this.options.maxSockets);
+      this.pools.set(url.origin, pool);
+    }
+    const h = chunk.headers;
+    const headers =
+      `X-Sumo-Category: ${h['X-Sumo-Category']}\r\nX-Sumo-Name: ${h['X-Sumo-Name']}\r\n` +
+      `X-Sumo-Host: ${h['X-Sumo-Host']}\r\nX-Sumo-Fields: ${h['X-Sumo-Fields']}\r\n` +
+      'Content-Type: text/plain; charset=utf-8\r\nContent-Encoding: gzip\r\nX-Sumo-Client: log-reflector\r\n';
+    return pool.post(url.pathname + url.search, headers, body, timeoutMs);
   }
 
   private post(url: URL, chunk: Chunk, body: Buffer, timeoutMs: number): Promise<Answer> {

@@ -25,8 +25,54 @@ function skipBlanks(s: string, i: number): number {
   return i;
 }
 
+/**
+ * Characters the fast path cannot meet: controls (invalid raw in JSON strings, and CR/LF
+ * would split the line) and surrogates (must be checked in pairs). A native regex scan finds
+ * them much faster than a char loop; when present, the exact char-by-char path runs.
+ */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it looks for
+const NEEDS_SLOW_PATH = /[\u0000-\u001f\ud800-\udfff]/;
+
+/** Whether the current document takes the fast path, and the next backslash at or after the scan. */
+let fast = false;
+let backslashAt = -1;
+
+/** Fast string scan (no controls or surrogates in the document): jumps between quotes and backslashes. */
+function scanStringFast(s: string, i: number): number {
+  let j = i + 1;
+  for (;;) {
+    const q = s.indexOf('"', j);
+    if (q < 0) return -1;
+    if (backslashAt !== -1 && backslashAt < j) backslashAt = s.indexOf('\\', j);
+    if (backslashAt === -1 || backslashAt > q) return q + 1;
+    const b = backslashAt;
+    const e = s.charCodeAt(b + 1);
+    if (e === 117) {
+      for (let k = b + 2; k < b + 6; k++) {
+        const h = s.charCodeAt(k);
+        if (!((h >= 48 && h <= 57) || (h >= 65 && h <= 70) || (h >= 97 && h <= 102))) return -1;
+      }
+      j = b + 6;
+    } else if (
+      e === 34 ||
+      e === 92 ||
+      e === 47 ||
+      e === 98 ||
+      e === 102 ||
+      e === 110 ||
+      e === 114 ||
+      e === 116
+    ) {
+      j = b + 2;
+    } else {
+      return -1;
+    }
+  }
+}
+
 /** Index after the string starting at `i` (which holds `"`), or -1 when invalid. */
 function scanString(s: string, i: number): number {
+  if (fast) return scanStringFast(s, i);
   const n = s.length;
   let j = i + 1;
   while (j < n) {
@@ -107,6 +153,8 @@ export function isEmbeddableJson(s: string): boolean {
   const n = s.length;
   const first = s.charCodeAt(0);
   if (first !== 123 && first !== 91) return false;
+  fast = !NEEDS_SLOW_PATH.test(s);
+  backslashAt = fast ? s.indexOf('\\') : -1;
   let depth = 0;
   let i = 0;
   // `expectKey`: the next token must be an object key (after `{` or `,` inside an object).

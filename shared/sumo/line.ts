@@ -158,19 +158,49 @@ function stripNewline(message: string): string {
   return message.charCodeAt(n - 2) === 13 ? message.slice(0, n - 2) : message.slice(0, n - 1);
 }
 
-/** ISO-8601 of an epoch-ms timestamp, or '' when it has none. */
-function isoOf(timestamp: number): string {
-  const d = new Date(timestamp);
-  return Number.isNaN(d.getTime()) ? '' : d.toISOString();
+/** The number written with `n` decimal digits at `at`, or -1 when one is not a digit. */
+function digitsAt(m: string, at: number, n: number): number {
+  let v = 0;
+  for (let i = at; i < at + n; i++) {
+    const d = m.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return -1;
+    v = v * 10 + d;
+  }
+  return v;
 }
 
 /**
- * `,"time":"…"` — or nothing when the runtime's time is the event's own timestamp (almost
- * always): `timestamp` then says the same thing, and the bytes are saved (Sumo bills ingest
- * by the byte). Lossless either way: the time is `timestamp` in ISO-8601.
+ * True when m[at, at+24) is exactly the ISO-8601 form (`toISOString`) of `timestamp`.
+ * Compared as numbers: formatting a Date per event would cost more than the whole check.
  */
-function timeField(iso: string, timestamp: number): string {
-  return iso === isoOf(timestamp) ? '' : `,"time":"${iso}"`;
+function isoIsTimestamp(m: string, at: number, timestamp: number): boolean {
+  const year = digitsAt(m, at, 4);
+  const month = digitsAt(m, at + 5, 2);
+  const day = digitsAt(m, at + 8, 2);
+  const hour = digitsAt(m, at + 11, 2);
+  const minute = digitsAt(m, at + 14, 2);
+  const second = digitsAt(m, at + 17, 2);
+  const ms = digitsAt(m, at + 20, 3);
+  if (m.charCodeAt(at + 13) !== 58 || m.charCodeAt(at + 16) !== 58 || m.charCodeAt(at + 19) !== 46)
+    return false;
+  if (year < 0 || month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59 || ms < 0) {
+    return false;
+  }
+  if (hour < 0 || minute < 0 || second < 0) return false;
+  if (Date.UTC(year, month - 1, day, hour, minute, second, ms) !== timestamp) return false;
+  // Date.UTC rolls 31 February over into March and reads years 0–99 as 1900–1999: only a
+  // real calendar date in the same year is the same text.
+  const date = new Date(timestamp);
+  return date.getUTCFullYear() === year && date.getUTCDate() === day;
+}
+
+/**
+ * `,"time":"…"` — or nothing when the runtime's time is the event's own timestamp (usual in
+ * current Lambda logs): `timestamp` then says the same thing and the bytes are saved (Sumo
+ * bills ingest by the byte). Lossless either way: `time` is then `timestamp` in ISO-8601.
+ */
+function timeField(m: string, at: number, timestamp: number): string {
+  return isoIsTimestamp(m, at, timestamp) ? '' : `,"time":"${m.slice(at, at + 24)}"`;
 }
 
 /**
@@ -188,7 +218,7 @@ function runtimeFields(
   const t3 = m.indexOf('\t', t2 + 1);
   if (t3 < 0 || t3 - t2 - 1 > 12 || !isPlainToken(m, t2 + 1, t3)) return undefined;
   return {
-    fields: `${timeField(m.slice(timeAt, timeAt + 24), timestamp)},"requestId":"${m.slice(ridAt, t2)}","level":"${m.slice(t2 + 1, t3)}"`,
+    fields: `${timeField(m, timeAt, timestamp)},"requestId":"${m.slice(ridAt, t2)}","level":"${m.slice(t2 + 1, t3)}"`,
     bodyAt: t3 + 1,
   };
 }
@@ -228,7 +258,7 @@ function runtimeFieldsPython(
   const t = m.indexOf('\t', ridAt);
   if (t < 0 || t - ridAt > 64 || !isPlainToken(m, ridAt, t) || !isPlainToken(m, 1, close)) return undefined;
   return {
-    fields: `${timeField(m.slice(close + 2, close + 26), timestamp)},"requestId":"${m.slice(ridAt, t)}","level":"${m.slice(1, close)}"`,
+    fields: `${timeField(m, close + 2, timestamp)},"requestId":"${m.slice(ridAt, t)}","level":"${m.slice(1, close)}"`,
     bodyAt: t + 1,
   };
 }

@@ -66,108 +66,113 @@ async function startSink(): Promise<{ url: string; child: ChildProcess }> {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
+type Variant = 'floor' | 'reflector' | 'reflector-stream';
+const VARIANTS: readonly Variant[] = ['floor', 'reflector', 'reflector-stream'];
+
+interface Row {
+  eps: number[];
+  cpu: number[];
+  lost: number[];
+  dup: number[];
+  init: number[];
+  first: number[];
+  requests: number;
+  failures: number;
+}
+
 async function main() {
   mkdirSync(WORK, { recursive: true });
-  const w = generateWorkload(PAYLOADS, 100);
-  const payloadsFile = join(WORK, 'payloads.json');
-  writeFileSync(payloadsFile, JSON.stringify(w.payloads));
   const reflector = bundleHandler('central/reflector/handler.ts');
   const floor = bundleHandler('test/bench/reflector/floor.ts');
   const files = { reflector: join(WORK, 'reflector.cjs'), floor: join(WORK, 'floor.cjs') };
   writeFileSync(files.reflector, reflector.code);
   writeFileSync(files.floor, floor.code);
-
   const sink = await startSink();
   const ingest = `${sink.url}/receiver/v1/http/BENCH`;
-  const env = {
-    floor: { FLOOR_URL: ingest },
-    reflector: { SUMO_ENDPOINT: ingest, FAILURE_BUCKET: 'bench-unused', AWS_REGION: 'us-east-1' },
+  const reflectorEnv = { SUMO_ENDPOINT: ingest, FAILURE_BUCKET: 'bench-unused', AWS_REGION: 'us-east-1' };
+  const setup: Record<Variant, { bundle: string; env: Record<string, string> }> = {
+    floor: { bundle: files.floor, env: { FLOOR_URL: ingest } },
+    reflector: { bundle: files.reflector, env: reflectorEnv },
+    'reflector-stream': { bundle: files.reflector, env: { ...reflectorEnv, SUMO_LINE_CONTEXT: 'stream' } },
   };
   process.stdout.write(
-    `workload: ${w.payloads.length} payloads, ${w.events} events, ${(w.rawBytes / 1e6).toFixed(1)} MB raw JSON, ` +
-      `K=${K}, ${ROUNDS} rounds, node ${process.version}, ${hasTaskset ? 'taskset: handler core 0, sink core 1' : 'no taskset (unpinned)'}\n`,
+    `node ${process.version}; ${hasTaskset ? 'taskset: handler on core 0, sink on core 1' : 'no taskset (unpinned)'}; ` +
+      `K=${K}; ${PAYLOADS} payloads x 100 events per run; ${ROUNDS} rounds, best (lowest CPU) round reported\n` +
+      'reflector = defaults (SUMO_LINE_CONTEXT=full); reflector-stream = SUMO_LINE_CONTEXT=stream\n',
   );
-  const rows: Record<
-    'floor' | 'reflector',
-    { eps: number[]; cpu: number[]; lost: number[]; dup: number[]; init: number[]; failures: number }
-  > = {
-    floor: { eps: [], cpu: [], lost: [], dup: [], init: [], failures: 0 },
-    reflector: { eps: [], cpu: [], lost: [], dup: [], init: [], failures: 0 },
-  };
+  const shapes = [
+    { name: 'org-wide: 3 accounts x 3 regions x 16 log groups', accounts: 3, regions: 3 },
+    { name: 'one account, one region, 16 log groups', accounts: 1, regions: 1 },
+  ];
   try {
-    for (let round = 0; round < ROUNDS; round++) {
-      for (const name of ['floor', 'reflector'] as const) {
-        const r = runner({
-          bundle: files[name],
-          payloads: payloadsFile,
-          batch: K,
-          env: env[name],
-          mode: 'throughput',
-          sink: sink.url,
-        });
-        const stats = (await (await fetch(`${sink.url}/stats`)).json()) as {
-          lines: number;
-          distinctKeys: number;
-        };
-        const row = rows[name];
-        row.eps.push(w.events / (r.wallS ?? 1));
-        row.cpu.push(((r.cpuS ?? 0) / w.events) * 1e6);
-        row.init.push(r.initMs);
-        row.failures += r.failures + r.errors;
-        // The reflector's keys tell duplicates apart from split parts; the floor has only lines.
-        const delivered = name === 'reflector' ? stats.distinctKeys : stats.lines;
-        row.lost.push(Math.max(0, w.events - delivered));
-        row.dup.push(Math.max(0, stats.lines - w.events));
+    for (const shape of shapes) {
+      const w = generateWorkload(PAYLOADS, 100, shape);
+      const payloadsFile = join(WORK, `payloads-${shape.accounts}x${shape.regions}.json`);
+      writeFileSync(payloadsFile, JSON.stringify(w.payloads));
+      const rows = Object.fromEntries(
+        VARIANTS.map((v) => [
+          v,
+          { eps: [], cpu: [], lost: [], dup: [], init: [], first: [], requests: 0, failures: 0 },
+        ]),
+      ) as unknown as Record<Variant, Row>;
+      for (let round = 0; round < ROUNDS; round++) {
+        for (const v of VARIANTS) {
+          const r = runner({
+            ...setup[v],
+            payloads: payloadsFile,
+            batch: K,
+            mode: 'throughput',
+            sink: sink.url,
+          });
+          const stats = (await (await fetch(`${sink.url}/stats`)).json()) as {
+            lines: number;
+            distinctKeys: number;
+            requests: number;
+          };
+          const row = rows[v];
+          row.eps.push(w.events / (r.wallS ?? 1));
+          row.cpu.push(((r.cpuS ?? 0) / w.events) * 1e6);
+          row.init.push(r.initMs);
+          row.first.push(r.firstInvocationMs ?? 0);
+          row.requests = stats.requests;
+          row.failures += r.failures + r.errors;
+          // The reflector's keys tell duplicates apart from split parts; the floor has only lines.
+          const delivered = v === 'floor' ? stats.lines : stats.distinctKeys;
+          row.lost.push(Math.max(0, w.events - delivered));
+          row.dup.push(Math.max(0, stats.lines - w.events));
+        }
+      }
+      const best = (row: Row) => row.cpu.indexOf(Math.min(...row.cpu));
+      const cols = (f: (row: Row, i: number) => string) =>
+        VARIANTS.map((v) => f(rows[v], best(rows[v])).padStart(18)).join('');
+      const line = (label: string, f: (row: Row, i: number) => string) =>
+        process.stdout.write(`${label.padEnd(34)}${cols(f)}\n`);
+      process.stdout.write(
+        `\n${shape.name}: ${w.events} events, ${(w.rawBytes / 1e6).toFixed(1)} MB raw JSON\n${''.padEnd(34)}${VARIANTS.map((v) => v.padStart(18)).join('')}\n`,
+      );
+      const floorCpu = Math.min(...rows.floor.cpu);
+      line('events/s', (r, i) => (r.eps[i] ?? 0).toFixed(0));
+      line('CPU-s per million events', (r, i) => (r.cpu[i] ?? 0).toFixed(2));
+      line('CPU ratio to the floor', (r, i) => ((r.cpu[i] ?? 0) / floorCpu).toFixed(2));
+      line('HTTP requests per run', (r) => String(r.requests));
+      line('lost events (max over rounds)', (r) => String(Math.max(...r.lost)));
+      line('duplicates (max over rounds)', (r) => String(Math.max(...r.dup)));
+      line('failed records / errors', (r) => String(r.failures));
+      line('all rounds, CPU-s per million', (r) => r.cpu.map((x) => x.toFixed(1)).join('/'));
+      if (shape === shapes[0]) {
+        line('module init ms (median)', (r) => median(r.init).toFixed(1));
+        line('first invocation ms (median)', (r) => median(r.first).toFixed(1));
+        const rss = VARIANTS.map((v) =>
+          runner({ ...setup[v], payloads: payloadsFile, mode: 'rss', rssTargetBytes: RSS_BATCH_BYTES }),
+        );
+        process.stdout.write(
+          `${'peak RSS growth, 6 MB batch (MB)'.padEnd(34)}${rss.map((r) => String(r.rssGrowthMb).padStart(18)).join('')}\n`,
+        );
+        process.stdout.write(
+          `${'bundle bytes (minified)'.padEnd(34)}${[floor.bytes, reflector.bytes, reflector.bytes].map((b) => String(b).padStart(18)).join('')}\n`,
+        );
       }
     }
-    const rss = {
-      floor: runner({
-        bundle: files.floor,
-        payloads: payloadsFile,
-        env: env.floor,
-        mode: 'rss',
-        rssTargetBytes: RSS_BATCH_BYTES,
-      }),
-      reflector: runner({
-        bundle: files.reflector,
-        payloads: payloadsFile,
-        env: env.reflector,
-        mode: 'rss',
-        rssTargetBytes: RSS_BATCH_BYTES,
-      }),
-    };
-    const f = rows.floor;
-    const r = rows.reflector;
-    const line = (label: string, a: string, b: string) =>
-      `${label.padEnd(36)}${a.padStart(14)}${b.padStart(14)}\n`;
-    process.stdout.write(line('', 'floor', 'reflector'));
-    process.stdout.write(line('events/s (median)', median(f.eps).toFixed(0), median(r.eps).toFixed(0)));
-    process.stdout.write(
-      line('CPU-s per million events (median)', median(f.cpu).toFixed(2), median(r.cpu).toFixed(2)),
-    );
-    process.stdout.write(line('CPU ratio to the floor', '1.00', (median(r.cpu) / median(f.cpu)).toFixed(2)));
-    process.stdout.write(
-      line(
-        'peak RSS growth, 6 MB batch (MB)',
-        String(rss.floor.rssGrowthMb),
-        String(rss.reflector.rssGrowthMb),
-      ),
-    );
-    process.stdout.write(line('bundle (bytes, minified)', String(floor.bytes), String(reflector.bytes)));
-    process.stdout.write(
-      line('module init (ms, median)', median(f.init).toFixed(1), median(r.init).toFixed(1)),
-    );
-    process.stdout.write(
-      line('lost events (max over rounds)', String(Math.max(...f.lost)), String(Math.max(...r.lost))),
-    );
-    process.stdout.write(
-      line('duplicated events (max over rounds)', String(Math.max(...f.dup)), String(Math.max(...r.dup))),
-    );
-    process.stdout.write(line('failed records / invocation errors', String(f.failures), String(r.failures)));
-    process.stdout.write(
-      `per round: floor ${f.eps.map((x) => x.toFixed(0)).join(' / ')} ev/s, ${f.cpu.map((x) => x.toFixed(2)).join(' / ')} CPU-s/M; ` +
-        `reflector ${r.eps.map((x) => x.toFixed(0)).join(' / ')} ev/s, ${r.cpu.map((x) => x.toFixed(2)).join(' / ')} CPU-s/M\n`,
-    );
   } finally {
     sink.child.kill('SIGTERM');
   }

@@ -10,7 +10,15 @@ import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 
 export type FaultAction =
-  | { readonly status: number; readonly retryAfter?: string; readonly delayMs?: number }
+  | {
+      readonly status: number;
+      readonly retryAfter?: string;
+      readonly delayMs?: number;
+      /** Answer with a chunked body, `Connection: close`, or a 100 Continue first. */
+      readonly chunked?: boolean;
+      readonly close?: boolean;
+      readonly interim?: boolean;
+    }
   | { readonly reset: true }
   /** Read the body, then never answer (the client's timeout must fire). */
   | { readonly hang: true };
@@ -101,7 +109,14 @@ export async function startSumoServer(initialToken = 'TESTTOKEN'): Promise<SumoS
         requests.push({ ...base, outcome: status });
         const headers: Record<string, string> = {};
         if (action?.retryAfter !== undefined) headers['Retry-After'] = action.retryAfter;
-        res.writeHead(status, headers).end(status === 200 ? '' : 'injected');
+        if (action?.close) headers.Connection = 'close';
+        if (action?.interim) res.writeContinue();
+        res.writeHead(status, headers);
+        if (action?.chunked) {
+          res.write('{"status":');
+          res.write('"ok"');
+        }
+        res.end(status === 200 ? '' : 'injected');
       };
       if (action?.delayMs) setTimeout(answer, action.delayMs);
       else answer();

@@ -50,6 +50,7 @@ async function run(o: ReplayCliOptions): Promise<void> {
           maxAttempts: env.SUMO_MAX_ATTEMPTS,
           backoff: { baseMs: env.SUMO_BACKOFF_BASE_MS, capMs: env.SUMO_BACKOFF_CAP_MS },
           maxSockets: env.SUMO_CONCURRENCY,
+          client: env.SUMO_HTTP_CLIENT,
         },
       );
   let bar: Progress | undefined;

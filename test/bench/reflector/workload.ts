@@ -30,7 +30,20 @@ function rng(seed: number): () => number {
   };
 }
 
-export function generateWorkload(payloadCount: number, eventsPerPayload: number, seed = 7): Workload {
+export interface WorkloadShape {
+  /** Distinct owner accounts (default 3). */
+  readonly accounts?: number;
+  /** Distinct source regions (default 3). */
+  readonly regions?: number;
+  readonly seed?: number;
+}
+
+export function generateWorkload(
+  payloadCount: number,
+  eventsPerPayload: number,
+  shape: WorkloadShape = {},
+): Workload {
+  const seed = shape.seed ?? 7;
   const r = rng(seed);
   const int = (lo: number, hi: number) => lo + Math.floor(r() * (hi - lo + 1));
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)] as T;
@@ -58,8 +71,11 @@ export function generateWorkload(payloadCount: number, eventsPerPayload: number,
     'batch',
   ];
   const services = ['checkout', 'catalog', 'billing', 'identity', 'search', 'media', 'notify', 'reports'];
-  const accounts = ['111122223333', '444455556666', '777788889999'];
-  const regions = ['eu-west-1', 'us-east-1', 'ap-southeast-2'];
+  const accounts = ['111122223333', '444455556666', '777788889999', '123412341234'].slice(
+    0,
+    shape.accounts ?? 3,
+  );
+  const regions = ['eu-west-1', 'us-east-1', 'ap-southeast-2', 'eu-central-1'].slice(0, shape.regions ?? 3);
 
   const jsonDoc = (svc: string, rid: string) => {
     const doc: Record<string, unknown> = {
@@ -97,6 +113,7 @@ export function generateWorkload(payloadCount: number, eventsPerPayload: number,
     const lambda = r() < 0.7;
     const svc = pick(services);
     const messages: string[] = [];
+    const stamps: number[] = [];
     let rid = '';
     let left = 0;
     while (messages.length < eventsPerPayload) {
@@ -125,6 +142,7 @@ export function generateWorkload(payloadCount: number, eventsPerPayload: number,
         }
         rid = '';
       }
+      while (stamps.length < messages.length) stamps.push(ts);
       ts += int(0, 30);
     }
     const prefix = digits(36);
@@ -141,7 +159,8 @@ export function generateWorkload(payloadCount: number, eventsPerPayload: number,
         tail += int(1, 1000);
         return {
           id: `${prefix}${String(tail).padStart(20, '0')}`,
-          timestamp: ts - (messages.length - i) * 3,
+          // The time the runtime printed (as in current Lambda logs: see the 2024 samples).
+          timestamp: stamps[i] as number,
           message,
         };
       }),

@@ -41,14 +41,23 @@ const config: ForwardConfig = {
   concurrency: 4,
 };
 
+let client: 'lean' | 'node' = 'lean';
+const senders: SumoSender[] = [];
+afterAll(() => {
+  for (const s of senders) s.close();
+});
+
 function sender(endpoint: EndpointSource = staticEndpoint(server.url()), timeoutMs = 2_000, maxAttempts = 8) {
-  return new SumoSender(endpoint, {
+  const s = new SumoSender(endpoint, {
     gzipLevel: 6,
     requestTimeoutMs: timeoutMs,
     maxAttempts,
     backoff: { baseMs: 5, capMs: 50 },
     maxSockets: 4,
+    client,
   });
+  senders.push(s);
+  return s;
 }
 
 async function run(
@@ -89,176 +98,200 @@ function checkAccounting(recordCount: number, eventsPerRecord: number, result: F
   return { acceptedDistinct: accepted.size };
 }
 
-describe('forwardRecords against a local Sumo source', () => {
-  it('delivers every event once, with the headers and the line format, when the source is healthy', async () => {
-    const records = makeRecords(30, 40);
-    const { result } = await run(records);
-    expect(result.failed).toStrictEqual([]);
-    const lines = server.accepted();
-    expect(lines).toHaveLength(30 * 40);
-    expect(new Set(lines.map(idOfLine)).size).toBe(1200);
-    expect(result.stats.eventsIn).toBe(1200);
-    expect(result.stats.linesAccepted).toBe(1200);
-    expect(result.stats.retries).toBe(0);
-    const first = server.requests[0];
-    expect(first?.headers['content-encoding']).toBe('gzip');
-    expect(first?.headers['x-sumo-category']).toMatch(
-      /^aws\/cloudwatch\/111122223333\/eu-west-1\/aws\/lambda\/app-\d$/,
-    );
-    expect(first?.headers['x-sumo-fields']).toMatch(
-      /^account=111122223333,region=eu-west-1,logGroup=\/aws\/lambda\/app-\d,env=test$/,
-    );
-    // Requests are grouped by header set: one log group per request.
-    for (const req of server.requests) {
-      expect(new Set(req.lines.map((l) => l.logGroup))).toStrictEqual(new Set([req.headers['x-sumo-name']]));
-      expect(req.rawBytes).toBeLessThanOrEqual(20_000);
-    }
-    const line = lines.find((l) => idOfLine(l) === eventId(0, 1));
-    expect(line).toStrictEqual({
-      timestamp: 1795651200001,
-      account: '111122223333',
-      region: 'eu-west-1',
-      logGroup: '/aws/lambda/app-0',
-      logStream: `2026/11/26/[$LATEST]${'0'.repeat(32)}`,
-      key: expect.stringMatching(new RegExp(`^[0-9a-f]{12}-${eventId(0, 1)}$`)),
-      message: `record 0 event 1 ${'x'.repeat(200)}`,
+describe.each(['lean', 'node'] as const)(
+  'forwardRecords against a local Sumo source (%s HTTP client)',
+  (c) => {
+    beforeEach(() => {
+      client = c;
     });
-  });
 
-  it('loses nothing when every 3rd request is answered 503: retries until accepted', async () => {
-    server.setPlan(everyNth(3, 503));
-    const records = makeRecords(20, 50);
-    const { result } = await run(records);
-    checkAccounting(20, 50, result);
-    expect(result.failed).toStrictEqual([]);
-    expect(result.stats.retries).toBeGreaterThan(0);
-    expect(server.requests.filter((r) => r.outcome === 503).length).toBeGreaterThan(0);
-  });
-
-  it('honours Retry-After on 429 and retries 429 without it', async () => {
-    server.setPlan((n) =>
-      n === 1 ? { status: 429, retryAfter: '1' } : n === 3 ? { status: 429 } : undefined,
-    );
-    const records = makeRecords(4, 20);
-    const started = Date.now();
-    const { result } = await run(records);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(1_000);
-    checkAccounting(4, 20, result);
-    expect(result.failed).toStrictEqual([]);
-    expect(server.requests.filter((r) => r.outcome === 429)).toHaveLength(2);
-  });
-
-  it('retries 408 and slow answers (client timeout), connection resets and hangs', async () => {
-    server.setPlan((n) => {
-      if (n === 1) return { status: 408 };
-      if (n === 2) return { status: 200, delayMs: 1_500 }; // longer than the 500 ms timeout
-      if (n === 4) return { reset: true };
-      if (n === 6) return { hang: true };
-      return undefined;
+    it('reads chunked answers, Connection: close and 100 Continue', async () => {
+      server.setPlan((n) =>
+        n % 3 === 0
+          ? { status: 200, chunked: true }
+          : n % 3 === 1
+            ? { status: 200, close: true }
+            : { status: 200, interim: true },
+      );
+      const records = makeRecords(12, 30);
+      const { result } = await run(records);
+      expect(result.failed).toStrictEqual([]);
+      checkAccounting(12, 30, result);
+      expect(result.stats.retries).toBe(0);
     });
-    const records = makeRecords(10, 30);
-    const { result } = await run(records, sender(staticEndpoint(server.url()), 500));
-    checkAccounting(10, 30, result);
-    expect(result.failed).toStrictEqual([]);
-    expect(result.stats.retries).toBeGreaterThanOrEqual(4);
-  });
 
-  it('fails (never drops) every record on 401, and stops sending after the first refusal', async () => {
-    const s = sender(staticEndpoint(server.url('TESTTOKEN')));
-    server.setToken('ROTATED');
-    const records = makeRecords(10, 30);
-    const { result } = await run(records, s);
-    expect(result.failed).toStrictEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
-    expect(server.accepted()).toStrictEqual([]);
-    // 4 concurrent first attempts at most; no retry storm against a refused credential.
-    expect(server.requests.length).toBeLessThanOrEqual(4);
-    checkAccounting(10, 30, result);
-  });
-
-  it('refreshes the URL after a 401 and succeeds with the new one', async () => {
-    server.setToken('NEW');
-    let refreshes = 0;
-    const endpoint: EndpointSource = {
-      get: async () => new URL(server.url(refreshes === 0 ? 'OLD' : 'NEW')),
-      refresh: async () => {
-        refreshes++;
-        return new URL(server.url('NEW'));
-      },
-    };
-    const records = makeRecords(3, 10);
-    const { result } = await run(records, sender(endpoint));
-    expect(result.failed).toStrictEqual([]);
-    // One refresh per request that met the old URL (3 log groups → up to 3 requests in flight).
-    expect(refreshes).toBeGreaterThanOrEqual(1);
-    expect(refreshes).toBeLessThanOrEqual(3);
-    expect(server.requests.filter((r) => r.outcome === 200).map((r) => r.token)).toStrictEqual(
-      server.requests.filter((r) => r.outcome === 200).map(() => 'NEW'),
-    );
-    checkAccounting(3, 10, result);
-  });
-
-  it('reports exactly the undelivered records when the remaining time runs out mid-batch', async () => {
-    // Healthy for the first requests, then the source only answers 503: the deadline comes
-    // while retries are pending.
-    server.setPlan((n) => (n > 6 ? { status: 503 } : undefined));
-    const records = makeRecords(40, 30);
-    const started = Date.now();
-    const { result } = await run(records, sender(), 1_500);
-    expect(Date.now() - started).toBeLessThan(4_000);
-    const { acceptedDistinct } = checkAccounting(40, 30, result);
-    expect(acceptedDistinct).toBeGreaterThan(0);
-    expect(result.failed.length).toBeGreaterThan(0);
-    expect(result.failed.length).toBeLessThan(40);
-  });
-
-  it('fails the rest of the batch without reading it when the deadline has already passed', async () => {
-    const records = makeRecords(5, 5);
-    const { result } = await run(records, sender(), -1);
-    expect(result.failed).toStrictEqual([0, 1, 2, 3, 4]);
-    expect(result.stats.skippedForDeadline).toBe(5);
-    expect(server.requests).toStrictEqual([]);
-  });
-
-  it('parks malformed records, drops control messages, and acknowledges both', async () => {
-    const records = [
-      forwardRecord(0, encode(cwlPayload(0, 5))),
-      forwardRecord(1, Buffer.from('Hello World').toString('base64')),
-      forwardRecord(
-        2,
-        encode({ ...cwlPayload(2, 0), messageType: 'CONTROL_MESSAGE', owner: 'CloudwatchLogs' }),
-      ),
-      forwardRecord(3, encode({ nope: true })),
-    ];
-    const { result, parked } = await run(records);
-    expect(result.failed).toStrictEqual([]);
-    expect(parked).toStrictEqual(['49590000000001:not-gzip', '49590000000003:schema']);
-    expect(result.stats.malformed).toBe(2);
-    expect(result.stats.control).toBe(1);
-    expect(server.accepted()).toHaveLength(5);
-  });
-
-  it('fails a malformed record back to Kinesis when it cannot be parked', async () => {
-    const records = [forwardRecord(0, encode(cwlPayload(0, 2))), forwardRecord(1, 'bm90IGd6aXA=')];
-    const result = await forwardRecords(records, Date.now() + 10_000, config, {
-      deliver: (chunk, deadline, stats) => sender().deliver(chunk, deadline, stats),
-      storeMalformed: async () => {
-        throw new Error('AccessDenied');
-      },
+    it('delivers every event once, with the headers and the line format, when the source is healthy', async () => {
+      const records = makeRecords(30, 40);
+      const { result } = await run(records);
+      expect(result.failed).toStrictEqual([]);
+      const lines = server.accepted();
+      expect(lines).toHaveLength(30 * 40);
+      expect(new Set(lines.map(idOfLine)).size).toBe(1200);
+      expect(result.stats.eventsIn).toBe(1200);
+      expect(result.stats.linesAccepted).toBe(1200);
+      expect(result.stats.retries).toBe(0);
+      const first = server.requests[0];
+      expect(first?.headers['content-encoding']).toBe('gzip');
+      expect(first?.headers['x-sumo-category']).toMatch(
+        /^aws\/cloudwatch\/111122223333\/eu-west-1\/aws\/lambda\/app-\d$/,
+      );
+      expect(first?.headers['x-sumo-fields']).toMatch(
+        /^account=111122223333,region=eu-west-1,logGroup=\/aws\/lambda\/app-\d,env=test$/,
+      );
+      // Requests are grouped by header set: one log group per request.
+      for (const req of server.requests) {
+        expect(new Set(req.lines.map((l) => l.logGroup))).toStrictEqual(
+          new Set([req.headers['x-sumo-name']]),
+        );
+        expect(req.rawBytes).toBeLessThanOrEqual(20_000);
+      }
+      const line = lines.find((l) => idOfLine(l) === eventId(0, 1));
+      expect(line).toStrictEqual({
+        timestamp: 1795651200001,
+        account: '111122223333',
+        region: 'eu-west-1',
+        logGroup: '/aws/lambda/app-0',
+        logStream: `2026/11/26/[$LATEST]${'0'.repeat(32)}`,
+        key: expect.stringMatching(new RegExp(`^[0-9a-f]{12}-${eventId(0, 1)}$`)),
+        message: `record 0 event 1 ${'x'.repeat(200)}`,
+      });
     });
-    expect(result.failed).toStrictEqual([1]);
-  });
 
-  it('splits an event larger than a request into marked parts, never dropping it', async () => {
-    const big = 'é'.repeat(30_000); // 60 KB of UTF-8 for a 20 KB request limit
-    const records = [forwardRecord(0, encode(cwlPayload(0, 2, {}, (j) => (j === 0 ? big : 'small'))))];
-    const { result } = await run(records);
-    expect(result.failed).toStrictEqual([]);
-    expect(result.stats.splitEvents).toBe(1);
-    const parts = server.accepted().filter((l) => idOfLine(l) === eventId(0, 0));
-    expect(parts.length).toBeGreaterThan(3);
-    parts.sort((a, b) => Number(a.part) - Number(b.part));
-    expect(parts.map((p) => p.parts)).toStrictEqual(parts.map(() => parts.length));
-    expect(parts.map((p) => p.message).join('')).toBe(big);
-    for (const req of server.requests) expect(req.rawBytes).toBeLessThanOrEqual(20_000);
-  });
-});
+    it('loses nothing when every 3rd request is answered 503: retries until accepted', async () => {
+      server.setPlan(everyNth(3, 503));
+      const records = makeRecords(20, 50);
+      const { result } = await run(records);
+      checkAccounting(20, 50, result);
+      expect(result.failed).toStrictEqual([]);
+      expect(result.stats.retries).toBeGreaterThan(0);
+      expect(server.requests.filter((r) => r.outcome === 503).length).toBeGreaterThan(0);
+    });
+
+    it('honours Retry-After on 429 and retries 429 without it', async () => {
+      server.setPlan((n) =>
+        n === 1 ? { status: 429, retryAfter: '1' } : n === 3 ? { status: 429 } : undefined,
+      );
+      const records = makeRecords(4, 20);
+      const started = Date.now();
+      const { result } = await run(records);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(1_000);
+      checkAccounting(4, 20, result);
+      expect(result.failed).toStrictEqual([]);
+      expect(server.requests.filter((r) => r.outcome === 429)).toHaveLength(2);
+    });
+
+    it('retries 408 and slow answers (client timeout), connection resets and hangs', async () => {
+      server.setPlan((n) => {
+        if (n === 1) return { status: 408 };
+        if (n === 2) return { status: 200, delayMs: 1_500 }; // longer than the 500 ms timeout
+        if (n === 4) return { reset: true };
+        if (n === 6) return { hang: true };
+        return undefined;
+      });
+      const records = makeRecords(10, 30);
+      const { result } = await run(records, sender(staticEndpoint(server.url()), 500));
+      checkAccounting(10, 30, result);
+      expect(result.failed).toStrictEqual([]);
+      expect(result.stats.retries).toBeGreaterThanOrEqual(4);
+    });
+
+    it('fails (never drops) every record on 401, and stops sending after the first refusal', async () => {
+      const s = sender(staticEndpoint(server.url('TESTTOKEN')));
+      server.setToken('ROTATED');
+      const records = makeRecords(10, 30);
+      const { result } = await run(records, s);
+      expect(result.failed).toStrictEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+      expect(server.accepted()).toStrictEqual([]);
+      // 4 concurrent first attempts at most; no retry storm against a refused credential.
+      expect(server.requests.length).toBeLessThanOrEqual(4);
+      checkAccounting(10, 30, result);
+    });
+
+    it('refreshes the URL after a 401 and succeeds with the new one', async () => {
+      server.setToken('NEW');
+      let refreshes = 0;
+      const endpoint: EndpointSource = {
+        get: async () => new URL(server.url(refreshes === 0 ? 'OLD' : 'NEW')),
+        refresh: async () => {
+          refreshes++;
+          return new URL(server.url('NEW'));
+        },
+      };
+      const records = makeRecords(3, 10);
+      const { result } = await run(records, sender(endpoint));
+      expect(result.failed).toStrictEqual([]);
+      // One refresh per request that met the old URL (3 log groups → up to 3 requests in flight).
+      expect(refreshes).toBeGreaterThanOrEqual(1);
+      expect(refreshes).toBeLessThanOrEqual(3);
+      expect(server.requests.filter((r) => r.outcome === 200).map((r) => r.token)).toStrictEqual(
+        server.requests.filter((r) => r.outcome === 200).map(() => 'NEW'),
+      );
+      checkAccounting(3, 10, result);
+    });
+
+    it('reports exactly the undelivered records when the remaining time runs out mid-batch', async () => {
+      // Healthy for the first requests, then the source only answers 503: the deadline comes
+      // while retries are pending.
+      server.setPlan((n) => (n > 6 ? { status: 503 } : undefined));
+      const records = makeRecords(40, 30);
+      const started = Date.now();
+      const { result } = await run(records, sender(), 1_500);
+      expect(Date.now() - started).toBeLessThan(4_000);
+      const { acceptedDistinct } = checkAccounting(40, 30, result);
+      expect(acceptedDistinct).toBeGreaterThan(0);
+      expect(result.failed.length).toBeGreaterThan(0);
+      expect(result.failed.length).toBeLessThan(40);
+    });
+
+    it('fails the rest of the batch without reading it when the deadline has already passed', async () => {
+      const records = makeRecords(5, 5);
+      const { result } = await run(records, sender(), -1);
+      expect(result.failed).toStrictEqual([0, 1, 2, 3, 4]);
+      expect(result.stats.skippedForDeadline).toBe(5);
+      expect(server.requests).toStrictEqual([]);
+    });
+
+    it('parks malformed records, drops control messages, and acknowledges both', async () => {
+      const records = [
+        forwardRecord(0, encode(cwlPayload(0, 5))),
+        forwardRecord(1, Buffer.from('Hello World').toString('base64')),
+        forwardRecord(
+          2,
+          encode({ ...cwlPayload(2, 0), messageType: 'CONTROL_MESSAGE', owner: 'CloudwatchLogs' }),
+        ),
+        forwardRecord(3, encode({ nope: true })),
+      ];
+      const { result, parked } = await run(records);
+      expect(result.failed).toStrictEqual([]);
+      expect(parked).toStrictEqual(['49590000000001:not-gzip', '49590000000003:schema']);
+      expect(result.stats.malformed).toBe(2);
+      expect(result.stats.control).toBe(1);
+      expect(server.accepted()).toHaveLength(5);
+    });
+
+    it('fails a malformed record back to Kinesis when it cannot be parked', async () => {
+      const records = [forwardRecord(0, encode(cwlPayload(0, 2))), forwardRecord(1, 'bm90IGd6aXA=')];
+      const result = await forwardRecords(records, Date.now() + 10_000, config, {
+        deliver: (chunk, deadline, stats) => sender().deliver(chunk, deadline, stats),
+        storeMalformed: async () => {
+          throw new Error('AccessDenied');
+        },
+      });
+      expect(result.failed).toStrictEqual([1]);
+    });
+
+    it('splits an event larger than a request into marked parts, never dropping it', async () => {
+      const big = 'é'.repeat(30_000); // 60 KB of UTF-8 for a 20 KB request limit
+      const records = [forwardRecord(0, encode(cwlPayload(0, 2, {}, (j) => (j === 0 ? big : 'small'))))];
+      const { result } = await run(records);
+      expect(result.failed).toStrictEqual([]);
+      expect(result.stats.splitEvents).toBe(1);
+      const parts = server.accepted().filter((l) => idOfLine(l) === eventId(0, 0));
+      expect(parts.length).toBeGreaterThan(3);
+      parts.sort((a, b) => Number(a.part) - Number(b.part));
+      expect(parts.map((p) => p.parts)).toStrictEqual(parts.map(() => parts.length));
+      expect(parts.map((p) => p.message).join('')).toBe(big);
+      for (const req of server.requests) expect(req.rawBytes).toBeLessThanOrEqual(20_000);
+    });
+  },
+);

@@ -71,6 +71,17 @@ describe('formatLine', () => {
     });
   });
 
+  it('keeps a runtime time that only looks like the timestamp (calendar roll-over, 2-digit years)', () => {
+    const march3 = Date.UTC(2026, 2, 3);
+    const text = (iso: string, ts: number) =>
+      JSON.parse(formatLine(f, { id: '1', timestamp: ts, message: `${iso}\t${RID}\tINFO\tx` })) as {
+        time?: string;
+      };
+    expect(text('2026-02-31T00:00:00.000Z', march3).time).toBe('2026-02-31T00:00:00.000Z');
+    expect(text('0050-01-01T00:00:00.000Z', Date.UTC(1950, 0, 1)).time).toBe('0050-01-01T00:00:00.000Z');
+    expect(text('2026-03-03T00:00:00.000Z', march3).time).toBeUndefined();
+  });
+
   it('splits the Python runtime prefix', () => {
     expect(line(`[WARNING]\t2026-11-26T00:00:00.000Z\t${RID}\tslow call\n`)).toStrictEqual({
       ...base,
