@@ -1,23 +1,13 @@
 /** `log-reflector plan | apply | remove` against moto through AWS_ENDPOINT_URL. */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { main } from '../../shared/cli/main';
-import { type MotoServer, startMoto, useLocalAwsEnv } from '../support/moto';
+import { useMoto } from '../support/moto';
 import { FILTER_NAME, MotoAccount, REGION, ROLE_ARN } from './support';
 
-let moto: MotoServer;
-let restoreEnv: () => void;
+const moto = useMoto(REGION);
 let account: MotoAccount;
 let destination: string;
 let foreignDestination: string;
-
-beforeAll(async () => {
-  moto = await startMoto();
-  restoreEnv = useLocalAwsEnv(moto.endpoint, REGION);
-});
-afterAll(async () => {
-  restoreEnv?.();
-  await moto?.stop();
-});
 beforeEach(async () => {
   await moto.reset();
   account = new MotoAccount(moto.endpoint);

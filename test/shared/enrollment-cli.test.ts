@@ -3,7 +3,7 @@
  * its own clients, exactly as on an operator's machine.
  */
 import { ListStackSetOperationsCommand } from '@aws-sdk/client-cloudformation';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { main } from '../../shared/cli/main';
 import {
   buildWorld,
@@ -11,23 +11,12 @@ import {
   MEMBERS_STACK_SET,
   type World,
 } from '../central/enrollment/world';
-import { type MotoServer, startMoto, useLocalAwsEnv } from '../support/moto';
+import { useMoto } from '../support/moto';
 
-let moto: MotoServer;
-let restoreEnv: () => void;
+const moto = useMoto();
 let world: World;
 let stdout: string;
 let stderr: string;
-
-beforeAll(async () => {
-  moto = await startMoto();
-  restoreEnv = useLocalAwsEnv(moto.endpoint);
-});
-
-afterAll(async () => {
-  restoreEnv?.();
-  await moto?.stop();
-});
 
 beforeEach(async () => {
   await moto.reset();

@@ -12,27 +12,18 @@ import {
 import { CreateStreamCommand, DescribeStreamSummaryCommand, KinesisClient } from '@aws-sdk/client-kinesis';
 import { STSClient } from '@aws-sdk/client-sts';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { main } from '../../shared/cli/main';
 import { VERIFY_LOG_GROUP, type VerifyClients, verify } from '../../shared/verify';
-import { type MotoServer, startMoto, useLocalAwsEnv } from '../support/moto';
+import { useMoto } from '../support/moto';
 
 const REGION = 'us-east-1';
 const FILTER = 'log-reflector-us-east-1';
 
 describe('verify (moto)', () => {
-  let moto: MotoServer;
-  let restoreEnv: () => void;
+  const moto = useMoto(REGION);
   let clients: VerifyClients;
 
-  beforeAll(async () => {
-    moto = await startMoto();
-    restoreEnv = useLocalAwsEnv(moto.endpoint, REGION);
-  });
-  afterAll(async () => {
-    restoreEnv();
-    await moto.stop();
-  });
   beforeEach(async () => {
     await moto.reset();
     clients = {

@@ -6,6 +6,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
+import { afterAll, beforeAll } from 'vitest';
 
 export interface MotoServer {
   /** e.g. `http://127.0.0.1:41234` */
@@ -118,5 +119,34 @@ export async function startMoto(extraEnv: Record<string, string> = {}): Promise<
         setTimeout(() => child.kill('SIGKILL'), 3000).unref();
       });
     },
+  };
+}
+
+/**
+ * One moto server for the calling test file, started before its tests and stopped after,
+ * with the AWS SDK environment pointed at it. Returns a handle whose `endpoint` and `reset()`
+ * are usable inside tests and hooks (not at module load, before the server is up).
+ */
+export function useMoto(region = 'us-east-1', extraEnv: Record<string, string> = {}): MotoServer {
+  let server: MotoServer | undefined;
+  let restoreEnv: (() => void) | undefined;
+  const started = (): MotoServer => {
+    if (!server) throw new Error('moto is not started yet: use the handle inside tests and hooks');
+    return server;
+  };
+  beforeAll(async () => {
+    server = await startMoto(extraEnv);
+    restoreEnv = useLocalAwsEnv(server.endpoint, region);
+  });
+  afterAll(async () => {
+    restoreEnv?.();
+    await server?.stop();
+  });
+  return {
+    get endpoint() {
+      return started().endpoint;
+    },
+    reset: () => started().reset(),
+    stop: () => started().stop(),
   };
 }

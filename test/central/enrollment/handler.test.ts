@@ -6,7 +6,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { TagResourceCommand } from '@aws-sdk/client-organizations';
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   createHandler,
   DEADLINE_GRACE_MS,
@@ -15,7 +15,7 @@ import {
   SERVICE_NAME,
 } from '../../../central/enrollment/handler';
 import type { ReconcileDeps } from '../../../central/enrollment/reconcile';
-import { type MotoServer, startMoto, useLocalAwsEnv } from '../../support/moto';
+import { useMoto } from '../../support/moto';
 import {
   createAccountRecord,
   moveAccount,
@@ -25,19 +25,8 @@ import {
 } from './factories';
 import { buildWorld, OPT_OUT_TAG, REGIONS, type World } from './world';
 
-let moto: MotoServer;
-let restoreEnv: () => void;
+const moto = useMoto();
 let world: World;
-
-beforeAll(async () => {
-  moto = await startMoto();
-  restoreEnv = useLocalAwsEnv(moto.endpoint);
-});
-
-afterAll(async () => {
-  restoreEnv?.();
-  await moto?.stop();
-});
 
 beforeEach(async () => {
   await moto.reset();

@@ -10,11 +10,11 @@ import {
   TagResourceCommand,
   UntagResourceCommand,
 } from '@aws-sdk/client-organizations';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { awsOrganizations, awsStackSets } from '../../../central/enrollment/aws';
 import { type ReconcileResult, reconcile, summarize } from '../../../central/enrollment/reconcile';
 import { AuthError, ConfigError } from '../../../shared/errors';
-import { type MotoServer, startMoto, useLocalAwsEnv } from '../../support/moto';
+import { useMoto } from '../../support/moto';
 import {
   buildWorld,
   MANAGEMENT_ACCOUNT_ID,
@@ -26,19 +26,8 @@ import {
   type World,
 } from './world';
 
-let moto: MotoServer;
-let restoreEnv: () => void;
+const moto = useMoto();
 let world: World;
-
-beforeAll(async () => {
-  moto = await startMoto();
-  restoreEnv = useLocalAwsEnv(moto.endpoint);
-});
-
-afterAll(async () => {
-  restoreEnv?.();
-  await moto?.stop();
-});
 
 beforeEach(async () => {
   await moto.reset();

@@ -11,26 +11,21 @@ import type { Continuation } from '../../../member/runtime/continuation';
 import { systemClock } from '../../../shared/rate-limiter';
 import { type CfnResponseServer, startCfnResponseServer } from '../../support/cfn-response-server';
 import { loadEvent } from '../../support/events';
-import { type MotoServer, startMoto, useLocalAwsEnv } from '../../support/moto';
+import { useMoto } from '../../support/moto';
 import { FILTER_NAME, MotoAccount, memberEnv, memberSettings, REGION, ROLE_ARN } from '../support';
 import { recordTelemetry } from '../telemetry-recorder';
 
-let moto: MotoServer;
+const moto = useMoto(REGION);
 let cfn: CfnResponseServer;
-let restoreEnv: () => void;
 let account: MotoAccount;
 let destination: string;
 let foreignDestination: string;
 
 beforeAll(async () => {
-  moto = await startMoto();
   cfn = await startCfnResponseServer();
-  restoreEnv = useLocalAwsEnv(moto.endpoint, REGION);
 });
 afterAll(async () => {
-  restoreEnv?.();
   await cfn?.close();
-  await moto?.stop();
 });
 beforeEach(async () => {
   await moto.reset();

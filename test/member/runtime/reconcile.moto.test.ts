@@ -3,29 +3,19 @@
  * idempotent re-runs and uninstall. The destination is a Kinesis stream (moto cannot
  * subscribe to a `logs` Destination ARN).
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { type GroupResult, reconcileAll } from '../../../member/runtime/apply';
 import { createLogsRuntime } from '../../../member/runtime/clients';
 import { type MemberSettings, planSettings } from '../../../member/runtime/env';
 import type { LogsApi } from '../../../member/runtime/logs-api';
 import { createPlanner } from '../../../shared/plan';
-import { type MotoServer, startMoto, useLocalAwsEnv } from '../../support/moto';
+import { useMoto } from '../../support/moto';
 import { FILTER_NAME, MotoAccount, memberSettings, REGION, ROLE_ARN } from '../support';
 
-let moto: MotoServer;
-let restoreEnv: () => void;
+const moto = useMoto(REGION);
 let account: MotoAccount;
 let destination: string;
 let foreignDestination: string;
-
-beforeAll(async () => {
-  moto = await startMoto();
-  restoreEnv = useLocalAwsEnv(moto.endpoint, REGION);
-});
-afterAll(async () => {
-  restoreEnv?.();
-  await moto?.stop();
-});
 beforeEach(async () => {
   await moto.reset();
   account = new MotoAccount(moto.endpoint);

@@ -4,25 +4,15 @@
  * rate at ≥ 90 % of the configured one.
  */
 import { PutSubscriptionFilterCommand } from '@aws-sdk/client-cloudwatch-logs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type GroupResult, reconcileAll } from '../../../member/runtime/apply';
 import { createLogsRuntime } from '../../../member/runtime/clients';
 import { planSettings } from '../../../member/runtime/env';
 import { createPlanner } from '../../../shared/plan';
-import { type MotoServer, startMoto, useLocalAwsEnv } from '../../support/moto';
+import { useMoto } from '../../support/moto';
 import { FILTER_NAME, MotoAccount, memberSettings, REGION } from '../support';
 
-let moto: MotoServer;
-let restoreEnv: () => void;
-
-beforeAll(async () => {
-  moto = await startMoto();
-  restoreEnv = useLocalAwsEnv(moto.endpoint, REGION);
-});
-afterAll(async () => {
-  restoreEnv?.();
-  await moto?.stop();
-});
+const moto = useMoto(REGION);
 
 /** An error shaped like the SDK's service exceptions. */
 function awsError(name: string, message: string): Error {

@@ -2,32 +2,22 @@
  * The subscriber on the real CloudTrail CreateLogGroup sample (test/events/eventbridge/,
  * account 789639879501, ap-southeast-2), against moto in that region.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { createLogsRuntime } from '../../../member/runtime/clients';
 import { createSubscriberHandler, type SubscriberDeps } from '../../../member/subscriber/handler';
 import { type ConfigError, DecodeError, TransientError } from '../../../shared/errors';
 import { loadEvent } from '../../support/events';
-import { type MotoServer, startMoto, useLocalAwsEnv } from '../../support/moto';
+import { useMoto } from '../../support/moto';
 import { FILTER_NAME, MotoAccount, memberEnv, memberSettings, ROLE_ARN } from '../support';
 import { recordTelemetry } from '../telemetry-recorder';
 
 const SAMPLE_REGION = 'ap-southeast-2';
 const SAMPLE_GROUP = 'bhavik-test-log';
 
-let moto: MotoServer;
-let restoreEnv: () => void;
+const moto = useMoto(SAMPLE_REGION);
 let account: MotoAccount;
 let destination: string;
 let foreignDestination: string;
-
-beforeAll(async () => {
-  moto = await startMoto();
-  restoreEnv = useLocalAwsEnv(moto.endpoint, SAMPLE_REGION);
-});
-afterAll(async () => {
-  restoreEnv?.();
-  await moto?.stop();
-});
 beforeEach(async () => {
   await moto.reset();
   account = new MotoAccount(moto.endpoint, SAMPLE_REGION);

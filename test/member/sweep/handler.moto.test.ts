@@ -1,28 +1,18 @@
 /** The scheduled sweep against moto: heals drift, hands long runs on, stops superseded chains. */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { createLogsRuntime } from '../../../member/runtime/clients';
 import type { Continuation } from '../../../member/runtime/continuation';
 import { createSweepHandler, type SweepDeps } from '../../../member/sweep/handler';
 import { AuthError } from '../../../shared/errors';
 import { systemClock } from '../../../shared/rate-limiter';
-import { type MotoServer, startMoto, useLocalAwsEnv } from '../../support/moto';
+import { useMoto } from '../../support/moto';
 import { FILTER_NAME, MotoAccount, memberEnv, memberSettings, REGION, ROLE_ARN } from '../support';
 import { recordTelemetry } from '../telemetry-recorder';
 
-let moto: MotoServer;
-let restoreEnv: () => void;
+const moto = useMoto(REGION);
 let account: MotoAccount;
 let destination: string;
 let foreignDestination: string;
-
-beforeAll(async () => {
-  moto = await startMoto();
-  restoreEnv = useLocalAwsEnv(moto.endpoint, REGION);
-});
-afterAll(async () => {
-  restoreEnv?.();
-  await moto?.stop();
-});
 beforeEach(async () => {
   await moto.reset();
   account = new MotoAccount(moto.endpoint);
