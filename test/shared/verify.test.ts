@@ -33,6 +33,15 @@ describe('verify (moto)', () => {
     };
   });
 
+  const runVerify = (timeoutMs: number) =>
+    verify(clients, {
+      region: REGION,
+      filterName: FILTER,
+      streamName: 'log-reflector',
+      timeoutMs,
+      pollMs: 100,
+    });
+
   async function centralStream(): Promise<string> {
     await clients.kinesis.send(new CreateStreamCommand({ StreamName: 'log-reflector', ShardCount: 2 }));
     const d = await clients.kinesis.send(new DescribeStreamSummaryCommand({ StreamName: 'log-reflector' }));
@@ -55,13 +64,7 @@ describe('verify (moto)', () => {
 
   it('sees the marker arrive in the central stream', async () => {
     await subscribe(await centralStream());
-    const report = await verify(clients, {
-      region: REGION,
-      filterName: FILTER,
-      streamName: 'log-reflector',
-      timeoutMs: 5000,
-      pollMs: 100,
-    });
+    const report = await runVerify(5000);
     expect(report.steps.map((s) => [s.step, s.status])).toStrictEqual([
       ['credentials', 'ok'],
       ['log group', 'ok'],
@@ -75,13 +78,7 @@ describe('verify (moto)', () => {
 
   it('fails, naming the filter and what to check, when nothing subscribed the group', async () => {
     await centralStream();
-    const report = await verify(clients, {
-      region: REGION,
-      filterName: FILTER,
-      streamName: 'log-reflector',
-      timeoutMs: 300,
-      pollMs: 100,
-    });
+    const report = await runVerify(300);
     expect(report.ok).toBe(false);
     expect(report.steps.at(-1)).toMatchObject({ step: 'subscription', status: 'failed' });
     expect(report.steps.at(-1)?.detail).toContain(`no filter named ${FILTER} on ${VERIFY_LOG_GROUP}`);
@@ -90,13 +87,7 @@ describe('verify (moto)', () => {
   it('skips the stream step where the stream is not visible (a member account)', async () => {
     await clients.kinesis.send(new CreateStreamCommand({ StreamName: 'elsewhere', ShardCount: 1 }));
     await subscribe('arn:aws:kinesis:us-east-1:123456789012:stream/elsewhere');
-    const report = await verify(clients, {
-      region: REGION,
-      filterName: FILTER,
-      streamName: 'log-reflector',
-      timeoutMs: 300,
-      pollMs: 100,
-    });
+    const report = await runVerify(300);
     expect(report.ok).toBe(true);
     expect(report.steps.at(-1)).toMatchObject({ step: 'stream', status: 'skipped' });
   });
