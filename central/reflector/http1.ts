@@ -67,6 +67,7 @@ class Connection {
     this.pending = pending;
     this.head = undefined;
     this.buf = Buffer.alloc(0);
+    this.socket.ref();
     this.socket.cork();
     this.socket.write(head, 'latin1');
     this.socket.write(body);
@@ -178,6 +179,8 @@ class Connection {
     if (h.close || this.closed) {
       this.socket.destroy();
     } else {
+      // An idle connection must not keep a process (the CLI) alive.
+      this.socket.unref();
       this.onIdle(this);
     }
     p.resolve({ status: h.status, retryAfter: h.retryAfter });

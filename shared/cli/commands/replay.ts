@@ -55,32 +55,41 @@ async function run(o: ReplayCliOptions): Promise<void> {
       );
   let bar: Progress | undefined;
   const seen: ReplayObjectOutcome[] = [];
-  const summary = await replayBucket(
-    { bucket: o.bucket, dryRun: Boolean(o.dryRun), ...(o.prefix === undefined ? {} : { prefix: o.prefix }) },
-    {
-      s3,
-      ...(sender ? { sender } : {}),
-      config: {
-        templates: {
-          category: env.SUMO_CATEGORY_TEMPLATE,
-          name: env.SUMO_NAME_TEMPLATE,
-          host: env.SUMO_HOST_TEMPLATE,
-          staticFields: parseStaticFields(env.SUMO_FIELDS),
+  let summary: Awaited<ReturnType<typeof replayBucket>>;
+  try {
+    summary = await replayBucket(
+      {
+        bucket: o.bucket,
+        dryRun: Boolean(o.dryRun),
+        ...(o.prefix === undefined ? {} : { prefix: o.prefix }),
+      },
+      {
+        s3,
+        ...(sender ? { sender } : {}),
+        config: {
+          templates: {
+            category: env.SUMO_CATEGORY_TEMPLATE,
+            name: env.SUMO_NAME_TEMPLATE,
+            host: env.SUMO_HOST_TEMPLATE,
+            staticFields: parseStaticFields(env.SUMO_FIELDS),
+          },
+          maxBytes: env.SUMO_MAX_REQUEST_BYTES,
+          concurrency: env.SUMO_CONCURRENCY,
+          lineContext: env.SUMO_LINE_CONTEXT,
         },
-        maxBytes: env.SUMO_MAX_REQUEST_BYTES,
-        concurrency: env.SUMO_CONCURRENCY,
-        lineContext: env.SUMO_LINE_CONTEXT,
+        onStart: (objects) => {
+          bar = progressBar(objects, o.dryRun ? 'replay (dry run)' : 'replay', Boolean(o.json));
+        },
+        onObject: (outcome) => {
+          seen.push(outcome);
+          bar?.tick();
+        },
       },
-      onStart: (objects) => {
-        bar = progressBar(objects, o.dryRun ? 'replay (dry run)' : 'replay', Boolean(o.json));
-      },
-      onObject: (outcome) => {
-        seen.push(outcome);
-        bar?.tick();
-      },
-    },
-  );
-  bar?.stop();
+    );
+  } finally {
+    bar?.stop();
+    sender?.close();
+  }
   if (summary.counts.failed > 0 || summary.counts['still-malformed'] > 0) process.exitCode = 1;
   if (o.json) {
     printJson(summary);
