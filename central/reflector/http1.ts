@@ -45,11 +45,18 @@ class Connection {
     url: URL,
     private readonly onIdle: (c: Connection) => void,
     private readonly onGone: (c: Connection) => void,
+    ca?: string | Buffer,
   ) {
     const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
     this.socket =
       url.protocol === 'https:'
-        ? tls.connect({ host: url.hostname, port, servername: url.hostname })
+        ? tls.connect({
+            host: url.hostname,
+            port,
+            // SNI takes a host name, never an IP address (RFC 6066 §3).
+            ...(net.isIP(url.hostname) === 0 ? { servername: url.hostname } : {}),
+            ...(ca === undefined ? {} : { ca }),
+          })
         : net.connect({ host: url.hostname, port });
     this.socket.setNoDelay(true);
     this.socket.on('data', (d: Buffer) => this.onData(d));
@@ -196,6 +203,8 @@ export class Http1Pool {
   constructor(
     private readonly url: URL,
     private readonly maxSockets: number,
+    /** Extra trusted CA for https (tests with a local certificate); default: Node's CAs. */
+    private readonly ca?: string | Buffer,
   ) {}
 
   /** POSTs `body` to `path`; `headers` are `Name: value\r\n` lines (printable ASCII). */
@@ -236,6 +245,7 @@ export class Http1Pool {
         this.url,
         (idle) => this.release(idle),
         (gone) => this.forget(gone),
+        this.ca,
       );
       this.all.add(c);
       return Promise.resolve(c);

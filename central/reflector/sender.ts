@@ -30,6 +30,8 @@ export interface SenderOptions {
   readonly maxSockets: number;
   /** `lean` (default): the small keep-alive client in http1.ts; `node`: Node's http/https. */
   readonly client?: 'lean' | 'node';
+  /** Extra trusted CA for https (tests with a local certificate); default: Node's CAs. */
+  readonly ca?: string | Buffer;
   readonly random?: () => number;
 }
 
@@ -81,7 +83,10 @@ export class SumoSender {
   ) {
     const agentOptions = { keepAlive: true, maxSockets: options.maxSockets, keepAliveMsecs: 30_000 };
     this.httpAgent = new http.Agent(agentOptions);
-    this.httpsAgent = new https.Agent(agentOptions);
+    this.httpsAgent = new https.Agent({
+      ...agentOptions,
+      ...(options.ca === undefined ? {} : { ca: options.ca }),
+    });
   }
 
   /** Sends `chunk` until accepted, refused for good, or out of time. Never throws. */
@@ -186,7 +191,7 @@ export class SumoSender {
     let pool = this.pools.get(url.origin);
     if (pool === undefined) {
       // A refreshed URL on another origin gets its own connections; old ones idle out.
-      pool = new Http1Pool(url, this.options.maxSockets);
+      pool = new Http1Pool(url, this.options.maxSockets, this.options.ca);
       this.pools.set(url.origin, pool);
     }
     const h = chunk.headers;

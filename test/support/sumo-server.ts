@@ -5,7 +5,8 @@
  * status (with or without Retry-After), answer late, or reset the connection. A wrong
  * token is answered 401, as Sumo does for a revoked source.
  */
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type RequestListener, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 
@@ -59,14 +60,20 @@ export function everyNth(every: number, status: number, retryAfter?: string): Fa
     n % every === 0 ? { status, ...(retryAfter === undefined ? {} : { retryAfter }) } : undefined;
 }
 
-export async function startSumoServer(initialToken = 'TESTTOKEN'): Promise<SumoServer> {
+/** A key and certificate to serve https instead of http. */
+export interface ServerTls {
+  readonly key: string | Buffer;
+  readonly cert: string | Buffer;
+}
+
+export async function startSumoServer(initialToken = 'TESTTOKEN', tls?: ServerTls): Promise<SumoServer> {
   let token = initialToken;
   let plan: FaultPlan = () => undefined;
   let count = 0;
   const requests: ReceivedRequest[] = [];
   const sockets = new Set<import('node:net').Socket>();
 
-  const server: Server = createServer((req, res) => {
+  const onRequest: RequestListener = (req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -121,14 +128,17 @@ export async function startSumoServer(initialToken = 'TESTTOKEN'): Promise<SumoS
       if (action?.delayMs) setTimeout(answer, action.delayMs);
       else answer();
     });
-  });
-  server.on('connection', (s) => {
+  };
+  const server: Server = tls
+    ? createHttpsServer({ key: tls.key, cert: tls.cert }, onRequest)
+    : createServer(onRequest);
+  server.on(tls ? 'secureConnection' : 'connection', (s) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
-  const base = `http://127.0.0.1:${port}`;
+  const base = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   return {
     base,
     url: (t = token) => `${base}/receiver/v1/http/${t}`,

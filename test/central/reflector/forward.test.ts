@@ -4,6 +4,10 @@
  * is either accepted by the server or its record is reported failed); a record is reported
  * failed exactly when not all its events were accepted.
  */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type EndpointSource, staticEndpoint } from '../../../central/reflector/endpoint';
 import {
@@ -295,3 +299,58 @@ describe.each(['lean', 'node'] as const)(
     });
   },
 );
+
+describe.each(['lean', 'node'] as const)('delivery over TLS (%s HTTP client)', (c) => {
+  let tlsServer: SumoServer;
+  let cert: string;
+  beforeAll(async () => {
+    // A throwaway self-signed certificate for 127.0.0.1, trusted only by these senders.
+    const dir = mkdtempSync(join(tmpdir(), 'reflector-tls-'));
+    const made = spawnSync('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.pem'),
+    ]);
+    expect(made.status).toBe(0);
+    cert = readFileSync(join(dir, 'cert.pem'), 'utf8');
+    tlsServer = await startSumoServer('TLS', { key: readFileSync(join(dir, 'key.pem')), cert });
+  });
+  afterAll(async () => {
+    await tlsServer.stop();
+  });
+
+  it('delivers every event, retrying a 503, over https with keep-alive', async () => {
+    tlsServer.setPlan(everyNth(4, 503));
+    const s = new SumoSender(staticEndpoint(tlsServer.url()), {
+      gzipLevel: 6,
+      requestTimeoutMs: 5_000,
+      maxAttempts: 5,
+      backoff: { baseMs: 5, capMs: 20 },
+      maxSockets: 2,
+      client: c,
+      ca: cert,
+    });
+    senders.push(s);
+    const records = makeRecords(12, 20);
+    const result = await forwardRecords(records, Date.now() + 20_000, config, {
+      deliver: (chunk, deadline, stats) => s.deliver(chunk, deadline, stats),
+      storeMalformed: async () => undefined,
+    });
+    expect(result.failed).toStrictEqual([]);
+    const ids = new Set(tlsServer.accepted().map(idOfLine));
+    expect(ids.size).toBe(12 * 20);
+    expect(result.stats.retries).toBeGreaterThan(0);
+  });
+});
