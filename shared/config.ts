@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { ConfigError, type ConfigIssue } from './errors';
 import { DEFAULT_FILTER_NAME, DEFAULT_OPT_OUT_TAG_KEY, DEFAULT_OPT_OUT_TAG_VALUE } from './naming';
 import { isKnownRegion } from './regions';
+import { DEFAULT_CATEGORY_TEMPLATE } from './sumo/headers';
 
 /** 12 digits: https://docs.aws.amazon.com/accounts/latest/reference/manage-acct-identifiers.html */
 export const AccountIdSchema = z.string().regex(/^\d{12}$/, 'must be a 12-digit AWS account id');
@@ -85,7 +86,7 @@ const SumoSchema = z
       .regex(/^arn:aws:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$/, 'must be a Secrets Manager secret ARN')
       .optional(),
     /** X-Sumo-Category template over {account}, {region}, {logGroup}, {logStream}. */
-    categoryTemplate: z.string().min(1).max(1024).default('aws/{account}/{region}{logGroup}'),
+    categoryTemplate: z.string().min(1).max(1024).default(DEFAULT_CATEGORY_TEMPLATE),
     /** Extra static X-Sumo-Fields. */
     fields: z
       .record(z.string().regex(/^[A-Za-z0-9_]+$/, 'field names are letters, digits, _'), z.string())
@@ -146,7 +147,7 @@ export const DeploymentConfigSchema = z
       .default({ name: DEFAULT_FILTER_NAME, pattern: '' }),
     kinesis: KinesisSchema.default({ mode: 'on-demand', retentionHours: 24 }),
     reflector: ReflectorSchema,
-    sumo: SumoSchema.default({ categoryTemplate: 'aws/{account}/{region}{logGroup}', fields: {} }),
+    sumo: SumoSchema.default({ categoryTemplate: DEFAULT_CATEGORY_TEMPLATE, fields: {} }),
     /** Also cover the management account (service-managed StackSets never deploy there). */
     coverManagementAccount: z.boolean().default(false),
     /** How often the member sweep re-plans every log group, in minutes. */

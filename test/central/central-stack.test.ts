@@ -78,7 +78,7 @@ describe('central stack template', () => {
         Variables: Match.objectLike({
           SUMO_ENDPOINT_SECRET_ARN: { Ref: Match.stringLikeRegexp('^SumoSecret') },
           FAILURE_BUCKET: { Ref: Match.stringLikeRegexp('^FailureBucket') },
-          SUMO_CATEGORY_TEMPLATE: 'aws/{account}/{region}{logGroup}',
+          SUMO_CATEGORY_TEMPLATE: 'aws/cloudwatch/{account}/{region}/{logGroup}',
           SUMO_FIELDS: 'org=example',
         }),
       },
