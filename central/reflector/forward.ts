@@ -236,6 +236,7 @@ export async function forwardRecords(
         batcher.add(group.key, group.headers, i, line);
       }
     }
+    batcher.seal();
     // Back-pressure: never let more than the in-flight bodies wait.
     pump();
     while (queue.length > 0) await Promise.race(inflight);

@@ -43,6 +43,8 @@ export interface RecordFormat {
   readonly head: string;
   /** The record's stream key (see key.ts). */
   readonly stream: string;
+  /** `head` + `"<stream>-`: everything before the event id when the id needs no escaping. */
+  readonly keyHead: string;
 }
 
 /**
@@ -54,25 +56,35 @@ export interface RecordFormat {
 export type LineContext = 'full' | 'stream';
 
 export function recordFormat(ctx: StreamContext, context: LineContext = 'full'): RecordFormat {
-  if (context === 'stream') {
-    return {
-      head: `,"logStream":${JSON.stringify(ctx.logStream)},"key":`,
-      stream: streamKey(ctx.account, ctx.region, ctx.logGroup, ctx.logStream),
-    };
-  }
-  return {
-    head:
-      ',"account":' +
-      JSON.stringify(ctx.account) +
-      ',"region":' +
-      JSON.stringify(ctx.region) +
-      ',"logGroup":' +
-      JSON.stringify(ctx.logGroup) +
-      ',"logStream":' +
-      JSON.stringify(ctx.logStream) +
-      ',"key":',
-    stream: streamKey(ctx.account, ctx.region, ctx.logGroup, ctx.logStream),
-  };
+  const head =
+    context === 'stream'
+      ? `,"logStream":${JSON.stringify(ctx.logStream)},"key":`
+      : ',"account":' +
+        JSON.stringify(ctx.account) +
+        ',"region":' +
+        JSON.stringify(ctx.region) +
+        ',"logGroup":' +
+        JSON.stringify(ctx.logGroup) +
+        ',"logStream":' +
+        JSON.stringify(ctx.logStream) +
+        ',"key":';
+  const stream = streamKey(ctx.account, ctx.region, ctx.logGroup, ctx.logStream);
+  // The stream key is 12 hex digits: never escaped.
+  return { head, stream, keyHead: `${head}"${stream}-` };
+}
+
+/** 1 for the token characters [A-Za-z0-9._:-] (ASCII only; a table beats a chain of ranges). */
+const PLAIN = new Uint8Array(128);
+for (let c = 0; c < 128; c++) {
+  if (
+    (c >= 48 && c <= 58) ||
+    (c >= 65 && c <= 90) ||
+    (c >= 97 && c <= 122) ||
+    c === 45 ||
+    c === 46 ||
+    c === 95
+  )
+    PLAIN[c] = 1;
 }
 
 /** True when s[from, to) is a non-empty token that needs no JSON escaping ([A-Za-z0-9._:-]). */
@@ -80,26 +92,29 @@ function isPlainToken(s: string, from: number, to: number): boolean {
   if (to <= from) return false;
   for (let i = from; i < to; i++) {
     const c = s.charCodeAt(i);
-    if (
-      !(
-        (c >= 48 && c <= 58) || // 0-9 and ':'
-        (c >= 65 && c <= 90) ||
-        (c >= 97 && c <= 122) ||
-        c === 45 ||
-        c === 46 ||
-        c === 95
-      )
-    ) {
-      return false;
-    }
+    if (c > 127 || PLAIN[c] === 0) return false;
   }
   return true;
 }
 
-/** `"<stream>-<id>"`: ids are digits from AWS, so escaping is rarely needed. */
-function keyJson(f: RecordFormat, id: string): string {
-  const key = eventKey(f.stream, id);
-  return isPlainToken(id, 0, id.length) ? `"${key}"` : JSON.stringify(key);
+/** True when JSON.stringify(s) would be `"` + s + `"`: no quote, backslash, control or surrogate. */
+function needsNoEscape(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 32 || c === 34 || c === 92 || (c >= 0xd800 && c <= 0xdfff)) return false;
+  }
+  return true;
+}
+
+/**
+ * `{"timestamp":…,<context>,"key":"<stream>-<id>"`: ids are digits from AWS, so the key is
+ * written as is; only an id that needs escaping goes through JSON.stringify (same text).
+ */
+function lineHead(f: RecordFormat, ev: LogEvent): string {
+  const id = ev.id;
+  return needsNoEscape(id)
+    ? `{"timestamp":${ev.timestamp}${f.keyHead}${id}"`
+    : `{"timestamp":${ev.timestamp}${f.head}${JSON.stringify(eventKey(f.stream, id))}`;
 }
 
 /** `YYYY-MM-DDTHH:MM:SS.mmmZ` at `at` (checked loosely: the separators only). */
@@ -140,16 +155,15 @@ function platformLine(m: string, c0: number): string {
     return '';
   }
   if (at === 0) return `,"lambda":"${type}"`;
-  let end = at;
+  // The request id runs to the next space, tab or newline and must be a plain token.
   const n = m.length;
-  while (end < n) {
+  let end = at;
+  for (; end < n; end++) {
     const c = m.charCodeAt(end);
     if (c === 32 || c === 9 || c === 10) break;
-    end++;
+    if (c > 127 || PLAIN[c] === 0) return `,"lambda":"${type}"`;
   }
-  return isPlainToken(m, at, end)
-    ? `,"lambda":"${type}","requestId":"${m.slice(at, end)}"`
-    : `,"lambda":"${type}"`;
+  return end > at ? `,"lambda":"${type}","requestId":"${m.slice(at, end)}"` : `,"lambda":"${type}"`;
 }
 
 function stripNewline(message: string): string {
@@ -169,11 +183,34 @@ function digitsAt(m: string, at: number, n: number): number {
   return v;
 }
 
+/** Days from 1970-01-01 to the proleptic Gregorian date (y, m, d) (H. Hinnant's days_from_civil). */
+function daysFromCivil(y: number, m: number, d: number): number {
+  const yy = m <= 2 ? y - 1 : y;
+  const era = Math.floor(yy / 400);
+  const yoe = yy - era * 400;
+  const doy = Math.floor((153 * (m > 2 ? m - 3 : m + 9) + 2) / 5) + d - 1;
+  return era * 146097 + yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy - 719468;
+}
+
+const MONTH_DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
 /**
- * True when m[at, at+24) is exactly the ISO-8601 form (`toISOString`) of `timestamp`.
- * Compared as numbers: formatting a Date per event would cost more than the whole check.
+ * The epoch ms written at m[at, at+24) when that text is exactly what `toISOString` prints
+ * for it (`YYYY-MM-DDTHH:MM:SS.mmmZ`, a real calendar date, years 0000–9999), else NaN.
+ * Integer arithmetic only: a Date per event would cost more than the whole line.
  */
-function isoIsTimestamp(m: string, at: number, timestamp: number): boolean {
+export function isoMillis(m: string, at: number): number {
+  if (
+    m.charCodeAt(at + 4) !== 45 ||
+    m.charCodeAt(at + 7) !== 45 ||
+    m.charCodeAt(at + 10) !== 84 ||
+    m.charCodeAt(at + 13) !== 58 ||
+    m.charCodeAt(at + 16) !== 58 ||
+    m.charCodeAt(at + 19) !== 46 ||
+    m.charCodeAt(at + 23) !== 90
+  ) {
+    return Number.NaN;
+  }
   const year = digitsAt(m, at, 4);
   const month = digitsAt(m, at + 5, 2);
   const day = digitsAt(m, at + 8, 2);
@@ -181,17 +218,11 @@ function isoIsTimestamp(m: string, at: number, timestamp: number): boolean {
   const minute = digitsAt(m, at + 14, 2);
   const second = digitsAt(m, at + 17, 2);
   const ms = digitsAt(m, at + 20, 3);
-  if (m.charCodeAt(at + 13) !== 58 || m.charCodeAt(at + 16) !== 58 || m.charCodeAt(at + 19) !== 46)
-    return false;
-  if (year < 0 || month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59 || ms < 0) {
-    return false;
-  }
-  if (hour < 0 || minute < 0 || second < 0) return false;
-  if (Date.UTC(year, month - 1, day, hour, minute, second, ms) !== timestamp) return false;
-  // Date.UTC rolls 31 February over into March and reads years 0–99 as 1900–1999: only a
-  // real calendar date in the same year is the same text.
-  const date = new Date(timestamp);
-  return date.getUTCFullYear() === year && date.getUTCDate() === day;
+  if (year < 0 || month < 1 || month > 12 || day < 1 || hour < 0 || hour > 23) return Number.NaN;
+  if (minute < 0 || minute > 59 || second < 0 || second > 59 || ms < 0) return Number.NaN;
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  if (day > (month === 2 && leap ? 29 : (MONTH_DAYS[month - 1] as number))) return Number.NaN;
+  return daysFromCivil(year, month, day) * 86_400_000 + ((hour * 60 + minute) * 60 + second) * 1000 + ms;
 }
 
 /**
@@ -200,33 +231,30 @@ function isoIsTimestamp(m: string, at: number, timestamp: number): boolean {
  * bills ingest by the byte). Lossless either way: `time` is then `timestamp` in ISO-8601.
  */
 function timeField(m: string, at: number, timestamp: number): string {
-  return isoIsTimestamp(m, at, timestamp) ? '' : `,"time":"${m.slice(at, at + 24)}"`;
+  return isoMillis(m, at) === timestamp ? '' : `,"time":"${m.slice(at, at + 24)}"`;
 }
 
 /**
- * Node.js runtime line `<ISO>\t<requestId>\t<LEVEL>\t<message>` → its fields and the body,
- * or undefined. (https://docs.aws.amazon.com/lambda/latest/dg/nodejs-logging.html)
+ * Node.js runtime line `<ISO>\t<requestId>\t<LEVEL>\t<message>` as the rest of its NDJSON
+ * line, or undefined when `m` is not one. m[24] is known to be a tab.
+ * (https://docs.aws.amazon.com/lambda/latest/dg/nodejs-logging.html)
  */
-function runtimeFields(
-  m: string,
-  timeAt: number,
-  ridAt: number,
-  timestamp: number,
-): { fields: string; bodyAt: number } | undefined {
-  const t2 = m.indexOf('\t', ridAt);
-  if (t2 < 0 || t2 - ridAt > 64 || !isPlainToken(m, ridAt, t2)) return undefined;
+function runtimeLine(head: string, m: string, timestamp: number): string | undefined {
+  const at = isoMillis(m, 0);
+  // A strict ISO time is also a loose one; only other text needs the loose check.
+  if (Number.isNaN(at) && !isIsoAt(m, 0)) return undefined;
+  const t2 = m.indexOf('\t', 25);
+  if (t2 < 0 || t2 - 25 > 64 || !isPlainToken(m, 25, t2)) return undefined;
   const t3 = m.indexOf('\t', t2 + 1);
   if (t3 < 0 || t3 - t2 - 1 > 12 || !isPlainToken(m, t2 + 1, t3)) return undefined;
-  return {
-    fields: `${timeField(m, timeAt, timestamp)},"requestId":"${m.slice(ridAt, t2)}","level":"${m.slice(t2 + 1, t3)}"`,
-    bodyAt: t3 + 1,
-  };
+  const time = at === timestamp ? '' : `,"time":"${m.slice(0, 24)}"`;
+  return `${head}${time},"requestId":"${m.slice(25, t2)}","level":"${m.slice(t2 + 1, t3)}","message":${messageValue(m.slice(t3 + 1))}}\n`;
 }
 
 /** Formats one event as one NDJSON line (ending in `\n`). */
 export function formatLine(f: RecordFormat, ev: LogEvent): string {
   const m = stripNewline(ev.message);
-  const head = `{"timestamp":${ev.timestamp}${f.head}${keyJson(f, ev.id)}`;
+  const head = lineHead(f, ev);
   const c0 = m.charCodeAt(0);
   if (c0 === 123 || c0 === 91) {
     if (isEmbeddableJson(m)) return `${head},"message":${m}}\n`;
@@ -239,9 +267,9 @@ export function formatLine(f: RecordFormat, ev: LogEvent): string {
       }
     }
   } else if (c0 >= 48 && c0 <= 57) {
-    if (m.charCodeAt(24) === 9 && isIsoAt(m, 0)) {
-      const r = runtimeFields(m, 0, 25, ev.timestamp);
-      if (r) return `${head}${r.fields},"message":${messageValue(m.slice(r.bodyAt))}}\n`;
+    if (m.charCodeAt(24) === 9) {
+      const line = runtimeLine(head, m, ev.timestamp);
+      if (line !== undefined) return line;
     }
   } else if (c0 === 83 || c0 === 69 || c0 === 82 || c0 === 73) {
     return `${head}${platformLine(m, c0)},"message":${JSON.stringify(m)}}\n`;
@@ -273,7 +301,7 @@ const WORST_BYTES_PER_UNIT = 6;
  */
 export function splitLine(f: RecordFormat, ev: LogEvent, maxBytes: number): string[] {
   const m = stripNewline(ev.message);
-  const head = `{"timestamp":${ev.timestamp}${f.head}${keyJson(f, ev.id)}`;
+  const head = lineHead(f, ev);
   // Room for the head, the part marker (≤ 40 bytes) and the closing.
   const room = maxBytes - Buffer.byteLength(head) - 64;
   const unitsPerPart = Math.floor(room / WORST_BYTES_PER_UNIT);

@@ -33,10 +33,16 @@ describe('RequestBatcher (properties)', () => {
         input,
         fc.integer({ min: 1_300, max: 5_000 }),
         fc.integer({ min: 1_000, max: 20_000 }),
-        (lines, maxBytes, maxBuffered) => {
+        fc.boolean(),
+        (lines, maxBytes, maxBuffered, sealing) => {
           const chunks: Chunk[] = [];
           const b = new RequestBatcher({ maxBytes, maxBufferedUnits: maxBuffered }, (c) => chunks.push(c));
-          for (const { r, g, line } of lines) b.add(`g${g}`, headers(g), r, line);
+          for (let i = 0; i < lines.length; i++) {
+            const { r, g, line } = lines[i] as (typeof lines)[number];
+            b.add(`g${g}`, headers(g), r, line);
+            // The forwarder seals after each record; sealed and unsealed lines must mix freely.
+            if (sealing && lines[i + 1]?.r !== r) b.seal();
+          }
           b.flushAll();
           for (const c of chunks) {
             expect(c.body.length).toBeLessThanOrEqual(maxBytes);

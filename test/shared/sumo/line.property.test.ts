@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { formatLine, recordFormat, splitLine } from '../../../shared/sumo/line';
+import { eventKey, streamKey } from '../../../shared/sumo/key';
+import { formatLine, isoMillis, recordFormat, splitLine } from '../../../shared/sumo/line';
 
 const RID = fc.uuid();
 const ISO = fc
@@ -51,7 +52,8 @@ describe('formatLine (properties)', () => {
     fc.assert(
       fc.property(
         ctx,
-        fc.string(),
+        // AWS ids are digits (written as is); anything else must still come out escaped.
+        fc.oneof(fc.stringMatching(/^\d{1,56}$/), fc.string({ unit: 'binary', maxLength: 20 })),
         fc.integer({ min: 0, max: 4_102_444_799_999 }),
         message,
         (c, id, ts, template) => {
@@ -66,7 +68,7 @@ describe('formatLine (properties)', () => {
             c.logGroup,
             c.logStream,
           ]);
-          expect(String(line.key).endsWith(`-${id}`)).toBe(true);
+          expect(line.key).toBe(eventKey(streamKey(c.account, c.region, c.logGroup, c.logStream), id));
           const original = stripNewline(m);
           // Text is carried verbatim; a JSON body is carried as the same JSON value.
           if (typeof line.message === 'string') {
@@ -96,6 +98,43 @@ describe('formatLine (properties)', () => {
           expect(parts.map((p) => p.message).join('')).toBe(stripNewline(m));
         },
       ),
+    );
+  });
+});
+
+describe('isoMillis (properties)', () => {
+  // Years 0000–9999: the range toISOString prints with four digits.
+  const MS = fc.integer({ min: -62_167_219_200_000, max: 253_402_300_799_999 });
+
+  it('reads back exactly what toISOString printed, wherever it sits in the text', () => {
+    fc.assert(
+      fc.property(MS, fc.string({ maxLength: 5 }), (t, before) => {
+        expect(isoMillis(`${before}${new Date(t).toISOString()}\t`, before.length)).toBe(t);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('is NaN or the exact instant for any 24 characters (never a different instant)', () => {
+    const digit = fc.constantFrom(...'0123456789');
+    const noisy = fc
+      .tuple(
+        MS.map((t) => new Date(t).toISOString()),
+        fc.array(fc.tuple(fc.nat(23), fc.oneof(digit, fc.constantFrom('-', 'T', ':', '.', 'Z', 'x'))), {
+          maxLength: 3,
+        }),
+      )
+      .map(([iso, edits]) => {
+        const cs = iso.split('');
+        for (const [at, c] of edits) cs[at] = c;
+        return cs.join('');
+      });
+    fc.assert(
+      fc.property(noisy, (text) => {
+        const t = isoMillis(text, 0);
+        if (!Number.isNaN(t)) expect(new Date(t).toISOString()).toBe(text);
+      }),
+      { numRuns: 5000 },
     );
   });
 });

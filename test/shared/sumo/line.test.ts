@@ -80,6 +80,11 @@ describe('formatLine', () => {
     expect(text('2026-02-31T00:00:00.000Z', march3).time).toBe('2026-02-31T00:00:00.000Z');
     expect(text('0050-01-01T00:00:00.000Z', Date.UTC(1950, 0, 1)).time).toBe('0050-01-01T00:00:00.000Z');
     expect(text('2026-03-03T00:00:00.000Z', march3).time).toBeUndefined();
+    // A 2-digit year that is the timestamp's own (Date.UTC would read it as 19xx) is omitted.
+    const y50 = new Date('0050-01-01T00:00:00.000Z').getTime();
+    expect(text('0050-01-01T00:00:00.000Z', y50).time).toBeUndefined();
+    expect(text('2024-02-29T12:00:00.000Z', Date.UTC(2024, 1, 29, 12)).time).toBeUndefined();
+    expect(text('2023-02-29T12:00:00.000Z', Date.UTC(2023, 2, 1, 12)).time).toBe('2023-02-29T12:00:00.000Z');
   });
 
   it('splits the Python runtime prefix', () => {
