@@ -91,6 +91,24 @@ interface Group {
 
 const noLog: ForwardLog = { warn: () => undefined, error: () => undefined };
 
+/**
+ * Header sets by stream identity, kept across invocations of a warm container (per template
+ * set): an organisation sends the same log groups batch after batch, and rendering the four
+ * headers per group per invocation showed in the profile. Bounded: dropped when it grows past
+ * the limit (per-stream templates make one entry per log stream).
+ */
+const groupCache = new WeakMap<HeaderTemplates, Map<string, Group>>();
+const GROUP_CACHE_LIMIT = 10_000;
+
+function cachedGroups(templates: HeaderTemplates): Map<string, Group> {
+  let groups = groupCache.get(templates);
+  if (groups === undefined || groups.size > GROUP_CACHE_LIMIT) {
+    groups = new Map<string, Group>();
+    groupCache.set(templates, groups);
+  }
+  return groups;
+}
+
 /** Forwards `records`; `deadline` is epoch ms by which everything must be settled. */
 export async function forwardRecords(
   records: readonly ForwardRecord[],
@@ -162,7 +180,7 @@ export async function forwardRecords(
   );
 
   const perStream = usesLogStream(config.templates);
-  const groups = new Map<string, Group>();
+  const groups = cachedGroups(config.templates);
   const groupOf = (ctx: StreamContext): Group => {
     const id = `${ctx.account}\u0000${ctx.region}\u0000${ctx.logGroup}${perStream ? `\u0000${ctx.logStream}` : ''}`;
     let g = groups.get(id);
