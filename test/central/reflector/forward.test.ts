@@ -18,6 +18,7 @@ import {
 } from '../../../central/reflector/forward';
 import { SumoSender } from '../../../central/reflector/sender';
 import type { DecodeError } from '../../../shared/errors';
+import type { Chunk } from '../../../shared/sumo/batch';
 import { everyNth, type SumoServer, startSumoServer } from '../../support/sumo-server';
 import { cwlPayload, encode, eventId, forwardRecord, idOfLine, makeRecords } from './records';
 
@@ -352,5 +353,39 @@ describe.each(['lean', 'node'] as const)('delivery over TLS (%s HTTP client)', (
     const ids = new Set(tlsServer.accepted().map(idOfLine));
     expect(ids.size).toBe(12 * 20);
     expect(result.stats.retries).toBeGreaterThan(0);
+  });
+});
+
+describe('header sets across invocations', () => {
+  it('reuses a header set only for the same account, region and log group (and stream when templated)', async () => {
+    const perStream: ForwardConfig = {
+      ...config,
+      templates: { ...config.templates, name: '{logGroup}/{logStream}' },
+    };
+    for (const cfg of [config, perStream]) {
+      for (const [owner, stream] of [
+        ['111122223333', 's1'],
+        ['444455556666', 's1'],
+        ['111122223333', 's2'],
+        ['111122223333', 's1'],
+      ] as const) {
+        const chunks: Chunk[] = [];
+        const record = forwardRecord(
+          0,
+          encode(cwlPayload(0, 3, { owner, logGroup: '/g', logStream: stream })),
+        );
+        const result = await forwardRecords([record], Date.now() + 10_000, cfg, {
+          deliver: async (chunk) => {
+            chunks.push(chunk);
+            return { ok: true };
+          },
+          storeMalformed: async () => undefined,
+        });
+        expect(result.failed).toStrictEqual([]);
+        expect(
+          chunks.map((c) => [c.headers['X-Sumo-Host'], c.headers['X-Sumo-Name'], c.lines]),
+        ).toStrictEqual([[owner, cfg === perStream ? `/g/${stream}` : '/g', 3]]);
+      }
+    }
   });
 });
