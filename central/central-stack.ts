@@ -21,8 +21,10 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { StackSetStack } from 'cdk-stacksets';
 import type { Construct } from 'constructs';
+import type * as z from 'zod/mini';
 import type { DeploymentConfig } from '../shared/config';
 import { FUNCTION_NAMES, RESOURCE_PREFIX, STREAM_NAME } from '../shared/naming';
+import type { ReflectorEnvSchema } from './reflector/env';
 
 export { STREAM_NAME };
 
@@ -165,7 +167,8 @@ export class CentralStack extends StackSetStack {
         SUMO_FIELDS: Object.entries(c.sumo.fields)
           .map(([k, v]) => `${k}=${v}`)
           .join(','),
-      },
+        // A key the reflector's schema does not know (a rename on either side) fails the build.
+      } satisfies Partial<Record<keyof z.input<typeof ReflectorEnvSchema>, string>>,
     });
     const fn = this.reflector.function;
     this.sumoSecret.grantRead(fn);

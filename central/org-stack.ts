@@ -28,6 +28,7 @@ import {
   StackSetTemplate,
 } from 'cdk-stacksets';
 import type { Construct } from 'constructs';
+import type * as z from 'zod/mini';
 import { MemberStack } from '../member/member-stack';
 import type { DeploymentConfig } from '../shared/config';
 import { FUNCTION_NAMES, RESOURCE_PREFIX } from '../shared/naming';
@@ -35,6 +36,7 @@ import { CentralStack } from './central-stack';
 import { InlineFunction } from './constructs/inline-function';
 import { acknowledgeFindings } from './constructs/nag';
 import { DestinationStack } from './destination-stack';
+import type { EnrollmentEnvSchema } from './enrollment/env';
 import { ORGANIZATIONS_EVENT_PATTERN } from './org-event-pattern';
 import { OrgEventsStack } from './org-events-stack';
 
@@ -374,7 +376,8 @@ export class OrgStack extends Stack {
         OPT_OUT_TAG_VALUE: c.optOutTag.value,
         MANAGEMENT_ACCOUNT_ID: c.managementAccountId,
         ...(management ? { MANAGEMENT_STACK_SET_NAME: STACK_SET_NAMES.management } : {}),
-      },
+        // A key the reconciler's schema does not know (a rename on either side) fails the build.
+      } satisfies Partial<Record<keyof z.input<typeof EnrollmentEnvSchema>, string>>,
     });
     fn.node.addDependency(members);
 

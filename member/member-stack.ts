@@ -23,9 +23,11 @@ import * as lambdaDestinations from 'aws-cdk-lib/aws-lambda-destinations';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { StackSetStack } from 'cdk-stacksets';
 import type { Construct } from 'constructs';
+import type * as z from 'zod/mini';
 import { InlineFunction } from '../central/constructs/inline-function';
 import { acknowledgeFindings } from '../central/constructs/nag';
 import { ENROLLMENT_VALUES, FUNCTION_NAMES, OWN_LOG_GROUP_PATTERN, RESOURCE_PREFIX } from '../shared/naming';
+import type { MemberEnvSchema } from './runtime/env';
 
 /** Name of the CloudWatch Logs destination the central account has in every region. */
 export const DESTINATION_NAME = 'log-reflector';
@@ -152,7 +154,8 @@ export class MemberStack extends StackSetStack {
       EXCLUDE: exclude.valueAsString,
       ENROLLMENT: enrollment.valueAsString,
       RATE_LIMIT_RPS: String(s.rateLimitRps),
-    };
+      // A key the runtime's schema does not know (a rename on either side) fails the build.
+    } satisfies Partial<Record<keyof z.input<typeof MemberEnvSchema>, string>>;
 
     const subscriber = new InlineFunction(this, 'Subscriber', {
       entry: 'member/subscriber/handler.ts',

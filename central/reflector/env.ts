@@ -12,6 +12,8 @@ import {
   DEFAULT_NAME_TEMPLATE,
   parseStaticFields,
 } from '../../shared/sumo/headers';
+import type { ForwardConfig } from './forward';
+import type { SenderOptions } from './sender';
 
 const int = (min: number, max: number, fallback: number) =>
   z._default(z.coerce.number().check(z.int(), z.minimum(min), z.maximum(max)), fallback);
@@ -100,4 +102,31 @@ export function loadReflectorEnv(env: Record<string, string | undefined> = proce
   }
   if (issues.length > 0) throw new ConfigError('reflector environment', issues);
   return value;
+}
+
+/** The forwarder core's settings (the handler and `log-reflector replay` share them). */
+export function forwardConfigFrom(env: ReflectorEnv): ForwardConfig {
+  return {
+    templates: {
+      category: env.SUMO_CATEGORY_TEMPLATE,
+      name: env.SUMO_NAME_TEMPLATE,
+      host: env.SUMO_HOST_TEMPLATE,
+      staticFields: parseStaticFields(env.SUMO_FIELDS),
+    },
+    maxBytes: env.SUMO_MAX_REQUEST_BYTES,
+    concurrency: env.SUMO_CONCURRENCY,
+    lineContext: env.SUMO_LINE_CONTEXT,
+  };
+}
+
+/** The Sumo sender's settings. */
+export function senderOptionsFrom(env: ReflectorEnv): SenderOptions {
+  return {
+    gzipLevel: env.SUMO_GZIP_LEVEL,
+    requestTimeoutMs: env.SUMO_REQUEST_TIMEOUT_MS,
+    maxAttempts: env.SUMO_MAX_ATTEMPTS,
+    backoff: { baseMs: env.SUMO_BACKOFF_BASE_MS, capMs: env.SUMO_BACKOFF_CAP_MS },
+    maxSockets: env.SUMO_CONCURRENCY,
+    client: env.SUMO_HTTP_CLIENT,
+  };
 }

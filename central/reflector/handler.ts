@@ -13,9 +13,8 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { Context, KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
 import * as z from 'zod/mini';
 import { DecodeError, describeValue } from '../../shared/errors';
-import { parseStaticFields } from '../../shared/sumo/headers';
 import { defaultSecretsClient, secretEndpoint, staticEndpoint } from './endpoint';
-import { loadReflectorEnv } from './env';
+import { forwardConfigFrom, loadReflectorEnv, senderOptionsFrom } from './env';
 import { storeMalformed } from './failure-store';
 import { type ForwardConfig, type ForwardRecord, type ForwardStats, forwardRecords } from './forward';
 import { SumoSender } from './sender';
@@ -53,25 +52,8 @@ function init(): Runtime {
     ? staticEndpoint(env.SUMO_ENDPOINT)
     : secretEndpoint(env.SUMO_ENDPOINT_SECRET_ARN as string, defaultSecretsClient());
   return {
-    config: {
-      templates: {
-        category: env.SUMO_CATEGORY_TEMPLATE,
-        name: env.SUMO_NAME_TEMPLATE,
-        host: env.SUMO_HOST_TEMPLATE,
-        staticFields: parseStaticFields(env.SUMO_FIELDS),
-      },
-      maxBytes: env.SUMO_MAX_REQUEST_BYTES,
-      concurrency: env.SUMO_CONCURRENCY,
-      lineContext: env.SUMO_LINE_CONTEXT,
-    },
-    sender: new SumoSender(endpoint, {
-      gzipLevel: env.SUMO_GZIP_LEVEL,
-      requestTimeoutMs: env.SUMO_REQUEST_TIMEOUT_MS,
-      maxAttempts: env.SUMO_MAX_ATTEMPTS,
-      backoff: { baseMs: env.SUMO_BACKOFF_BASE_MS, capMs: env.SUMO_BACKOFF_CAP_MS },
-      maxSockets: env.SUMO_CONCURRENCY,
-      client: env.SUMO_HTTP_CLIENT,
-    }),
+    config: forwardConfigFrom(env),
+    sender: new SumoSender(endpoint, senderOptionsFrom(env)),
     putFailure: failureBucketWriter(env.FAILURE_BUCKET),
     graceMs: env.DEADLINE_GRACE_MS,
   };

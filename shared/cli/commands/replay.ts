@@ -11,10 +11,9 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import type { Command } from 'commander';
 import { defaultSecretsClient, secretEndpoint, staticEndpoint } from '../../../central/reflector/endpoint';
-import { loadReflectorEnv } from '../../../central/reflector/env';
+import { forwardConfigFrom, loadReflectorEnv, senderOptionsFrom } from '../../../central/reflector/env';
 import { type ReplayObjectOutcome, replayBucket } from '../../../central/reflector/replay';
 import { SumoSender } from '../../../central/reflector/sender';
-import { parseStaticFields } from '../../sumo/headers';
 import { formatTable, type Progress, printJson, progressBar } from '../output';
 
 interface ReplayCliOptions {
@@ -44,14 +43,7 @@ async function run(o: ReplayCliOptions): Promise<void> {
         env.SUMO_ENDPOINT_SECRET_ARN
           ? secretEndpoint(env.SUMO_ENDPOINT_SECRET_ARN, defaultSecretsClient())
           : staticEndpoint(env.SUMO_ENDPOINT as string),
-        {
-          gzipLevel: env.SUMO_GZIP_LEVEL,
-          requestTimeoutMs: env.SUMO_REQUEST_TIMEOUT_MS,
-          maxAttempts: env.SUMO_MAX_ATTEMPTS,
-          backoff: { baseMs: env.SUMO_BACKOFF_BASE_MS, capMs: env.SUMO_BACKOFF_CAP_MS },
-          maxSockets: env.SUMO_CONCURRENCY,
-          client: env.SUMO_HTTP_CLIENT,
-        },
+        senderOptionsFrom(env),
       );
   let bar: Progress | undefined;
   const seen: ReplayObjectOutcome[] = [];
@@ -66,17 +58,7 @@ async function run(o: ReplayCliOptions): Promise<void> {
       {
         s3,
         ...(sender ? { sender } : {}),
-        config: {
-          templates: {
-            category: env.SUMO_CATEGORY_TEMPLATE,
-            name: env.SUMO_NAME_TEMPLATE,
-            host: env.SUMO_HOST_TEMPLATE,
-            staticFields: parseStaticFields(env.SUMO_FIELDS),
-          },
-          maxBytes: env.SUMO_MAX_REQUEST_BYTES,
-          concurrency: env.SUMO_CONCURRENCY,
-          lineContext: env.SUMO_LINE_CONTEXT,
-        },
+        config: forwardConfigFrom(env),
         onStart: (objects) => {
           bar = progressBar(objects, o.dryRun ? 'replay (dry run)' : 'replay', Boolean(o.json));
         },
