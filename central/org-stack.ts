@@ -412,6 +412,11 @@ export class OrgStack extends Stack {
         ],
         resources: stackSetNames.flatMap((name) => [
           `arn:${p}:cloudformation:${Aws.REGION}:${account}:stackset/${name}:*`,
+          // A delegated admin's StackSets may be addressed in the management account's ARN
+          // space; grant both rather than fail at run time.
+          ...(c.deployFrom === 'delegated-admin'
+            ? [`arn:${p}:cloudformation:${Aws.REGION}:${c.managementAccountId}:stackset/${name}:*`]
+            : []),
           `arn:${p}:cloudformation:*:*:stackset-target/${name}:*/*`,
           `arn:${p}:cloudformation:*::type/resource/*`,
         ]),
@@ -436,6 +441,11 @@ export class OrgStack extends Stack {
         'Resource::arn:<AWS::Partition>:cloudformation:*::type/resource/*',
         ...stackSetNames.flatMap((name) => [
           `Resource::arn:<AWS::Partition>:cloudformation:<AWS::Region>:<AWS::AccountId>:stackset/${name}:*`,
+          ...(c.deployFrom === 'delegated-admin'
+            ? [
+                `Resource::arn:<AWS::Partition>:cloudformation:<AWS::Region>:${c.managementAccountId}:stackset/${name}:*`,
+              ]
+            : []),
           `Resource::arn:<AWS::Partition>:cloudformation:*:*:stackset-target/${name}:*/*`,
         ]),
         ...(c.deployFrom === 'delegated-admin' ? ['Resource::*'] : []),
