@@ -33,6 +33,25 @@ function skipBlanks(s: string, i: number): number {
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it looks for
 const NEEDS_SLOW_PATH = /[\u0000-\u001f\ud800-\udfff]/;
 
+/**
+ * Length of the escape sequence whose backslash is at `b` (`\uXXXX` → 6, `\n` and the other
+ * single-character escapes → 2), or -1 when it is not a valid JSON escape.
+ */
+function escapeLength(s: string, b: number): number {
+  const e = s.charCodeAt(b + 1);
+  if (e === 117) {
+    for (let k = b + 2; k < b + 6; k++) {
+      const h = s.charCodeAt(k);
+      if (!((h >= 48 && h <= 57) || (h >= 65 && h <= 70) || (h >= 97 && h <= 102))) return -1;
+    }
+    return 6;
+  }
+  // " \ / b f n r t
+  if (e === 34 || e === 92 || e === 47 || e === 98 || e === 102 || e === 110 || e === 114 || e === 116)
+    return 2;
+  return -1;
+}
+
 /** Whether the current document takes the fast path, and the next backslash at or after the scan. */
 let fast = false;
 let backslashAt = -1;
@@ -46,27 +65,9 @@ function scanStringFast(s: string, i: number): number {
     if (backslashAt !== -1 && backslashAt < j) backslashAt = s.indexOf('\\', j);
     if (backslashAt === -1 || backslashAt > q) return q + 1;
     const b = backslashAt;
-    const e = s.charCodeAt(b + 1);
-    if (e === 117) {
-      for (let k = b + 2; k < b + 6; k++) {
-        const h = s.charCodeAt(k);
-        if (!((h >= 48 && h <= 57) || (h >= 65 && h <= 70) || (h >= 97 && h <= 102))) return -1;
-      }
-      j = b + 6;
-    } else if (
-      e === 34 ||
-      e === 92 ||
-      e === 47 ||
-      e === 98 ||
-      e === 102 ||
-      e === 110 ||
-      e === 114 ||
-      e === 116
-    ) {
-      j = b + 2;
-    } else {
-      return -1;
-    }
+    const len = escapeLength(s, b);
+    if (len < 0) return -1;
+    j = b + len;
   }
 }
 
@@ -79,27 +80,9 @@ function scanString(s: string, i: number): number {
     const c = s.charCodeAt(j);
     if (c === 34) return j + 1;
     if (c === 92) {
-      const e = s.charCodeAt(j + 1);
-      if (e === 117) {
-        for (let k = j + 2; k < j + 6; k++) {
-          const h = s.charCodeAt(k);
-          if (!((h >= 48 && h <= 57) || (h >= 65 && h <= 70) || (h >= 97 && h <= 102))) return -1;
-        }
-        j += 6;
-      } else if (
-        e === 34 ||
-        e === 92 ||
-        e === 47 ||
-        e === 98 ||
-        e === 102 ||
-        e === 110 ||
-        e === 114 ||
-        e === 116
-      ) {
-        j += 2;
-      } else {
-        return -1;
-      }
+      const len = escapeLength(s, j);
+      if (len < 0) return -1;
+      j += len;
     } else if (c < 32) {
       return -1;
     } else if (c >= 0xd800 && c <= 0xdfff) {
