@@ -164,6 +164,7 @@ export class CentralStack extends StackSetStack {
         SUMO_ENDPOINT_SECRET_ARN: this.sumoSecret.secretArn,
         FAILURE_BUCKET: this.failureBucket.bucketName,
         SUMO_CATEGORY_TEMPLATE: c.sumo.categoryTemplate,
+        SUMO_LINE_CONTEXT: c.sumo.lineContext,
         SUMO_FIELDS: Object.entries(c.sumo.fields)
           .map(([k, v]) => `${k}=${v}`)
           .join(','),

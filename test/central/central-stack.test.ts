@@ -80,6 +80,7 @@ describe('central stack template', () => {
           FAILURE_BUCKET: { Ref: Match.stringLikeRegexp('^FailureBucket') },
           SUMO_CATEGORY_TEMPLATE: 'aws/cloudwatch/{account}/{region}/{logGroup}',
           SUMO_FIELDS: 'org=example',
+          SUMO_LINE_CONTEXT: 'full',
         }),
       },
     });

@@ -194,6 +194,14 @@ describe('deployment config', () => {
     ]);
   });
 
+  it('rejects an unknown line context', () => {
+    const err = rejects((c) => {
+      c.sumo = { lineContext: 'minimal' };
+    });
+    expect(err.issues[0]?.path).toBe('sumo.lineContext');
+    expect(err.issues[0]?.received).toBe('minimal');
+  });
+
   it('rejects both a secret name and a secret ARN', () => {
     const err = rejects((c) => {
       c.sumo = {
