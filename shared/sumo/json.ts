@@ -8,8 +8,10 @@
  * Everything else is sent as a JSON string instead, so the line is always valid JSON.
  *
  * Hand-written because `JSON.parse` would build the whole object tree just to throw it
- * away; this scan is a single pass over char codes. A property test checks it against
- * `JSON.parse` on arbitrary input.
+ * away. Runs of scalar members are checked by one sticky native regex call each (MEMBERS,
+ * VALUES); nesting, keys after a nested value and the depth limit by a char-code loop. On the
+ * benchmark workload this is ~30 % less CPU than a char loop with `indexOf` per string
+ * (test/bench/reflector/json-check.micro.ts). A property test checks it against `JSON.parse`.
  */
 
 /** Deeper documents are sent as strings (still lossless, just not an object in Sumo). */
@@ -24,14 +26,6 @@ function skipBlanks(s: string, i: number): number {
   while (c === 32 || c === 9) c = s.charCodeAt(++i);
   return i;
 }
-
-/**
- * Characters the fast path cannot meet: controls (invalid raw in JSON strings, and CR/LF
- * would split the line) and surrogates (must be checked in pairs). A native regex scan finds
- * them much faster than a char loop; when present, the exact char-by-char path runs.
- */
-// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it looks for
-const NEEDS_SLOW_PATH = /[\u0000-\u001f\ud800-\udfff]/;
 
 /**
  * Length of the escape sequence whose backslash is at `b` (`\uXXXX` → 6, `\n` and the other
@@ -52,50 +46,65 @@ function escapeLength(s: string, b: number): number {
   return -1;
 }
 
-/** Whether the current document takes the fast path, and the next backslash at or after the scan. */
-let fast = false;
-let backslashAt = -1;
-
-/** Fast string scan (no controls or surrogates in the document): jumps between quotes and backslashes. */
-function scanStringFast(s: string, i: number): number {
-  let j = i + 1;
-  for (;;) {
-    const q = s.indexOf('"', j);
-    if (q < 0) return -1;
-    if (backslashAt !== -1 && backslashAt < j) backslashAt = s.indexOf('\\', j);
-    if (backslashAt === -1 || backslashAt > q) return q + 1;
-    const b = backslashAt;
-    const len = escapeLength(s, b);
-    if (len < 0) return -1;
-    j = b + len;
-  }
-}
-
 /** Index after the string starting at `i` (which holds `"`), or -1 when invalid. */
 function scanString(s: string, i: number): number {
-  if (fast) return scanStringFast(s, i);
-  const n = s.length;
   let j = i + 1;
-  while (j < n) {
+  for (;;) {
     const c = s.charCodeAt(j);
-    if (c === 34) return j + 1;
-    if (c === 92) {
+    // Printable ASCII other than `"` and `\`, and non-surrogate BMP: the common case.
+    if (c > 92 ? c < 0xd800 || c > 0xdfff : c >= 32 && c !== 34 && c !== 92) {
+      j++;
+    } else if (c === 34) {
+      return j + 1;
+    } else if (c === 92) {
       const len = escapeLength(s, j);
       if (len < 0) return -1;
       j += len;
-    } else if (c < 32) {
-      return -1;
-    } else if (c >= 0xd800 && c <= 0xdfff) {
-      // A high surrogate must be followed by a low one; a lone low surrogate is refused.
-      if (c >= 0xdc00) return -1;
+    } else if (c >= 0xd800 && c <= 0xdbff) {
+      // A high surrogate must be followed by a low one.
       const d = s.charCodeAt(j + 1);
       if (!(d >= 0xdc00 && d <= 0xdfff)) return -1;
       j += 2;
     } else {
-      j++;
+      // Controls (CR/LF would split the line), a lone low surrogate, or the end (NaN).
+      return -1;
     }
   }
-  return -1;
+}
+
+/** One JSON string, exactly: no controls, valid escapes, surrogates only in pairs. */
+const PLAIN = String.raw`[^"\\\u0000-\u001f\ud800-\udfff]*`;
+const STRING = String.raw`"${PLAIN}(?:(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})|[\ud800-\udbff][\udc00-\udfff])${PLAIN})*"`;
+const SCALAR = String.raw`(?:${STRING}|-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|true|false|null)`;
+/**
+ * Runs of `"key":scalar,` (object) and `scalar,` (array), each member followed by its comma:
+ * one native regex call checks the flat parts of a document, the loop below the rest.
+ * Matching fewer members than there are is safe: the loop parses whatever follows.
+ */
+const MEMBER = String.raw`${STRING}[ \t]*:[ \t]*${SCALAR}[ \t]*`;
+const MEMBERS = new RegExp(String.raw`(?:${MEMBER},[ \t]*)*(?:${MEMBER}\})?`, 'y');
+const VALUES = new RegExp(String.raw`(?:${SCALAR}[ \t]*,[ \t]*)*(?:${SCALAR}[ \t]*\])?`, 'y');
+
+function skipMembers(s: string, i: number): number {
+  MEMBERS.lastIndex = i;
+  MEMBERS.test(s);
+  return MEMBERS.lastIndex;
+}
+
+function skipValues(s: string, i: number): number {
+  VALUES.lastIndex = i;
+  VALUES.test(s);
+  return VALUES.lastIndex;
+}
+
+/** Index of the value after the key `"…"` and its colon at `i`, or -1 when there is none. */
+function scanKey(s: string, i: number): number {
+  if (s.charCodeAt(i) !== 34) return -1;
+  let j = scanString(s, i);
+  if (j < 0) return -1;
+  j = skipBlanks(s, j);
+  if (s.charCodeAt(j) !== 58) return -1;
+  return skipBlanks(s, j + 1);
 }
 
 function isDigit(c: number): boolean {
@@ -136,11 +145,8 @@ export function isEmbeddableJson(s: string): boolean {
   const n = s.length;
   const first = s.charCodeAt(0);
   if (first !== 123 && first !== 91) return false;
-  fast = !NEEDS_SLOW_PATH.test(s);
-  backslashAt = fast ? s.indexOf('\\') : -1;
   let depth = 0;
   let i = 0;
-  // `expectKey`: the next token must be an object key (after `{` or `,` inside an object).
   for (;;) {
     // ---- a value starts at i ----
     let c = s.charCodeAt(i);
@@ -153,15 +159,17 @@ export function isEmbeddableJson(s: string): boolean {
         depth--;
         i++;
       } else {
-        if (c === 123) {
-          if (s.charCodeAt(i) !== 34) return false;
-          i = scanString(s, i);
-          if (i < 0) return false;
-          i = skipBlanks(s, i);
-          if (s.charCodeAt(i) !== 58) return false;
-          i = skipBlanks(s, i + 1);
+        i = c === 123 ? skipMembers(s, i) : skipValues(s, i);
+        // The regex consumed the whole (flat) container, closing bracket included.
+        if (s.charCodeAt(i - 1) === close) {
+          depth--;
+        } else {
+          if (c === 123) {
+            i = scanKey(s, i);
+            if (i < 0) return false;
+          }
+          continue;
         }
-        continue;
       }
     } else if (c === 34) {
       i = scanString(s, i);
@@ -190,12 +198,19 @@ export function isEmbeddableJson(s: string): boolean {
       if (c === 44) {
         i = skipBlanks(s, i + 1);
         if (top === OBJ) {
-          if (s.charCodeAt(i) !== 34) return false;
-          i = scanString(s, i);
+          i = skipMembers(s, i);
+          if (s.charCodeAt(i - 1) === 125) {
+            depth--;
+            continue;
+          }
+          i = scanKey(s, i);
           if (i < 0) return false;
-          i = skipBlanks(s, i);
-          if (s.charCodeAt(i) !== 58) return false;
-          i = skipBlanks(s, i + 1);
+        } else {
+          i = skipValues(s, i);
+          if (s.charCodeAt(i - 1) === 93) {
+            depth--;
+            continue;
+          }
         }
         break;
       }
