@@ -2,17 +2,14 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { main } from '../../shared/cli/main';
 import { useMoto } from '../support/moto';
-import { FILTER_NAME, MotoAccount, REGION, ROLE_ARN } from './support';
+import { FILTER_NAME, freshAccount, type MotoAccount, REGION, ROLE_ARN } from './support';
 
 const moto = useMoto(REGION);
 let account: MotoAccount;
 let destination: string;
 let foreignDestination: string;
 beforeEach(async () => {
-  await moto.reset();
-  account = new MotoAccount(moto.endpoint);
-  destination = await account.createStream('central');
-  foreignDestination = await account.createStream('someone-else');
+  ({ account, destination, foreignDestination } = await freshAccount(moto));
   await account.createGroups([
     '/app/a',
     '/app/b',

@@ -138,3 +138,25 @@ export function quietPowertools(): void {
   process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
   process.env.POWERTOOLS_METRICS_DISABLED = 'true';
 }
+
+export interface FreshAccount {
+  readonly account: MotoAccount;
+  /** Stream ARN playing the central destination. */
+  readonly destination: string;
+  /** Stream ARN standing for someone else's destination (a foreign filter's target). */
+  readonly foreignDestination: string;
+}
+
+/** Clears moto and sets up the account most member tests start from. */
+export async function freshAccount(
+  moto: { endpoint: string; reset(): Promise<void> },
+  region = REGION,
+): Promise<FreshAccount> {
+  await moto.reset();
+  const account = new MotoAccount(moto.endpoint, region);
+  return {
+    account,
+    destination: await account.createStream('central'),
+    foreignDestination: await account.createStream('someone-else'),
+  };
+}

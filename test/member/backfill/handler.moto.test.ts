@@ -12,7 +12,15 @@ import { systemClock } from '../../../shared/rate-limiter';
 import { type CfnResponseServer, startCfnResponseServer } from '../../support/cfn-response-server';
 import { loadEvent } from '../../support/events';
 import { useMoto } from '../../support/moto';
-import { FILTER_NAME, MotoAccount, memberEnv, memberSettings, REGION, ROLE_ARN } from '../support';
+import {
+  FILTER_NAME,
+  freshAccount,
+  type MotoAccount,
+  memberEnv,
+  memberSettings,
+  REGION,
+  ROLE_ARN,
+} from '../support';
 import { recordTelemetry } from '../telemetry-recorder';
 
 const moto = useMoto(REGION);
@@ -28,11 +36,8 @@ afterAll(async () => {
   await cfn?.close();
 });
 beforeEach(async () => {
-  await moto.reset();
+  ({ account, destination, foreignDestination } = await freshAccount(moto));
   cfn.received.length = 0;
-  account = new MotoAccount(moto.endpoint);
-  destination = await account.createStream('central');
-  foreignDestination = await account.createStream('someone-else');
 });
 
 const FUNCTION_ARN = `arn:aws:lambda:${REGION}:123456789012:function:log-reflector-backfill`;

@@ -10,17 +10,14 @@ import { type MemberSettings, planSettings } from '../../../member/runtime/env';
 import type { LogsApi } from '../../../member/runtime/logs-api';
 import { createPlanner } from '../../../shared/plan';
 import { useMoto } from '../../support/moto';
-import { FILTER_NAME, MotoAccount, memberSettings, REGION, ROLE_ARN } from '../support';
+import { FILTER_NAME, freshAccount, type MotoAccount, memberSettings, REGION, ROLE_ARN } from '../support';
 
 const moto = useMoto(REGION);
 let account: MotoAccount;
 let destination: string;
 let foreignDestination: string;
 beforeEach(async () => {
-  await moto.reset();
-  account = new MotoAccount(moto.endpoint);
-  destination = await account.createStream('central');
-  foreignDestination = await account.createStream('someone-else');
+  ({ account, destination, foreignDestination } = await freshAccount(moto));
 });
 
 function runtime() {

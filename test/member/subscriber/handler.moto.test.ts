@@ -8,7 +8,7 @@ import { createSubscriberHandler, type SubscriberDeps } from '../../../member/su
 import { type ConfigError, DecodeError, TransientError } from '../../../shared/errors';
 import { loadEvent } from '../../support/events';
 import { useMoto } from '../../support/moto';
-import { FILTER_NAME, MotoAccount, memberEnv, memberSettings, ROLE_ARN } from '../support';
+import { FILTER_NAME, freshAccount, type MotoAccount, memberEnv, memberSettings, ROLE_ARN } from '../support';
 import { recordTelemetry } from '../telemetry-recorder';
 
 const SAMPLE_REGION = 'ap-southeast-2';
@@ -19,10 +19,7 @@ let account: MotoAccount;
 let destination: string;
 let foreignDestination: string;
 beforeEach(async () => {
-  await moto.reset();
-  account = new MotoAccount(moto.endpoint, SAMPLE_REGION);
-  destination = await account.createStream('central');
-  foreignDestination = await account.createStream('someone-else');
+  ({ account, destination, foreignDestination } = await freshAccount(moto, SAMPLE_REGION));
 });
 
 type Event = Record<string, unknown> & {

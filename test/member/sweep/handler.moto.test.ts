@@ -6,7 +6,15 @@ import { createSweepHandler, type SweepDeps } from '../../../member/sweep/handle
 import { AuthError } from '../../../shared/errors';
 import { systemClock } from '../../../shared/rate-limiter';
 import { useMoto } from '../../support/moto';
-import { FILTER_NAME, MotoAccount, memberEnv, memberSettings, REGION, ROLE_ARN } from '../support';
+import {
+  FILTER_NAME,
+  freshAccount,
+  type MotoAccount,
+  memberEnv,
+  memberSettings,
+  REGION,
+  ROLE_ARN,
+} from '../support';
 import { recordTelemetry } from '../telemetry-recorder';
 
 const moto = useMoto(REGION);
@@ -14,10 +22,7 @@ let account: MotoAccount;
 let destination: string;
 let foreignDestination: string;
 beforeEach(async () => {
-  await moto.reset();
-  account = new MotoAccount(moto.endpoint);
-  destination = await account.createStream('central');
-  foreignDestination = await account.createStream('someone-else');
+  ({ account, destination, foreignDestination } = await freshAccount(moto));
 });
 
 const FUNCTION_ARN = `arn:aws:lambda:${REGION}:123456789012:function:log-reflector-sweep`;
