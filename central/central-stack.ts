@@ -21,9 +21,9 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { StackSetStack } from 'cdk-stacksets';
 import type { Construct } from 'constructs';
-import type * as z from 'zod/mini';
 import type { DeploymentConfig } from '../shared/config';
 import { FUNCTION_NAMES, RESOURCE_PREFIX, STREAM_NAME } from '../shared/naming';
+import type * as z from '../shared/zod';
 import type { ReflectorEnvSchema } from './reflector/env';
 
 export { STREAM_NAME };

@@ -28,10 +28,10 @@ import {
   StackSetTemplate,
 } from 'cdk-stacksets';
 import type { Construct } from 'constructs';
-import type * as z from 'zod/mini';
 import { MemberStack } from '../member/member-stack';
 import type { DeploymentConfig } from '../shared/config';
 import { FUNCTION_NAMES, RESOURCE_PREFIX } from '../shared/naming';
+import type * as z from '../shared/zod';
 import { CentralStack } from './central-stack';
 import { InlineFunction } from './constructs/inline-function';
 import { acknowledgeFindings } from './constructs/nag';

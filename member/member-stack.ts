@@ -23,10 +23,10 @@ import * as lambdaDestinations from 'aws-cdk-lib/aws-lambda-destinations';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { StackSetStack } from 'cdk-stacksets';
 import type { Construct } from 'constructs';
-import type * as z from 'zod/mini';
 import { InlineFunction } from '../central/constructs/inline-function';
 import { acknowledgeFindings } from '../central/constructs/nag';
 import { ENROLLMENT_VALUES, FUNCTION_NAMES, OWN_LOG_GROUP_PATTERN, RESOURCE_PREFIX } from '../shared/naming';
+import type * as z from '../shared/zod';
 import type { MemberEnvSchema } from './runtime/env';
 
 /** Name of the CloudWatch Logs destination the central account has in every region. */

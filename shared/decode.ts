@@ -15,8 +15,8 @@
  * inline Lambda bundle).
  */
 import { gunzipSync } from 'node:zlib';
-import * as z from 'zod/mini';
 import { DecodeError, describeValue } from './errors';
+import * as z from './zod';
 
 /**
  * One log event. `id` arrives as a 56-digit string from AWS and as a number from moto; it is

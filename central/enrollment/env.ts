@@ -9,9 +9,10 @@
  * MANAGEMENT_ACCOUNT_ID=111122223333  MANAGEMENT_STACK_SET_NAME=log-reflector-management
  * ```
  */
-import * as z from 'zod/mini';
+
 import { ConfigError } from '../../shared/errors';
 import { DEFAULT_OPT_OUT_TAG_KEY, DEFAULT_OPT_OUT_TAG_VALUE } from '../../shared/naming';
+import * as z from '../../shared/zod';
 
 /** Root or OU id, as Organizations and `DeploymentTargets.OrganizationalUnitIds` spell them. */
 export const ORG_PARENT_ID_PATTERN = /^(ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}|r-[a-z0-9]{4,32})$/;

@@ -13,7 +13,7 @@
  * - the schedule: `{"source":"aws.events","detail-type":"Scheduled Event",…}`
  * - the post-deploy invoke: `{"trigger":"deploy"}`
  */
-import * as z from 'zod/mini';
+import * as z from '../../shared/zod';
 
 /** The Organizations API calls that can change which accounts exist, where, or their tags. */
 export const RECONCILING_API_CALLS = [

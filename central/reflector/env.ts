@@ -3,7 +3,7 @@
  * (it references `ReflectorEnvSchema.shape` so a renamed key fails the build, not a deploy).
  * Numbers arrive as strings and are coerced; every tuning knob has a default.
  */
-import * as z from 'zod/mini';
+
 import { ConfigError, type ConfigIssue } from '../../shared/errors';
 import {
   checkTemplate,
@@ -12,6 +12,7 @@ import {
   DEFAULT_NAME_TEMPLATE,
   parseStaticFields,
 } from '../../shared/sumo/headers';
+import * as z from '../../shared/zod';
 import type { ForwardConfig } from './forward';
 import type { SenderOptions } from './sender';
 

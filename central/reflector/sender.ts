@@ -11,6 +11,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
+import { availableParallelism } from 'node:os';
 import { promisify } from 'node:util';
 import { gzip, gzipSync } from 'node:zlib';
 import { type BackoffOptions, backoffDelayMs, sleep } from '../../shared/backoff';
@@ -30,6 +31,11 @@ export interface SenderOptions {
   readonly maxSockets: number;
   /** `lean` (default): the small keep-alive client in http1.ts; `node`: Node's http/https. */
   readonly client?: 'lean' | 'node';
+  /**
+   * Bodies at least this large are gzipped on the libuv thread pool, smaller ones inline
+   * (default: `inlineGzipThreshold()` of this process's CPU share).
+   */
+  readonly threadPoolGzipFromBytes?: number;
   /** Extra trusted CA for https (tests with a local certificate); default: Node's CAs. */
   readonly ca?: string | Buffer;
   readonly random?: () => number;
@@ -52,8 +58,38 @@ export type DeliveryResult =
   | { readonly ok: true }
   | { readonly ok: false; readonly error: LogReflectorError };
 
-/** Bodies smaller than this are gzipped on the main thread (see `deliver`). */
+/**
+ * With two or more cores, bodies smaller than this are still gzipped on the main thread: the
+ * thread-pool round trip costs more than it saves (measured: 40 KB bodies 2.2× the CPU async).
+ */
 export const SYNC_GZIP_BELOW_BYTES = 256 * 1024;
+
+/**
+ * Lambda allocates CPU in proportion to memory: 1,769 MB is the equivalent of one vCPU
+ * (https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html), whatever number of
+ * processors the OS shows (2 from 128 MB up to 3,008 MB).
+ */
+export const LAMBDA_MB_PER_VCPU = 1769;
+
+/**
+ * vCPUs this process can keep busy at once: in Lambda (`memoryMb` from
+ * AWS_LAMBDA_FUNCTION_MEMORY_SIZE) memory ÷ 1,769, else the processors it may run on.
+ */
+export function cpuShare(memoryMb: number | undefined, processors = availableParallelism()): number {
+  return memoryMb === undefined || !(memoryMb > 0)
+    ? processors
+    : Math.min(processors, memoryMb / LAMBDA_MB_PER_VCPU);
+}
+
+/**
+ * Body size from which gzip runs on the thread pool. With less than two vCPUs the pool runs
+ * on the same CPU as the event loop: handing it the work adds thread switches and a callback
+ * per 16 KB of output and parallelises nothing (measured on one core: 13 % more CPU for the
+ * whole reflector, `npm run bench`), so every body is compressed inline.
+ */
+export function inlineGzipThreshold(share: number): number {
+  return share < 2 ? Number.POSITIVE_INFINITY : SYNC_GZIP_BELOW_BYTES;
+}
 
 /** Below this much time left an attempt is not started: it could not finish. */
 export const MIN_ATTEMPT_MS = 250;
@@ -76,11 +112,14 @@ export class SumoSender {
   private readonly httpAgent: http.Agent;
   private readonly httpsAgent: https.Agent;
   private readonly pools = new Map<string, Http1Pool>();
+  private readonly threadPoolGzipFromBytes: number;
 
   constructor(
     private readonly endpoint: EndpointSource,
     private readonly options: SenderOptions,
   ) {
+    this.threadPoolGzipFromBytes =
+      options.threadPoolGzipFromBytes ?? inlineGzipThreshold(cpuShare(lambdaMemoryMb()));
     const agentOptions = { keepAlive: true, maxSockets: options.maxSockets, keepAliveMsecs: 30_000 };
     this.httpAgent = new http.Agent(agentOptions);
     this.httpsAgent = new https.Agent({
@@ -93,13 +132,12 @@ export class SumoSender {
   async deliver(chunk: Chunk, deadline: number, stats: SendStats): Promise<DeliveryResult> {
     let body: Buffer;
     try {
-      // One gzip per request, reused by every retry. Small bodies (many log groups per
-      // batch make many of them) are compressed inline: on one core the thread-pool
-      // round trip costs more than the work (measured: 40 KB bodies 2.2× the CPU async).
-      // Large bodies go to the thread pool so the event loop keeps serving sockets.
+      // One gzip per request, reused by every retry. Inline unless the body is large and
+      // there is a second vCPU to compress it on (see inlineGzipThreshold); then the event
+      // loop keeps serving sockets meanwhile.
       const options = { level: this.options.gzipLevel };
       body =
-        chunk.body.length < SYNC_GZIP_BELOW_BYTES
+        chunk.body.length < this.threadPoolGzipFromBytes
           ? gzipSync(chunk.body, options)
           : await gzipAsync(chunk.body, options);
     } catch (err) {
@@ -236,6 +274,11 @@ export class SumoSender {
       req.end(body);
     });
   }
+}
+
+function lambdaMemoryMb(): number | undefined {
+  const v = process.env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE;
+  return v === undefined ? undefined : Number(v);
 }
 
 function classify(answer: Answer, now: number): LogReflectorError {

@@ -17,9 +17,9 @@
  * id, so CloudFormation then sends Delete with the old properties and the old filters go.
  */
 import type { Context } from 'aws-lambda';
-import * as z from 'zod/mini';
 import { DecodeError } from '../../shared/errors';
 import { type Clock, systemClock } from '../../shared/rate-limiter';
+import * as z from '../../shared/zod';
 import { emptySummary, type Summary } from '../runtime/apply';
 import { createHandOff, createLogsRuntime } from '../runtime/clients';
 import {

@@ -6,8 +6,9 @@
  * the chain (it must answer within the custom resource timeout, one hour by default:
  * https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-customresource.html).
  */
-import * as z from 'zod/mini';
+
 import { ENROLLMENT_VALUES } from '../../shared/naming';
+import * as z from '../../shared/zod';
 import type { Summary } from './apply';
 
 /** Hops before a chain gives up (~ 200 × 12 min ≈ 40 h): a guard against a runaway loop. */

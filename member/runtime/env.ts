@@ -4,11 +4,12 @@
  * custom resource's properties, which mirror the same values so a change triggers Update.
  * Validated once, at cold start; a bad value fails with a ConfigError naming the variable.
  */
-import * as z from 'zod/mini';
+
 import { ConfigError, type ConfigIssue } from '../../shared/errors';
 import { patternProblem, splitPatternList } from '../../shared/glob';
 import { ENROLLMENT_VALUES } from '../../shared/naming';
 import { DEFAULT_FILTER_SLOTS, type PlanMode, type PlanSettings } from '../../shared/plan';
+import * as z from '../../shared/zod';
 
 /**
  * Default requests per second for each CloudWatch Logs control-plane API. The default quotas

@@ -7,9 +7,10 @@
  * thrown, so Lambda retries the event and finally parks it in the dead-letter queue; the
  * sweep picks the group up either way.
  */
-import * as z from 'zod/mini';
+
 import { DecodeError } from '../../shared/errors';
 import { createPlanner, type Planner } from '../../shared/plan';
+import * as z from '../../shared/zod';
 import { emptySummary, type GroupResult, reconcileGroup } from '../runtime/apply';
 import { createLogsRuntime, type LogsRuntime } from '../runtime/clients';
 import { loadMemberEnv, type MemberSettings, planSettings } from '../runtime/env';

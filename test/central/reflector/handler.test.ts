@@ -185,6 +185,11 @@ describe('reflector handler', () => {
       'SUMO_CONCURRENCY',
       'SUMO_ENDPOINT',
     ]);
+    // Each issue says what was expected (zod/mini's English locale, shared/zod.ts) and what came.
+    expect((error as Error).message).toContain(
+      'SUMO_CONCURRENCY: Too small: expected number to be >=1 (received "0")',
+    );
+    expect((error as Error).message).toContain('SUMO_ENDPOINT: Invalid URL (received "(redacted)")');
     expect((error as Error).message).not.toContain('secret-token-in-here');
   });
 

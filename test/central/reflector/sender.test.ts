@@ -1,0 +1,98 @@
+/**
+ * The sender's compression placement: inline or on the libuv thread pool, chosen from the
+ * CPU share of the process (Lambda: memory ÷ 1,769 MB). Both placements must send the same
+ * bytes; only where the CPU is spent differs.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { staticEndpoint } from '../../../central/reflector/endpoint';
+import {
+  cpuShare,
+  inlineGzipThreshold,
+  newSendStats,
+  SumoSender,
+  SYNC_GZIP_BELOW_BYTES,
+} from '../../../central/reflector/sender';
+import type { Chunk } from '../../../shared/sumo/batch';
+import { type SumoServer, startSumoServer } from '../../support/sumo-server';
+
+describe('cpuShare', () => {
+  it('is memory ÷ 1,769 MB in Lambda, capped by the processors shown', () => {
+    expect(cpuShare(1024, 2)).toBeCloseTo(0.579, 3);
+    expect(cpuShare(1769, 2)).toBe(1);
+    expect(cpuShare(3538, 2)).toBe(2);
+    expect(cpuShare(10_240, 6)).toBeCloseTo(5.789, 3);
+    expect(cpuShare(10_240, 2)).toBe(2);
+  });
+
+  it('is the processors this process may run on outside Lambda (or with a nonsense memory value)', () => {
+    expect(cpuShare(undefined, 1)).toBe(1);
+    expect(cpuShare(undefined, 8)).toBe(8);
+    expect(cpuShare(Number.NaN, 4)).toBe(4);
+    expect(cpuShare(0, 4)).toBe(4);
+  });
+});
+
+describe('inlineGzipThreshold', () => {
+  it('compresses everything inline below two vCPUs, and only small bodies inline from two', () => {
+    expect(inlineGzipThreshold(0.58)).toBe(Number.POSITIVE_INFINITY);
+    expect(inlineGzipThreshold(1.99)).toBe(Number.POSITIVE_INFINITY);
+    expect(inlineGzipThreshold(2)).toBe(SYNC_GZIP_BELOW_BYTES);
+    expect(inlineGzipThreshold(6)).toBe(SYNC_GZIP_BELOW_BYTES);
+  });
+});
+
+describe('gzip placement', () => {
+  let server: SumoServer;
+  const senders: SumoSender[] = [];
+  beforeAll(async () => {
+    server = await startSumoServer();
+  });
+  afterAll(async () => {
+    for (const s of senders) s.close();
+    await server.stop();
+  });
+  beforeEach(() => server.reset());
+
+  const lines = Array.from(
+    { length: 3000 },
+    (_, i) => `${JSON.stringify({ key: `k-${i}`, message: `event ${i} ${'y'.repeat(i % 300)}` })}\n`,
+  );
+  const chunk: Chunk = {
+    headers: {
+      'X-Sumo-Category': 'aws/cloudwatch/111122223333/eu-west-1/app',
+      'X-Sumo-Name': 'app',
+      'X-Sumo-Host': '111122223333',
+      'X-Sumo-Fields': 'account=111122223333,region=eu-west-1,logGroup=app',
+    },
+    body: Buffer.from(lines.join('')),
+    lines: lines.length,
+    records: [0],
+  };
+
+  it.each([
+    ['inline', Number.POSITIVE_INFINITY],
+    ['thread pool', 0],
+  ])('sends the same body when gzip runs %s', async (_, threadPoolGzipFromBytes) => {
+    const s = new SumoSender(staticEndpoint(server.url()), {
+      gzipLevel: 6,
+      requestTimeoutMs: 5_000,
+      maxAttempts: 2,
+      backoff: { baseMs: 5, capMs: 50 },
+      maxSockets: 2,
+      threadPoolGzipFromBytes,
+    });
+    senders.push(s);
+    const stats = newSendStats();
+    const result = await s.deliver(chunk, Date.now() + 10_000, stats);
+    expect(result).toEqual({ ok: true });
+    expect(chunk.body.length).toBeGreaterThan(400_000);
+    expect(server.accepted().map((l) => l.key)).toEqual(lines.map((_l, i) => `k-${i}`));
+    expect(stats).toMatchObject({
+      requests: 1,
+      retries: 0,
+      bytesRaw: chunk.body.length,
+      linesAccepted: 3000,
+    });
+    expect(stats.bytesGzip).toBe(server.requests[0]?.gzipBytes);
+  });
+});
