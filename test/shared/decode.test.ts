@@ -124,6 +124,30 @@ describe('decodeRecordData on generated payloads', () => {
     expect(dataOf(data).logEvents).toHaveLength(2);
   });
 
+  it('inflates correctly whatever the gzip trailer hints about the size (the output buffer is sized from it)', () => {
+    const big = {
+      ...payload,
+      logEvents: Array.from({ length: 400 }, (_, i) => ({
+        id: String(i),
+        timestamp: i,
+        message: `m${i} ${'z'.repeat(i)}`,
+      })),
+    };
+    const text = JSON.stringify(big);
+    // Last member tiny: the hint is far below the whole output, which then takes several steps.
+    const tinyLast = Buffer.concat([
+      gzipSync(Buffer.from(text.slice(0, -2))),
+      gzipSync(Buffer.from(text.slice(-2))),
+    ]);
+    expect(tinyLast.readUInt32LE(tinyLast.length - 4)).toBe(2);
+    expect(dataOf(tinyLast.toString('base64')).logEvents).toHaveLength(400);
+    // A trailer claiming 4 GiB is only a hint for the buffer (capped); zlib's length check still refuses it.
+    const lying = Buffer.from(gzipSync(Buffer.from(text)));
+    lying.writeUInt32LE(0xffffffff, lying.length - 4);
+    expect(malformedOf(lying.toString('base64'))).toMatchObject({ reason: 'corrupt-gzip' });
+    expect(malformedOf(lying.toString('base64')).message).toContain('incorrect length check');
+  });
+
   it.each([
     ['', 'empty'],
     ['abc', 'not-base64'],
