@@ -2,16 +2,20 @@
  * Reflector benchmark (`npm run bench`): the deployed bundle of the reflector against the
  * "floor" (test/bench/reflector/floor.ts), in the same run, the same way: each in its own
  * process pinned to core 0 (`taskset -c 0`), the loopback sink on core 1, K = 100 records per
- * invocation, 200k events per run, 3 alternating rounds, medians. Prints events/s, CPU-s per
- * million events (and the ratio to the floor), peak RSS growth for a 6 MB batch, bundle size,
- * module init, lost and duplicated events. Figures are reported, never asserted.
- * Options: BENCH_PAYLOADS (default 2000), BENCH_ROUNDS (default 3).
+ * invocation, 200k events per run. Rounds alternate the variants, so each round pairs them
+ * under the same host conditions: the ratio to the floor is taken per round, and its median
+ * reported (this host's speed drifts by 10–30 % between rounds; the pairing cancels most of
+ * it). Prints events/s, CPU-s per million events, peak RSS growth for a 6 MB batch, bundle
+ * size, module init, lost and duplicated events. Figures are reported, never asserted.
+ * Options: BENCH_PAYLOADS (default 2000), BENCH_ROUNDS (default 5), BENCH_PAYLOADS_FILE (a
+ * JSON array of base64 payloads, e.g. from another generator, benched as one more shape).
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
 import { bundleHandler, PROJECT_ROOT } from '../../shared/bundle';
 import { generateWorkload } from './reflector/workload';
 
@@ -19,7 +23,7 @@ const HERE = join(dirname(fileURLToPath(import.meta.url)), 'reflector');
 // Inside node_modules so the bundles resolve @aws-sdk/* as the Lambda runtime would provide it.
 const WORK = join(PROJECT_ROOT, 'node_modules', '.cache', 'log-reflector-bench');
 const PAYLOADS = Number(process.env.BENCH_PAYLOADS ?? 2000);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const K = 100;
 const RSS_BATCH_BYTES = 6_000_000 - 200_000; // the 6 MB invoke payload, minus the event's own JSON
 
@@ -64,10 +68,14 @@ async function startSink(): Promise<{ url: string; child: ChildProcess }> {
   return { url: (JSON.parse(first) as { url: string }).url, child };
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+};
 
-type Variant = 'floor' | 'reflector' | 'reflector-stream';
-const VARIANTS: readonly Variant[] = ['floor', 'reflector', 'reflector-stream'];
+type Variant = 'floor' | 'floor-full' | 'reflector' | 'reflector-stream';
+const VARIANTS: readonly Variant[] = ['floor', 'floor-full', 'reflector', 'reflector-stream'];
 
 interface Row {
   eps: number[];
@@ -78,6 +86,26 @@ interface Row {
   first: number[];
   requests: number;
   failures: number;
+}
+
+interface Shape {
+  readonly name: string;
+  readonly payloads: string[];
+  readonly events: number;
+  readonly rawBytes: number;
+}
+
+function fileShape(file: string): Shape {
+  const parsed = JSON.parse(readFileSync(file, 'utf8')) as string[] | { payloads: string[] };
+  const payloads = Array.isArray(parsed) ? parsed : parsed.payloads;
+  let events = 0;
+  let rawBytes = 0;
+  for (const p of payloads) {
+    const raw = gunzipSync(Buffer.from(p, 'base64'));
+    rawBytes += raw.length;
+    events += (JSON.parse(raw.toString('utf8')) as { logEvents?: unknown[] }).logEvents?.length ?? 0;
+  }
+  return { name: `payloads from ${file}`, payloads, events, rawBytes };
 }
 
 async function main() {
@@ -92,22 +120,30 @@ async function main() {
   const reflectorEnv = { SUMO_ENDPOINT: ingest, FAILURE_BUCKET: 'bench-unused', AWS_REGION: 'us-east-1' };
   const setup: Record<Variant, { bundle: string; env: Record<string, string> }> = {
     floor: { bundle: files.floor, env: { FLOOR_URL: ingest } },
+    'floor-full': { bundle: files.floor, env: { FLOOR_URL: ingest, FLOOR_CONTENT: 'full' } },
     reflector: { bundle: files.reflector, env: reflectorEnv },
     'reflector-stream': { bundle: files.reflector, env: { ...reflectorEnv, SUMO_LINE_CONTEXT: 'stream' } },
   };
   process.stdout.write(
     `node ${process.version}; ${hasTaskset ? 'taskset: handler on core 0, sink on core 1' : 'no taskset (unpinned)'}; ` +
-      `K=${K}; ${PAYLOADS} payloads x 100 events per run; ${ROUNDS} rounds, best (lowest CPU) round reported\n` +
+      `K=${K}; ${ROUNDS} rounds, each running every variant once; medians, and ratios to the floor of the same round\n` +
+      'floor-full = the floor with the content reflector lines must carry (account, region, key with event id)\n' +
       'reflector = defaults (SUMO_LINE_CONTEXT=full); reflector-stream = SUMO_LINE_CONTEXT=stream\n',
   );
-  const shapes = [
-    { name: 'org-wide: 3 accounts x 3 regions x 16 log groups', accounts: 3, regions: 3 },
-    { name: 'one account, one region, 16 log groups', accounts: 1, regions: 1 },
+  const shapes: Shape[] = [
+    {
+      name: 'org-wide: 3 accounts x 3 regions x 16 log groups',
+      ...generateWorkload(PAYLOADS, 100, { accounts: 3, regions: 3 }),
+    },
+    {
+      name: 'one account, one region, 16 log groups',
+      ...generateWorkload(PAYLOADS, 100, { accounts: 1, regions: 1 }),
+    },
   ];
+  if (process.env.BENCH_PAYLOADS_FILE) shapes.push(fileShape(process.env.BENCH_PAYLOADS_FILE));
   try {
-    for (const shape of shapes) {
-      const w = generateWorkload(PAYLOADS, 100, shape);
-      const payloadsFile = join(WORK, `payloads-${shape.accounts}x${shape.regions}.json`);
+    for (const [n, w] of shapes.entries()) {
+      const payloadsFile = join(WORK, `payloads-${n}.json`);
       writeFileSync(payloadsFile, JSON.stringify(w.payloads));
       const rows = Object.fromEntries(
         VARIANTS.map((v) => [
@@ -136,30 +172,34 @@ async function main() {
           row.first.push(r.firstInvocationMs ?? 0);
           row.requests = stats.requests;
           row.failures += r.failures + r.errors;
-          // The reflector's keys tell duplicates apart from split parts; the floor has only lines.
+          // The reflector's keys tell duplicates apart from split parts; the plain floor has only lines.
           const delivered = v === 'floor' ? stats.lines : stats.distinctKeys;
           row.lost.push(Math.max(0, w.events - delivered));
           row.dup.push(Math.max(0, stats.lines - w.events));
         }
       }
-      const best = (row: Row) => row.cpu.indexOf(Math.min(...row.cpu));
-      const cols = (f: (row: Row, i: number) => string) =>
-        VARIANTS.map((v) => f(rows[v], best(rows[v])).padStart(18)).join('');
-      const line = (label: string, f: (row: Row, i: number) => string) =>
-        process.stdout.write(`${label.padEnd(34)}${cols(f)}\n`);
+      const ratios = (row: Row) => row.cpu.map((c, i) => c / (rows.floor.cpu[i] as number));
+      const line = (label: string, f: (row: Row) => string) =>
+        process.stdout.write(`${label.padEnd(34)}${VARIANTS.map((v) => f(rows[v]).padStart(18)).join('')}\n`);
       process.stdout.write(
-        `\n${shape.name}: ${w.events} events, ${(w.rawBytes / 1e6).toFixed(1)} MB raw JSON\n${''.padEnd(34)}${VARIANTS.map((v) => v.padStart(18)).join('')}\n`,
+        `\n${w.name}: ${w.events} events, ${(w.rawBytes / 1e6).toFixed(1)} MB raw JSON\n${''.padEnd(34)}${VARIANTS.map((v) => v.padStart(18)).join('')}\n`,
       );
-      const floorCpu = Math.min(...rows.floor.cpu);
-      line('events/s', (r, i) => (r.eps[i] ?? 0).toFixed(0));
-      line('CPU-s per million events', (r, i) => (r.cpu[i] ?? 0).toFixed(2));
-      line('CPU ratio to the floor', (r, i) => ((r.cpu[i] ?? 0) / floorCpu).toFixed(2));
+      line('events/s (median)', (r) => median(r.eps).toFixed(0));
+      line('events/s (best round)', (r) => Math.max(...r.eps).toFixed(0));
+      line('CPU-s per million (median)', (r) => median(r.cpu).toFixed(2));
+      line('CPU-s per million (best round)', (r) => Math.min(...r.cpu).toFixed(2));
+      line('CPU ratio to floor (median)', (r) => median(ratios(r)).toFixed(2));
+      line('CPU ratio, best to best', (r) => (Math.min(...r.cpu) / Math.min(...rows.floor.cpu)).toFixed(2));
+      line('CPU ratio per round', (r) =>
+        ratios(r)
+          .map((x) => x.toFixed(2))
+          .join('/'),
+      );
       line('HTTP requests per run', (r) => String(r.requests));
       line('lost events (max over rounds)', (r) => String(Math.max(...r.lost)));
       line('duplicates (max over rounds)', (r) => String(Math.max(...r.dup)));
       line('failed records / errors', (r) => String(r.failures));
-      line('all rounds, CPU-s per million', (r) => r.cpu.map((x) => x.toFixed(1)).join('/'));
-      if (shape === shapes[0]) {
+      if (n === 0) {
         line('module init ms (median)', (r) => median(r.init).toFixed(1));
         line('first invocation ms (median)', (r) => median(r.first).toFixed(1));
         const rss = VARIANTS.map((v) =>
@@ -169,7 +209,7 @@ async function main() {
           `${'peak RSS growth, 6 MB batch (MB)'.padEnd(34)}${rss.map((r) => String(r.rssGrowthMb).padStart(18)).join('')}\n`,
         );
         process.stdout.write(
-          `${'bundle bytes (minified)'.padEnd(34)}${[floor.bytes, reflector.bytes, reflector.bytes].map((b) => String(b).padStart(18)).join('')}\n`,
+          `${'bundle bytes (minified)'.padEnd(34)}${[floor.bytes, floor.bytes, reflector.bytes, reflector.bytes].map((b) => String(b).padStart(18)).join('')}\n`,
         );
       }
     }

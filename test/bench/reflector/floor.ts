@@ -4,11 +4,16 @@
  * log stream and message, ~1 MB chunks, gzip level 6 (async, once per chunk), keep-alive
  * POST with 4 in flight, a few retries. No header grouping, no idempotency keys, no Lambda
  * parsing, no per-record accounting: everything beyond this is the reflector's overhead.
- * Env: FLOOR_URL.
+ * Env: FLOOR_URL; FLOOR_CONTENT=full adds what the reflector's lines must carry and the
+ * floor's do not (account, region and the idempotency key with the event id), still as a
+ * floor: one JSON.stringify per message, no grouping. The gap between the two floors is the
+ * cost of that content; the gap from `full` to the reflector, the cost of the implementation.
  */
 import http from 'node:http';
 import { promisify } from 'node:util';
 import { gunzipSync, gzip } from 'node:zlib';
+import { regionFromFilterNames } from '../../../shared/naming';
+import { streamKey } from '../../../shared/sumo/key';
 
 const gz = promisify(gzip);
 const CHUNK = 1_000_000;
@@ -49,6 +54,7 @@ async function send(url: URL, text: string): Promise<void> {
 
 export async function handler(event: { Records: { kinesis: { data: string } }[] }): Promise<void> {
   const url = new URL(process.env.FLOOR_URL ?? 'http://127.0.0.1:1/');
+  const full = process.env.FLOOR_CONTENT === 'full';
   const pending = new Set<Promise<void>>();
   let text = '';
   let failure: unknown;
@@ -65,10 +71,18 @@ export async function handler(event: { Records: { kinesis: { data: string } }[] 
   for (const r of event.Records) {
     const payload = JSON.parse(gunzipSync(Buffer.from(r.kinesis.data, 'base64')).toString('utf8'));
     if (payload.messageType !== 'DATA_MESSAGE') continue;
-    const mid = `,"logGroup":${JSON.stringify(payload.logGroup)},"logStream":${JSON.stringify(payload.logStream)},"message":`;
+    const mid = `,"logGroup":${JSON.stringify(payload.logGroup)},"logStream":${JSON.stringify(payload.logStream)}`;
+    let head = `${mid},"message":`;
+    if (full) {
+      const region = regionFromFilterNames(payload.subscriptionFilters) ?? 'unknown';
+      const stream = streamKey(payload.owner, region, payload.logGroup, payload.logStream);
+      head = `,"account":${JSON.stringify(payload.owner)},"region":"${region}"${mid},"key":"${stream}-`;
+    }
     for (const e of payload.logEvents) {
       const m: string = e.message.endsWith('\n') ? e.message.slice(0, -1) : e.message;
-      text += `{"timestamp":${e.timestamp}${mid}${JSON.stringify(m)}}\n`;
+      text += full
+        ? `{"timestamp":${e.timestamp}${head}${e.id}","message":${JSON.stringify(m)}}\n`
+        : `{"timestamp":${e.timestamp}${head}${JSON.stringify(m)}}\n`;
       if (text.length >= CHUNK) await flush();
     }
   }
