@@ -46,8 +46,8 @@ export interface ForwardConfig {
   readonly concurrency: number;
   /** What each line repeats about its stream (default `full`). */
   readonly lineContext?: LineContext;
-  /** Bound on lines buffered across groups (UTF-16 units); default 8 × maxBytes. */
-  readonly maxBufferedUnits?: number;
+  /** Bound on bytes buffered across groups; default 8 × maxBytes. */
+  readonly maxBufferedBytes?: number;
 }
 
 export interface ForwardLog {
@@ -172,7 +172,7 @@ export async function forwardRecords(
     }
   };
   const batcher = new RequestBatcher(
-    { maxBytes: config.maxBytes, maxBufferedUnits: config.maxBufferedUnits ?? 8 * config.maxBytes },
+    { maxBytes: config.maxBytes, maxBufferedBytes: config.maxBufferedBytes ?? 8 * config.maxBytes },
     (chunk) => {
       stats.chunks++;
       queue.push(chunk);
@@ -254,7 +254,6 @@ export async function forwardRecords(
         batcher.add(group.key, group.headers, i, line);
       }
     }
-    batcher.seal();
     // Back-pressure: never let more than the in-flight bodies wait.
     pump();
     while (queue.length > 0) await Promise.race(inflight);
