@@ -190,11 +190,14 @@ async function main() {
       line('CPU-s per million (best round)', (r) => Math.min(...r.cpu).toFixed(2));
       line('CPU ratio to floor (median)', (r) => median(ratios(r)).toFixed(2));
       line('CPU ratio, best to best', (r) => (Math.min(...r.cpu) / Math.min(...rows.floor.cpu)).toFixed(2));
-      line('CPU ratio per round', (r) =>
-        ratios(r)
-          .map((x) => x.toFixed(2))
-          .join('/'),
-      );
+      for (const v of VARIANTS.slice(1)) {
+        const label = `CPU ratio per round, ${v}`;
+        process.stdout.write(
+          `${label.padEnd(52)}${ratios(rows[v])
+            .map((x) => x.toFixed(2))
+            .join(' ')}\n`,
+        );
+      }
       line('HTTP requests per run', (r) => String(r.requests));
       line('lost events (max over rounds)', (r) => String(Math.max(...r.lost)));
       line('duplicates (max over rounds)', (r) => String(Math.max(...r.dup)));
