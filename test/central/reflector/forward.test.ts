@@ -20,7 +20,15 @@ import { SumoSender } from '../../../central/reflector/sender';
 import type { DecodeError } from '../../../shared/errors';
 import type { Chunk } from '../../../shared/sumo/batch';
 import { everyNth, type SumoServer, startSumoServer } from '../../support/sumo-server';
-import { cwlPayload, encode, eventId, forwardRecord, idOfLine, makeRecords } from './records';
+import {
+  cwlPayload,
+  encode,
+  eventId,
+  forwardRecord,
+  idOfLine,
+  makeRecords,
+  testSenderOptions,
+} from './records';
 
 let server: SumoServer;
 beforeAll(async () => {
@@ -53,14 +61,10 @@ afterAll(() => {
 });
 
 function sender(endpoint: EndpointSource = staticEndpoint(server.url()), timeoutMs = 2_000, maxAttempts = 8) {
-  const s = new SumoSender(endpoint, {
-    gzipLevel: 6,
-    requestTimeoutMs: timeoutMs,
-    maxAttempts,
-    backoff: { baseMs: 5, capMs: 50 },
-    maxSockets: 4,
-    client,
-  });
+  const s = new SumoSender(
+    endpoint,
+    testSenderOptions({ requestTimeoutMs: timeoutMs, maxAttempts, maxSockets: 4, client }),
+  );
   senders.push(s);
   return s;
 }
@@ -334,15 +338,10 @@ describe.each(['lean', 'node'] as const)('delivery over TLS (%s HTTP client)', (
 
   it('delivers every event, retrying a 503, over https with keep-alive', async () => {
     tlsServer.setPlan(everyNth(4, 503));
-    const s = new SumoSender(staticEndpoint(tlsServer.url()), {
-      gzipLevel: 6,
-      requestTimeoutMs: 5_000,
-      maxAttempts: 5,
-      backoff: { baseMs: 5, capMs: 20 },
-      maxSockets: 2,
-      client: c,
-      ca: cert,
-    });
+    const s = new SumoSender(
+      staticEndpoint(tlsServer.url()),
+      testSenderOptions({ backoff: { baseMs: 5, capMs: 20 }, client: c, ca: cert }),
+    );
     senders.push(s);
     const records = makeRecords(12, 20);
     const result = await forwardRecords(records, Date.now() + 20_000, config, {

@@ -2,6 +2,7 @@
 import { gzipSync } from 'node:zlib';
 import type { KinesisStreamEvent, KinesisStreamRecord } from 'aws-lambda';
 import type { ForwardRecord } from '../../../central/reflector/forward';
+import type { SenderOptions } from '../../../central/reflector/sender';
 
 export interface PayloadOptions {
   readonly owner?: string;
@@ -76,4 +77,16 @@ export function kinesisEvent(records: readonly ForwardRecord[]): KinesisStreamEv
 export function idOfLine(line: Record<string, unknown>): string {
   const key = String(line.key);
   return key.slice(key.indexOf('-') + 1);
+}
+
+/** Sender settings for tests against the local source: short timeouts and backoff. */
+export function testSenderOptions(o: Partial<SenderOptions> = {}): SenderOptions {
+  return {
+    gzipLevel: 6,
+    requestTimeoutMs: 5_000,
+    maxAttempts: 5,
+    backoff: { baseMs: 5, capMs: 50 },
+    maxSockets: 2,
+    ...o,
+  };
 }

@@ -14,6 +14,7 @@ import {
 } from '../../../central/reflector/sender';
 import type { Chunk } from '../../../shared/sumo/batch';
 import { type SumoServer, startSumoServer } from '../../support/sumo-server';
+import { testSenderOptions } from './records';
 
 describe('cpuShare', () => {
   it('is memory ÷ 1,769 MB in Lambda, capped by the processors shown', () => {
@@ -73,14 +74,10 @@ describe('gzip placement', () => {
     ['inline', Number.POSITIVE_INFINITY],
     ['thread pool', 0],
   ])('sends the same body when gzip runs %s', async (_, threadPoolGzipFromBytes) => {
-    const s = new SumoSender(staticEndpoint(server.url()), {
-      gzipLevel: 6,
-      requestTimeoutMs: 5_000,
-      maxAttempts: 2,
-      backoff: { baseMs: 5, capMs: 50 },
-      maxSockets: 2,
-      threadPoolGzipFromBytes,
-    });
+    const s = new SumoSender(
+      staticEndpoint(server.url()),
+      testSenderOptions({ maxAttempts: 2, threadPoolGzipFromBytes }),
+    );
     senders.push(s);
     const stats = newSendStats();
     const result = await s.deliver(chunk, Date.now() + 10_000, stats);
