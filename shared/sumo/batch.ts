@@ -48,6 +48,7 @@ interface Group {
 
 /** First buffer of a group never seen before (most log groups send little per batch). */
 const INITIAL_BYTES = 16 * 1024;
+const EMPTY = Buffer.alloc(0);
 
 /**
  * Body sizes by group key, kept across batchers (invocations of a warm container): a group
@@ -73,14 +74,19 @@ export class RequestBatcher {
   add(key: string, headers: SumoHeaders, record: number, line: string): void {
     let g = this.groups.get(key);
     if (g === undefined) {
-      const size = Math.min(this.options.maxBytes, lastBodyBytes.get(key) ?? INITIAL_BYTES);
-      g = { headers, buf: Buffer.allocUnsafe(size), bytes: 0, lines: 0, records: [] };
+      g = { headers, buf: EMPTY, bytes: 0, lines: 0, records: [] };
       this.groups.set(key, g);
     }
-    // ≤ 3 UTF-8 bytes per UTF-16 unit: only a line that might not fit is measured exactly.
+    // ≤ 3 UTF-8 bytes per UTF-16 unit: only a line that might not fit is measured exactly
+    // (always the first line of a body: the group holds no buffer between bodies).
     if (line.length * 3 > g.buf.length - g.bytes) {
       const need = Buffer.byteLength(line);
       if (g.lines > 0 && g.bytes + need > this.options.maxBytes) this.cut(key, g);
+      if (g.buf.length === 0) {
+        // As large as the group's last body, so a busy group fills one buffer without copies.
+        const size = Math.min(this.options.maxBytes, lastBodyBytes.get(key) ?? INITIAL_BYTES);
+        g.buf = Buffer.allocUnsafe(Math.max(need, size));
+      }
       if (need > g.buf.length - g.bytes) this.grow(g, g.bytes + need);
     }
     const n = g.buf.write(line, g.bytes);
@@ -119,8 +125,8 @@ export class RequestBatcher {
     this.buffered -= g.bytes;
     if (lastBodyBytes.size >= SIZE_CACHE_LIMIT && !lastBodyBytes.has(key)) lastBodyBytes.clear();
     lastBodyBytes.set(key, Math.max(INITIAL_BYTES, g.bytes));
-    // The cut body belongs to its chunk now; the group fills a new buffer.
-    g.buf = Buffer.allocUnsafe(Math.max(INITIAL_BYTES, g.bytes));
+    // The cut body belongs to its chunk now; the group's next line allocates a new buffer.
+    g.buf = EMPTY;
     g.bytes = 0;
     g.lines = 0;
     g.records = [];
