@@ -248,51 +248,58 @@ export class CentralStack extends StackSetStack {
         period,
       });
 
+    // Every alarm fires above zero (or above the iterator-age limit), missing data is fine.
+    const alarm = (
+      id: string,
+      name: string,
+      description: string,
+      metric: cloudwatch.IMetric,
+      threshold = 0,
+      evaluationPeriods = 3,
+    ) =>
+      new cloudwatch.Alarm(this, id, {
+        alarmName: `${RESOURCE_PREFIX}${name}`,
+        alarmDescription: description,
+        metric,
+        threshold,
+        evaluationPeriods,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
     const alarms: cloudwatch.Alarm[] = [
-      new cloudwatch.Alarm(this, 'IteratorAgeAlarm', {
-        alarmName: `${RESOURCE_PREFIX}iterator-age`,
-        alarmDescription: 'The reflector is more than 5 minutes behind the stream',
-        metric: fn.metric('IteratorAge', { statistic: 'Maximum', period }),
-        threshold: 5 * 60 * 1000,
-        evaluationPeriods: 3,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }),
-      new cloudwatch.Alarm(this, 'ErrorsAlarm', {
-        alarmName: `${RESOURCE_PREFIX}reflector-errors`,
-        alarmDescription:
-          'Reflector invocations fail (records are retried, then parked in the failure bucket)',
-        metric: fn.metricErrors({ period }),
-        threshold: 0,
-        evaluationPeriods: 3,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }),
-      new cloudwatch.Alarm(this, 'ThrottlesAlarm', {
-        alarmName: `${RESOURCE_PREFIX}reflector-throttles`,
-        alarmDescription: 'Reflector invocations are throttled (account concurrency)',
-        metric: fn.metricThrottles({ period }),
-        threshold: 0,
-        evaluationPeriods: 3,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }),
-      new cloudwatch.Alarm(this, 'FailureBucketAlarm', {
-        alarmName: `${RESOURCE_PREFIX}failure-bucket-objects`,
-        alarmDescription:
-          'Records were parked in the failure bucket (malformed, or retries/age exhausted): inspect and `log-reflector replay`',
-        metric: new cloudwatch.Metric({
+      alarm(
+        'IteratorAgeAlarm',
+        'iterator-age',
+        'The reflector is more than 5 minutes behind the stream',
+        fn.metric('IteratorAge', { statistic: 'Maximum', period }),
+        5 * 60 * 1000,
+      ),
+      alarm(
+        'ErrorsAlarm',
+        'reflector-errors',
+        'Reflector invocations fail (records are retried, then parked in the failure bucket)',
+        fn.metricErrors({ period }),
+      ),
+      alarm(
+        'ThrottlesAlarm',
+        'reflector-throttles',
+        'Reflector invocations are throttled (account concurrency)',
+        fn.metricThrottles({ period }),
+      ),
+      alarm(
+        'FailureBucketAlarm',
+        'failure-bucket-objects',
+        'Records were parked in the failure bucket (malformed, or retries/age exhausted): inspect and `log-reflector replay`',
+        new cloudwatch.Metric({
           namespace: 'AWS/S3',
           metricName: 'PutRequests',
           dimensionsMap: { BucketName: this.failureBucket.bucketName, FilterId: 'All' },
           statistic: 'Sum',
           period,
         }),
-        threshold: 0,
-        evaluationPeriods: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }),
+        0,
+        1,
+      ),
     ];
     for (const alarm of alarms) alarm.addAlarmAction(action);
 
