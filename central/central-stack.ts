@@ -28,8 +28,8 @@ import type { ReflectorEnvSchema } from './reflector/env';
 
 export { STREAM_NAME };
 
-import { InlineFunction } from './constructs/inline-function';
-import { acknowledgeFindings, nagRef } from './constructs/nag';
+import { InlineFunction } from '../shared/constructs/inline-function';
+import { acknowledgeFindings, nagRef } from '../shared/constructs/nag';
 
 /** Fixed physical names: the destinations StackSet and the docs refer to them. */
 export const LOGS_TO_KINESIS_ROLE_NAME = `${RESOURCE_PREFIX}logs-to-kinesis`;

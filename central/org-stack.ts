@@ -30,11 +30,11 @@ import {
 import type { Construct } from 'constructs';
 import { MemberStack } from '../member/member-stack';
 import type { DeploymentConfig } from '../shared/config';
+import { InlineFunction } from '../shared/constructs/inline-function';
+import { acknowledgeFindings } from '../shared/constructs/nag';
 import { FUNCTION_NAMES, RESOURCE_PREFIX } from '../shared/naming';
 import type * as z from '../shared/zod';
 import { CentralStack } from './central-stack';
-import { InlineFunction } from './constructs/inline-function';
-import { acknowledgeFindings } from './constructs/nag';
 import { DestinationStack } from './destination-stack';
 import type { EnrollmentEnvSchema } from './enrollment/env';
 import { ORGANIZATIONS_EVENT_PATTERN } from './org-event-pattern';

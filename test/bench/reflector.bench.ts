@@ -16,7 +16,7 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
-import { bundleHandler, PROJECT_ROOT } from '../../shared/bundle';
+import { bundleHandler, PROJECT_ROOT } from '../../shared/constructs/bundle';
 import { generateWorkload } from './reflector/workload';
 
 const HERE = join(dirname(fileURLToPath(import.meta.url)), 'reflector');

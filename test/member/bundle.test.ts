@@ -5,7 +5,7 @@
  */
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
-import { bundleHandler } from '../../shared/bundle';
+import { bundleHandler } from '../../shared/constructs/bundle';
 
 const MAX_BUNDLE_BYTES = 200 * 1024;
 const ENTRIES = ['member/subscriber/handler.ts', 'member/backfill/handler.ts', 'member/sweep/handler.ts'];

@@ -1,7 +1,7 @@
 /** The member template: sender role, subscriber rule + DLQ, backfill, sweep, Enrollment wiring. */
 import { Match } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { bundleHandler } from '../../shared/bundle';
+import { bundleHandler } from '../../shared/constructs/bundle';
 import { exampleConfig, type Synthesized, synthesize } from '../support/synth';
 
 type Statement = { Action: string | string[]; Resource: unknown };

@@ -13,7 +13,7 @@ import { CreateStreamCommand, DescribeStreamSummaryCommand, KinesisClient } from
 import { STSClient } from '@aws-sdk/client-sts';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { main } from '../../shared/cli/main';
+import { main } from '../../central/cli/main';
 import { VERIFY_LOG_GROUP, type VerifyClients, verify } from '../../shared/verify';
 import { useMoto } from '../support/moto';
 

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { buildApp } from '../../central/app';
-import { PROJECT_ROOT } from '../../shared/bundle';
+import { PROJECT_ROOT } from '../../shared/constructs/bundle';
 import type { DeploymentConfigInput } from '../../shared/config';
 
 /** The example configuration committed in cdk.json (what `npm run synth` uses). */

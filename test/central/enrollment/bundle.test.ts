@@ -4,7 +4,7 @@
  */
 import { createRequire } from 'node:module';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { bundleHandler } from '../../../shared/bundle';
+import { bundleHandler } from '../../../shared/constructs/bundle';
 import { removeAccount } from './factories';
 
 /** Far below the 4 MB inline ZipFile limit; ~78 KB today (zod/mini, not classic zod). */

@@ -28,7 +28,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { Context, KinesisStreamEvent } from 'aws-lambda';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { handler, resetRuntime } from '../../../central/reflector/handler';
-import { bundleHandler } from '../../../shared/bundle';
+import { bundleHandler } from '../../../shared/constructs/bundle';
 import { ConfigError } from '../../../shared/errors';
 import { loadEvent } from '../../support/events';
 import { type MotoServer, startMoto, useLocalAwsEnv } from '../../support/moto';

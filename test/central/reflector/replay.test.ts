@@ -5,8 +5,8 @@
  */
 import { CreateBucketCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { main } from '../../../central/cli/main';
 import { MALFORMED_KIND, parseFailureObject } from '../../../central/reflector/failure-store';
-import { main } from '../../../shared/cli/main';
 import { type MotoServer, startMoto, useLocalAwsEnv } from '../../support/moto';
 import { type SumoServer, startSumoServer } from '../../support/sumo-server';
 import { cwlPayload, encode, eventId, forwardRecord, idOfLine, kinesisEvent } from './records';

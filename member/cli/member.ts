@@ -11,18 +11,13 @@
  * Exit code 1 when any group failed or conflicted.
  */
 import type { Command } from 'commander';
-import { executeAll, type GroupResult, planAll, type Summary } from '../../../member/runtime/apply';
-import { createLogsClient, createLogsRuntime } from '../../../member/runtime/clients';
-import {
-  DEFAULT_RATE_LIMIT_RPS,
-  loadMemberEnv,
-  type MemberSettings,
-  planSettings,
-} from '../../../member/runtime/env';
-import { ConfigError } from '../../../shared/errors';
-import { DEFAULT_FILTER_NAME, ownFilterName } from '../../../shared/naming';
-import { createPlanner, isMutation, type PlanAction, type PlanMode } from '../../../shared/plan';
-import { formatTable, printJson, progressBar, type Row } from '../output';
+import { formatTable, printJson, progressBar, type Row } from '../../shared/cli/output';
+import { ConfigError } from '../../shared/errors';
+import { DEFAULT_FILTER_NAME, ownFilterName } from '../../shared/naming';
+import { createPlanner, isMutation, type PlanAction, type PlanMode } from '../../shared/plan';
+import { executeAll, type GroupResult, planAll, type Summary } from '../runtime/apply';
+import { createLogsClient, createLogsRuntime } from '../runtime/clients';
+import { DEFAULT_RATE_LIMIT_RPS, loadMemberEnv, type MemberSettings, planSettings } from '../runtime/env';
 
 interface MemberOptions {
   readonly region?: string;

@@ -13,12 +13,12 @@ import {
   type OrganizationsClient,
 } from '@aws-sdk/client-organizations';
 import { type Command, Option } from 'commander';
-import { awsOrganizations, awsStackSets, defaultClients } from '../../../central/enrollment/aws';
-import { type EnrollmentConfig, parseEnrollmentEnv } from '../../../central/enrollment/env';
-import { type ReconcileResult, reconcile, summarize } from '../../../central/enrollment/reconcile';
-import { ConfigError } from '../../errors';
-import { DEFAULT_OPT_OUT_TAG_KEY, DEFAULT_OPT_OUT_TAG_VALUE } from '../../naming';
-import { formatTable, printJson } from '../output';
+import { formatTable, printJson } from '../../shared/cli/output';
+import { ConfigError } from '../../shared/errors';
+import { DEFAULT_OPT_OUT_TAG_KEY, DEFAULT_OPT_OUT_TAG_VALUE } from '../../shared/naming';
+import { awsOrganizations, awsStackSets, defaultClients } from '../enrollment/aws';
+import { type EnrollmentConfig, parseEnrollmentEnv } from '../enrollment/env';
+import { type ReconcileResult, reconcile, summarize } from '../enrollment/reconcile';
 
 export interface EnrollmentOptions {
   readonly stackSet: string;

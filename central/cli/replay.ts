@@ -10,11 +10,11 @@
  */
 import { S3Client } from '@aws-sdk/client-s3';
 import type { Command } from 'commander';
-import { defaultSecretsClient, secretEndpoint, staticEndpoint } from '../../../central/reflector/endpoint';
-import { forwardConfigFrom, loadReflectorEnv, senderOptionsFrom } from '../../../central/reflector/env';
-import { type ReplayObjectOutcome, replayBucket } from '../../../central/reflector/replay';
-import { SumoSender } from '../../../central/reflector/sender';
-import { formatTable, type Progress, printJson, progressBar } from '../output';
+import { formatTable, type Progress, printJson, progressBar } from '../../shared/cli/output';
+import { defaultSecretsClient, secretEndpoint, staticEndpoint } from '../reflector/endpoint';
+import { forwardConfigFrom, loadReflectorEnv, senderOptionsFrom } from '../reflector/env';
+import { type ReplayObjectOutcome, replayBucket } from '../reflector/replay';
+import { SumoSender } from '../reflector/sender';
 
 interface ReplayCliOptions {
   readonly bucket: string;

@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { buildSync } from 'esbuild';
 
 /** The repository root (this file lives in `<root>/shared`). */
-export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /** Node.js major version the bundles target; keep in step with the functions' runtime. */
 export const NODE_TARGET = 'node22';

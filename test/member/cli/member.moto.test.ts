@@ -1,8 +1,8 @@
 /** `log-reflector plan | apply | remove` against moto through AWS_ENDPOINT_URL. */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { main } from '../../shared/cli/main';
-import { useMoto } from '../support/moto';
-import { FILTER_NAME, freshAccount, type MotoAccount, REGION, ROLE_ARN } from './support';
+import { main } from '../../../central/cli/main';
+import { useMoto } from '../../support/moto';
+import { FILTER_NAME, freshAccount, type MotoAccount, REGION, ROLE_ARN } from '../support';
 
 const moto = useMoto(REGION);
 let account: MotoAccount;

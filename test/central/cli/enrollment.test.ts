@@ -4,14 +4,9 @@
  */
 import { ListStackSetOperationsCommand } from '@aws-sdk/client-cloudformation';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { main } from '../../shared/cli/main';
-import {
-  buildWorld,
-  MANAGEMENT_ACCOUNT_ID,
-  MEMBERS_STACK_SET,
-  type World,
-} from '../central/enrollment/world';
-import { useMoto } from '../support/moto';
+import { main } from '../../../central/cli/main';
+import { useMoto } from '../../support/moto';
+import { buildWorld, MANAGEMENT_ACCOUNT_ID, MEMBERS_STACK_SET, type World } from '../enrollment/world';
 
 const moto = useMoto();
 let world: World;

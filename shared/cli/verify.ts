@@ -8,9 +8,9 @@ import { KinesisClient } from '@aws-sdk/client-kinesis';
 import { STSClient } from '@aws-sdk/client-sts';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { Command } from 'commander';
-import { DEFAULT_FILTER_NAME, ownFilterName, STREAM_NAME } from '../../naming';
-import { verify } from '../../verify';
-import { formatTable, printJson } from '../output';
+import { DEFAULT_FILTER_NAME, ownFilterName, STREAM_NAME } from '../naming';
+import { verify } from '../verify';
+import { formatTable, printJson } from './output';
 
 export function register(program: Command): void {
   program

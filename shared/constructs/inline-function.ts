@@ -14,8 +14,8 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { bundleHandler } from '../../shared/bundle';
-import { RESOURCE_PREFIX } from '../../shared/naming';
+import { bundleHandler } from './bundle';
+import { RESOURCE_PREFIX } from '../naming';
 import { acknowledgeFindings } from './nag';
 
 /**

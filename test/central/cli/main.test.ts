@@ -1,6 +1,6 @@
 /** The CLI entry: exit codes for help, usage errors and commands that throw. */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { buildProgram, main } from '../../../shared/cli/main';
+import { buildProgram, main } from '../../../central/cli/main';
 
 describe('log-reflector CLI', () => {
   afterEach(() => {

@@ -4,10 +4,10 @@
  * Each command group lives in its own file under ./commands and registers itself here.
  */
 import { Command, CommanderError } from 'commander';
-import { register as registerEnrollment } from './commands/enrollment';
-import { register as registerMember } from './commands/member';
-import { register as registerReplay } from './commands/replay';
-import { register as registerVerify } from './commands/verify';
+import { register as registerMember } from '../../member/cli/member';
+import { register as registerVerify } from '../../shared/cli/verify';
+import { register as registerEnrollment } from './enrollment';
+import { register as registerReplay } from './replay';
 
 export function buildProgram(): Command {
   const program = new Command('log-reflector')
