@@ -93,7 +93,7 @@ export class CentralStack extends StackSetStack {
 
     // The role CloudWatch Logs assumes to put records into the stream, for the destination
     // in every source region. Inline policy: attached in the same resource as the role, so
-    // the destination's test message cannot race it (DESIGN.md, CloudWatch Logs facts).
+    // the destination's test message cannot race it (docs/architecture.md; "Creating a destination" in https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/CreateDestination.html).
     // Confused deputy: only CloudWatch Logs acting for a log resource in one of our regions.
     // (Fn::Join's delimiter must be a literal, so the partition is too: the commercial
     // partition is the only one supported, shared/regions.ts.)

@@ -2,7 +2,7 @@
  * The org stack: the one stack `cdk deploy` touches, in the management account (or the
  * CloudFormation delegated admin) and the home region. Infrastructure code.
  *
- * Everything outside this account arrives by StackSet (DESIGN.md decision 1):
+ * Everything outside this account arrives by StackSet (docs/architecture.md, decision 1):
  * - central       → central account, home region (stream, reflector, failure bucket)
  * - destinations  → central account, every region (waits for central: the destination's
  *                   test message needs the stream and role)
@@ -79,7 +79,7 @@ export class OrgStack extends Stack {
     this.templateOptions.description =
       'log-reflector org stack: StackSets for the central account, destinations and members, and the enrollment reconciler';
     const fromManagement = c.deployFrom === 'management';
-    // cdk-stacksets emits CallAs DELEGATED_ADMIN unless told otherwise (DESIGN.md decision 1).
+    // cdk-stacksets emits CallAs DELEGATED_ADMIN unless told otherwise (docs/architecture.md, decision 1).
     const serviceManaged = (autoDeploy: boolean) =>
       DeploymentType.serviceManaged({
         delegatedAdmin: !fromManagement,

@@ -7,7 +7,7 @@
  * - a sender role CloudWatch Logs uses for the org-wide destination,
  * - the subscriber (EventBridge rule on CloudTrail CreateLogGroup, retries + dead-letter queue),
  * - the backfill custom resource (one Lambda answering CloudFormation itself: no Provider
- *   framework inside a StackSet, DESIGN.md decision 3),
+ *   framework inside a StackSet, docs/architecture.md, decision 3),
  * - a scheduled sweep that heals drift,
  * - the `Enrollment` parameter the enrollment reconciler overrides per account: `disabled`
  *   turns the rule and the sweep off and makes the backfill remove our filters.
@@ -32,7 +32,7 @@ import type { MemberEnvSchema } from './runtime/env';
 /** Name of the CloudWatch Logs destination the central account has in every region. */
 export const DESTINATION_NAME = 'log-reflector';
 
-/** The parameter the enrollment reconciler overrides per account (DESIGN.md decision 4). */
+/** The parameter the enrollment reconciler overrides per account (docs/architecture.md, decision 4). */
 export const ENROLLMENT_PARAMETER = 'Enrollment';
 
 export interface MemberSettings {

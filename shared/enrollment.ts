@@ -1,5 +1,5 @@
 /**
- * The enrollment planner (DESIGN.md decision 4), pure: accounts + their tags + the members
+ * The enrollment planner (docs/architecture.md, decision 4), pure: accounts + their tags + the members
  * StackSet's instances and their parameter overrides → what each account should be, and the
  * `UpdateStackInstances` operations that get it there.
  *

@@ -9,7 +9,7 @@ export const RESOURCE_PREFIX = 'log-reflector-';
 
 /**
  * Our own Lambda log groups. Excluded from subscription everywhere, always, whatever the
- * include/exclude settings say (DESIGN.md decision 6): otherwise the pipeline feeds itself.
+ * include/exclude settings say (docs/architecture.md, decision 6): otherwise the pipeline feeds itself.
  */
 export const OWN_LOG_GROUP_PATTERN = `/aws/lambda/${RESOURCE_PREFIX}*`;
 

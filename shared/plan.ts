@@ -5,7 +5,7 @@
  * pin its guarantees (deterministic, idempotent, never touches a filter we do not own, never
  * subscribes our own log groups).
  *
- * Ownership rule (DESIGN.md decision 5): we own exactly one filter name per log group,
+ * Ownership rule (docs/architecture.md, decision 5): we own exactly one filter name per log group,
  * `settings.filterName` (`<base>-<region>`). Every other filter is foreign: it is never
  * updated, removed or counted as ours, and a group whose slots are all foreign is a
  * conflict, never a takeover.

@@ -1,5 +1,5 @@
 /**
- * `log-reflector-enrollment`: the enrollment reconciler (DESIGN.md decision 4), in the
+ * `log-reflector-enrollment`: the enrollment reconciler (docs/architecture.md, decision 4), in the
  * management account (or delegated admin), home region. Thin: classify the trigger
  * (`events.ts`), run one full reconcile (`reconcile.ts`), log every change, emit metrics.
  *

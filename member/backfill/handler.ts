@@ -1,6 +1,6 @@
 /**
  * The backfill: a CloudFormation custom resource (ServiceToken = this function; no Provider
- * framework inside StackSets, DESIGN.md decision 3) that catches every existing log group up
+ * framework inside StackSets, docs/architecture.md, decision 3) that catches every existing log group up
  * on deploy and cleans up on uninstall.
  *
  * - Create / Update: reconcile with the resource's properties (authoritative; validated with

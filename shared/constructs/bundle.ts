@@ -1,7 +1,7 @@
 /**
  * Bundles a Lambda handler source file into one minified CommonJS string, the way it is
  * deployed: inline in the template (`Code.fromInline`, handler `index.handler`), because
- * file assets inside StackSets need an org-readable bucket per region (DESIGN.md decision 2).
+ * file assets inside StackSets need an org-readable bucket per region (docs/architecture.md, decision 2).
  * `@aws-sdk/*` stays external: the Node.js runtime ships AWS SDK v3
  * (https://docs.aws.amazon.com/lambda/latest/dg/lambda-nodejs.html).
  *

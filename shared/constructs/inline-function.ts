@@ -1,21 +1,21 @@
 /**
  * A Lambda function whose code is the esbuild bundle of one handler file, inlined in the
  * template. Used by every stack, including the StackSet templates, where file assets would
- * need an org-readable bucket in every region (DESIGN.md decision 2). Infrastructure code,
+ * need an org-readable bucket in every region (docs/architecture.md, decision 2). Infrastructure code,
  * synth time only; it lives in central/ because the org stack (central) assembles every
  * template, member ones included.
  *
  * Each function gets its own role (no AWS managed policy: least privilege), its own log
  * group `/aws/lambda/<name>` with a retention, and a name starting `log-reflector-`, which
- * keeps its logs out of the pipeline (shared/naming.ts, DESIGN.md decision 6).
+ * keeps its logs out of the pipeline (shared/naming.ts, docs/architecture.md, decision 6).
  */
 import { ArnFormat, Aws, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { bundleHandler } from './bundle';
 import { RESOURCE_PREFIX } from '../naming';
+import { bundleHandler } from './bundle';
 import { acknowledgeFindings } from './nag';
 
 /**

@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { buildApp } from '../../central/app';
-import { PROJECT_ROOT } from '../../shared/constructs/bundle';
 import type { DeploymentConfigInput } from '../../shared/config';
+import { PROJECT_ROOT } from '../../shared/constructs/bundle';
 
 /** The example configuration committed in cdk.json (what `npm run synth` uses). */
 export function exampleConfig(): DeploymentConfigInput {

@@ -3,7 +3,7 @@
 // configuration in cdk.json (or -c config=PATH passed after `--`) into cdk.out/, with cdk-nag
 // (AwsSolutions) checking every stack during synthesis, then runs cfn-lint over every
 // template. Exits non-zero on any nag error, any cfn-lint error, or a template over its limit.
-// W3005 (CDK's redundant DependsOn) is ignored, as DESIGN.md allows.
+// W3005 (CDK's redundant DependsOn) is ignored: CDK emits DependsOn that CloudFormation already infers.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';

@@ -1,5 +1,5 @@
 /**
- * The enrollment handler exactly as deployed: the inline esbuild bundle (DESIGN.md decision 2).
+ * The enrollment handler exactly as deployed: the inline esbuild bundle (docs/architecture.md, decision 2).
  * Guards its size and runs the bundled code once on an ignored event (no AWS call).
  */
 import { createRequire } from 'node:module';
