@@ -17,14 +17,14 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { buildProgram, main } from '../../../central/cli/main';
 
 const clients = [
-  CloudFormationClient,
-  CloudWatchLogsClient,
-  KinesisClient,
-  OrganizationsClient,
-  S3Client,
-  SecretsManagerClient,
-  STSClient,
-].map((c) => mockClient(c));
+  mockClient(CloudFormationClient),
+  mockClient(CloudWatchLogsClient),
+  mockClient(KinesisClient),
+  mockClient(OrganizationsClient),
+  mockClient(S3Client),
+  mockClient(SecretsManagerClient),
+  mockClient(STSClient),
+];
 
 const callsMade = () => clients.reduce((n, c) => n + c.calls().length, 0);
 
