@@ -124,3 +124,18 @@ export class ConflictError extends LogReflectorError {
     this.name = 'ConflictError';
   }
 }
+
+/**
+ * The operator typed something the CLI cannot use: a flag's value of the wrong shape, a region
+ * that does not exist. Names the flag and the value received; the CLI exits 2.
+ */
+export class UsageError extends LogReflectorError {
+  /** The flag, e.g. `--concurrency`. */
+  readonly flag: string;
+
+  constructor(flag: string, message: string, options?: LogReflectorErrorOptions) {
+    super(`${flag}: ${message}`, options);
+    this.name = 'UsageError';
+    this.flag = flag;
+  }
+}

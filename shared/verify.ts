@@ -44,6 +44,15 @@ export interface VerifyOptions {
   /** Polling interval. */
   readonly pollMs?: number;
   readonly now?: () => number;
+  /** Called at every poll of a wait, before it sleeps (the CLI draws progress from it). */
+  readonly onWait?: (wait: VerifyWait) => void;
+}
+
+/** One poll of a wait: for our filter on the log group, or for the marker in the stream. */
+export interface VerifyWait {
+  readonly step: 'subscription' | 'stream';
+  readonly waitedMs: number;
+  readonly timeoutMs: number;
 }
 
 export type StepStatus = 'ok' | 'failed' | 'skipped';
@@ -106,7 +115,8 @@ export async function verify(clients: VerifyClients, options: VerifyOptions): Pr
   }
 
   // 3. Our filter on it (the subscriber's work).
-  const deadline = now() + options.timeoutMs;
+  const waitStart = now();
+  const deadline = waitStart + options.timeoutMs;
   let destination: string | undefined;
   for (;;) {
     const res = await clients.logs.send(
@@ -114,6 +124,7 @@ export async function verify(clients: VerifyClients, options: VerifyOptions): Pr
     );
     destination = res.subscriptionFilters?.find((f) => f.filterName === options.filterName)?.destinationArn;
     if (destination || now() >= deadline) break;
+    options.onWait?.({ step: 'subscription', waitedMs: now() - waitStart, timeoutMs: options.timeoutMs });
     await sleep(pollMs);
   }
   if (!destination) {
@@ -186,7 +197,8 @@ export async function verify(clients: VerifyClients, options: VerifyOptions): Pr
     });
     return done(true);
   }
-  const streamDeadline = now() + options.timeoutMs;
+  const streamStart = now();
+  const streamDeadline = streamStart + options.timeoutMs;
   for (;;) {
     for (const [shardId, iterator] of shardIterators) {
       const res = await clients.kinesis.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 1000 }));
@@ -207,6 +219,7 @@ export async function verify(clients: VerifyClients, options: VerifyOptions): Pr
       }
     }
     if (now() >= streamDeadline) break;
+    options.onWait?.({ step: 'stream', waitedMs: now() - streamStart, timeoutMs: options.timeoutMs });
     await sleep(pollMs);
   }
   steps.push({

@@ -13,6 +13,7 @@ import {
   type OrganizationsClient,
 } from '@aws-sdk/client-organizations';
 import { type Command, Option } from 'commander';
+import { jsonOption, knownRegions } from '../../shared/cli/options';
 import { formatTable, printJson } from '../../shared/cli/output';
 import { ConfigError } from '../../shared/errors';
 import { DEFAULT_OPT_OUT_TAG_KEY, DEFAULT_OPT_OUT_TAG_VALUE } from '../../shared/naming';
@@ -176,17 +177,21 @@ function addOptions(command: Command): Command {
         .choices(['SELF', 'DELEGATED_ADMIN'])
         .default('SELF'),
     )
-    .option('--region <name...>', 'region order for the operations (default: as the instances are)')
+    .option(
+      '--region <name...>',
+      'region order for the operations (default: as the instances are)',
+      knownRegions('--region'),
+    )
     .option('--management-stack-set <name>', 'the self-managed StackSet covering the management account')
     .option('--management-account <id>', 'management account id (default: from DescribeOrganization)')
-    .option('--json', 'print JSON instead of a table');
+    .addOption(jsonOption());
 }
 
 /** Registers `enrollment plan` and `enrollment apply`. */
 export function register(program: Command): void {
   const group = program
     .command('enrollment')
-    .description('Opt-out tag → per-account Enrollment overrides on the members StackSet');
+    .description('opt-out tag → per-account Enrollment overrides on the members StackSet');
   addOptions(
     group.command('plan').description('show what each account should be and what would change'),
   ).action((options: EnrollmentOptions) => run(false, options));

@@ -10,26 +10,40 @@
  *
  * Exit code 1 when any group failed or conflicted.
  */
-import type { Command } from 'commander';
-import { formatTable, printJson, progressBar, type Row } from '../../shared/cli/output';
+import { type Command, Option } from 'commander';
+import {
+  jsonOption,
+  positiveInteger,
+  positiveNumber,
+  regionOption,
+  resolveRegion,
+} from '../../shared/cli/options';
+import { formatTable, printJson, progressBar, type Row, statusLine } from '../../shared/cli/output';
 import { ConfigError } from '../../shared/errors';
 import { DEFAULT_FILTER_NAME, ownFilterName } from '../../shared/naming';
-import { createPlanner, isMutation, type PlanAction, type PlanMode } from '../../shared/plan';
+import {
+  createPlanner,
+  DEFAULT_FILTER_SLOTS,
+  isMutation,
+  type PlanAction,
+  type PlanMode,
+} from '../../shared/plan';
+import type { Region } from '../../shared/regions';
 import { executeAll, type GroupResult, planAll, type Summary } from '../runtime/apply';
 import { createLogsClient, createLogsRuntime } from '../runtime/clients';
 import { DEFAULT_RATE_LIMIT_RPS, loadMemberEnv, type MemberSettings, planSettings } from '../runtime/env';
 
 interface MemberOptions {
-  readonly region?: string;
+  readonly region?: Region;
   readonly destinationArn?: string;
   readonly roleArn?: string;
   readonly filterName?: string;
   readonly filterPattern?: string;
   readonly include?: string;
   readonly exclude?: string;
-  readonly rate?: string;
-  readonly filterSlots?: string;
-  readonly concurrency?: string;
+  readonly rate?: number;
+  readonly filterSlots?: number;
+  readonly concurrency: number;
   readonly json?: boolean;
   readonly all?: boolean;
 }
@@ -49,8 +63,8 @@ function settingsFrom(options: MemberOptions, region: string, needsDestination: 
     INCLUDE: options.include ?? '',
     EXCLUDE: options.exclude ?? '',
     ENROLLMENT: 'enabled',
-    RATE_LIMIT_RPS: options.rate,
-    FILTER_SLOTS: options.filterSlots,
+    RATE_LIMIT_RPS: options.rate === undefined ? undefined : String(options.rate),
+    FILTER_SLOTS: options.filterSlots === undefined ? undefined : String(options.filterSlots),
   };
   try {
     return loadMemberEnv(env);
@@ -95,25 +109,30 @@ function countLine(counts: Readonly<Record<string, number>>): string {
 
 async function run(mode: 'plan' | 'apply' | 'remove', options: MemberOptions): Promise<void> {
   const client = createLogsClient(options.region);
-  const region = options.region ?? (await client.config.region());
+  const region = await resolveRegion(options.region, () => client.config.region());
   const settings = settingsFrom(options, region, mode !== 'remove');
   const planMode: PlanMode = mode === 'remove' ? 'uninstall' : 'reconcile';
   const planner = createPlanner(planSettings(settings, planMode));
   const { api, limiter } = createLogsRuntime({ requestsPerSecond: settings.rateLimitRps, client });
-  const concurrency = Number(options.concurrency ?? 8);
+  const concurrency = options.concurrency;
   const quiet = options.json === true;
 
   let listed = 0;
-  const planned = await planAll({
-    api,
-    planner,
-    concurrency,
-    onPage: (n) => {
-      listed += n;
-      if (!quiet && process.stderr.isTTY) process.stderr.write(`\rread ${listed} log groups…`);
-    },
-  });
-  if (!quiet && process.stderr.isTTY) process.stderr.write('\n');
+  const reading = statusLine(quiet);
+  let planned: Awaited<ReturnType<typeof planAll>>;
+  try {
+    planned = await planAll({
+      api,
+      planner,
+      concurrency,
+      onPage: (n) => {
+        listed += n;
+        reading.update(`reading log groups in ${region}: ${listed} so far…`);
+      },
+    });
+  } finally {
+    reading.clear();
+  }
   const counts: Record<string, number> = { subscribe: 0, update: 0, remove: 0, skip: 0, conflict: 0 };
   for (const action of planned.actions) counts[action.kind] = (counts[action.kind] ?? 0) + 1;
   const readFailures = planned.failures.length;
@@ -182,38 +201,71 @@ async function run(mode: 'plan' | 'apply' | 'remove', options: MemberOptions): P
   if (summary.failed > 0 || summary.conflict > 0) process.exitCode = 1;
 }
 
-function common(command: Command, withDestination: boolean): Command {
+/** Log groups in flight at once (listing filters, applying changes); the rate limiter still paces the calls. */
+const DEFAULT_CONCURRENCY = 8;
+
+/**
+ * The flags of plan/apply/remove. `remove` works with the filter name alone: it takes our
+ * filter off every group (include/exclude, slots, destination and pattern do not apply), so
+ * it does not list those flags.
+ */
+function common(command: Command, mode: 'plan' | 'apply' | 'remove'): Command {
   command
-    .option('--region <region>', 'AWS region (default: from the environment or profile)')
-    .option(
-      '--filter-name <name>',
-      `full name of the filter we own (default: ${DEFAULT_FILTER_NAME}-<region>)`,
-    )
-    .option('--include <globs>', 'comma-separated globs of log groups to include (default: all)')
-    .option('--exclude <globs>', 'comma-separated globs of log groups to exclude')
-    .option('--rate <rps>', `requests per second per API (default: ${DEFAULT_RATE_LIMIT_RPS})`)
-    .option('--filter-slots <n>', 'subscription filters a log group can hold (default: 2)')
-    .option('--concurrency <n>', 'log groups in flight at once (default: 8)')
-    .option('--json', 'print JSON instead of a table');
-  if (withDestination) {
+    .addOption(regionOption())
+    .addOption(
+      new Option(
+        '--filter-name <name>',
+        `full name of the filter we own (default: ${DEFAULT_FILTER_NAME}-<region>)`,
+      ),
+    );
+  if (mode !== 'remove') {
     command
       .requiredOption('--destination-arn <arn>', 'the regional logs destination (or a Kinesis stream ARN)')
-      .requiredOption('--role-arn <arn>', 'the sender role CloudWatch Logs uses for the destination')
-      .option('--filter-pattern <pattern>', 'subscription filter pattern (default: every event)');
+      .requiredOption('--role-arn <arn>', 'the sender role CloudWatch Logs assumes to deliver')
+      .addOption(
+        new Option('--filter-pattern <pattern>', 'subscription filter pattern (default: every event)'),
+      )
+      .addOption(
+        new Option('--include <globs>', 'comma-separated globs of log groups to include (default: all)'),
+      )
+      .option('--exclude <globs>', 'comma-separated globs of log groups to exclude')
+      .addOption(
+        new Option(
+          '--filter-slots <n>',
+          `subscription filters a log group can hold (default: ${DEFAULT_FILTER_SLOTS})`,
+        ).argParser(positiveInteger('--filter-slots')),
+      );
   }
+  command
+    .addOption(
+      new Option(
+        '--rate <rps>',
+        `CloudWatch Logs requests per second, per API (default: ${DEFAULT_RATE_LIMIT_RPS})`,
+      ).argParser(positiveNumber('--rate')),
+    )
+    .addOption(
+      new Option('--concurrency <n>', 'log groups in flight at once')
+        .argParser(positiveInteger('--concurrency'))
+        .default(DEFAULT_CONCURRENCY),
+    )
+    .addOption(jsonOption());
+  if (mode === 'plan') command.option('--all', 'also list the groups that need nothing');
   return command;
 }
 
 export function register(program: Command): void {
-  common(program.command('plan').description('show what apply would do in this account and region'), true)
-    .option('--all', 'also list the groups that need nothing')
-    .action((options: MemberOptions) => run('plan', options));
+  common(
+    program.command('plan').description('show what apply would do in this account and region'),
+    'plan',
+  ).action((options: MemberOptions) => run('plan', options));
   common(
     program.command('apply').description('subscribe every eligible log group of this account and region'),
-    true,
+    'apply',
   ).action((options: MemberOptions) => run('apply', options));
   common(
-    program.command('remove').description('remove our subscription filter from every log group'),
-    false,
+    program
+      .command('remove')
+      .description('remove our subscription filter from every log group of this account and region'),
+    'remove',
   ).action((options: MemberOptions) => run('remove', options));
 }

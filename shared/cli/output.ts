@@ -1,7 +1,7 @@
 /**
- * Output helpers every CLI command shares: aligned tables, JSON, and a progress bar on
- * stderr (so stdout stays clean for `--json` and pipes; the bar is hidden when stderr is
- * not a terminal, e.g. in CI).
+ * Output helpers every CLI command shares: aligned tables, JSON, and progress on stderr (a bar
+ * when the total is known, a status line while reading or waiting), so stdout stays clean for
+ * `--json` and pipes. Progress is off with `--json` and when stderr is not a terminal (CI).
  */
 import { SingleBar } from 'cli-progress';
 
@@ -26,7 +26,7 @@ export interface Progress {
 
 /** A progress bar on stderr, or a no-op when stderr is not a TTY or `quiet` is set. */
 export function progressBar(total: number, label: string, quiet = false): Progress {
-  if (quiet || !process.stderr.isTTY) {
+  if (!progressEnabled(quiet)) {
     return { tick: () => undefined, stop: () => undefined };
   }
   const bar = new SingleBar({
@@ -38,6 +38,38 @@ export function progressBar(total: number, label: string, quiet = false): Progre
   return {
     tick: (delta = 1) => bar.increment(delta),
     stop: () => bar.stop(),
+  };
+}
+
+/** Where progress goes: stderr, or a stand-in in tests. */
+export type ProgressStream = Pick<NodeJS.WriteStream, 'write' | 'isTTY'>;
+
+/** True when progress should be drawn: not `quiet` (`--json`) and a terminal. */
+export function progressEnabled(quiet: boolean, stream: ProgressStream = process.stderr): boolean {
+  return !quiet && stream.isTTY === true;
+}
+
+export interface StatusLine {
+  /** Replaces the line with `text`. */
+  update(text: string): void;
+  /** Erases the line (call when done, also on error). */
+  clear(): void;
+}
+
+/** One line of progress on stderr, redrawn in place; a no-op unless `progressEnabled`. */
+export function statusLine(quiet = false, stream: ProgressStream = process.stderr): StatusLine {
+  if (!progressEnabled(quiet, stream)) return { update: () => undefined, clear: () => undefined };
+  let drawn = false;
+  return {
+    update: (text) => {
+      // \r back to column 0, ESC[K erases the rest of the previous text.
+      stream.write(`\r${text}\x1b[K`);
+      drawn = true;
+    },
+    clear: () => {
+      if (drawn) stream.write('\r\x1b[K');
+      drawn = false;
+    },
   };
 }
 

@@ -12,9 +12,10 @@ import {
 import { CreateStreamCommand, DescribeStreamSummaryCommand, KinesisClient } from '@aws-sdk/client-kinesis';
 import { STSClient } from '@aws-sdk/client-sts';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { main } from '../../central/cli/main';
-import { VERIFY_LOG_GROUP, type VerifyClients, verify } from '../../shared/verify';
+import { waitText } from '../../shared/cli/verify';
+import { VERIFY_LOG_GROUP, type VerifyClients, type VerifyWait, verify } from '../../shared/verify';
 import { useMoto } from '../support/moto';
 
 const REGION = 'us-east-1';
@@ -33,13 +34,14 @@ describe('verify (moto)', () => {
     };
   });
 
-  const runVerify = (timeoutMs: number) =>
+  const runVerify = (timeoutMs: number, onWait?: (wait: VerifyWait) => void) =>
     verify(clients, {
       region: REGION,
       filterName: FILTER,
       streamName: 'log-reflector',
       timeoutMs,
       pollMs: 100,
+      ...(onWait ? { onWait } : {}),
     });
 
   async function centralStream(): Promise<string> {
@@ -78,7 +80,13 @@ describe('verify (moto)', () => {
 
   it('fails, naming the filter and what to check, when nothing subscribed the group', async () => {
     await centralStream();
-    const report = await runVerify(300);
+    const waits: VerifyWait[] = [];
+    const report = await runVerify(300, (w) => waits.push(w));
+    // Told at every poll while it waited, before sleeping.
+    expect(waits.length).toBeGreaterThan(0);
+    expect(waits.every((w) => w.step === 'subscription' && w.timeoutMs === 300 && w.waitedMs >= 0)).toBe(
+      true,
+    );
     expect(report.ok).toBe(false);
     expect(report.steps.at(-1)).toMatchObject({ step: 'subscription', status: 'failed' });
     expect(report.steps.at(-1)?.detail).toContain(`no filter named ${FILTER} on ${VERIFY_LOG_GROUP}`);
@@ -121,5 +129,56 @@ describe('verify (moto)', () => {
       'log group',
       'subscription',
     ]);
+  });
+
+  it('shows what it waits for on a terminal, and nothing on stderr with --json', async () => {
+    const tty = Object.getOwnPropertyDescriptor(process.stderr, 'isTTY');
+    Object.defineProperty(process.stderr, 'isTTY', { value: true, configurable: true });
+    const run = async (...extra: string[]) => {
+      let stderr = '';
+      vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+      vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+        stderr += String(chunk);
+        return true;
+      });
+      try {
+        const code = await main([
+          'node',
+          'log-reflector',
+          'verify',
+          '--region',
+          REGION,
+          '--timeout-seconds',
+          '0.3',
+          ...extra,
+        ]);
+        return { code, stderr };
+      } finally {
+        vi.restoreAllMocks();
+      }
+    };
+    try {
+      const shown = await run();
+      expect(shown.code).toBe(1);
+      expect(shown.stderr).toContain(`\rverify: waiting for ${FILTER} on ${VERIFY_LOG_GROUP} (0 s of 0 s)`);
+      expect(shown.stderr.endsWith('\r\x1b[K')).toBe(true);
+      const quiet = await run('--json');
+      expect(quiet.code).toBe(1);
+      expect(quiet.stderr).toBe('');
+    } finally {
+      if (tty) Object.defineProperty(process.stderr, 'isTTY', tty);
+      else delete (process.stderr as { isTTY?: boolean }).isTTY;
+    }
+  });
+});
+
+describe('verify status line', () => {
+  it('says what it waits for and for how long', () => {
+    expect(
+      waitText({ step: 'subscription', waitedMs: 12_400, timeoutMs: 120_000 }, FILTER, 'log-reflector'),
+    ).toBe(`verify: waiting for ${FILTER} on ${VERIFY_LOG_GROUP} (12 s of 120 s)`);
+    expect(waitText({ step: 'stream', waitedMs: 999, timeoutMs: 60_000 }, FILTER, 'log-reflector')).toBe(
+      'verify: waiting for the marker in log-reflector (0 s of 60 s)',
+    );
   });
 });

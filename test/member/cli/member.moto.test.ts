@@ -117,6 +117,36 @@ describe('log-reflector CLI', () => {
     expect(Object.keys(await account.filters('/app/full'))).toStrictEqual(['x', 'y']);
   });
 
+  it('--concurrency abc exits 2 naming the flag, and changes nothing (it used to run nothing and exit 0)', async () => {
+    const { code, stdout, stderr } = await cli('apply', ...target(), '--concurrency', 'abc');
+    expect(code).toBe(2);
+    expect(stderr).toBe("log-reflector: --concurrency: expected a positive integer, received 'abc'\n");
+    expect(stdout).toBe('');
+    expect(await account.filters('/app/a')).toStrictEqual({});
+  });
+
+  it('--concurrency 1 works through every group one at a time', async () => {
+    const { code, stdout } = await cli('apply', ...target(), '--concurrency', '1', '--json');
+    expect(code).toBe(1);
+    expect((JSON.parse(stdout) as { summary: Record<string, number> }).summary.subscribed).toBe(2);
+  });
+
+  it('shows reading progress on a terminal, and none with --json', async () => {
+    const tty = Object.getOwnPropertyDescriptor(process.stderr, 'isTTY');
+    Object.defineProperty(process.stderr, 'isTTY', { value: true, configurable: true });
+    try {
+      const shown = await cli('plan', ...target());
+      expect(shown.stderr).toContain('\rreading log groups in us-east-1: 5 so far…');
+      // Erased before the table is printed.
+      expect(shown.stderr.endsWith('\r\x1b[K')).toBe(true);
+      const quiet = await cli('plan', ...target(), '--json');
+      expect(quiet.stderr).toBe('');
+    } finally {
+      if (tty) Object.defineProperty(process.stderr, 'isTTY', tty);
+      else delete (process.stderr as { isTTY?: boolean }).isTTY;
+    }
+  });
+
   it('names the bad flag and exits 2', async () => {
     const { code, stderr } = await cli('plan', '--destination-arn', 'nope', '--role-arn', ROLE_ARN);
     expect(code).toBe(2);

@@ -1,0 +1,53 @@
+/** Progress goes to stderr on a terminal only, and never with --json (quiet). */
+import { describe, expect, it } from 'vitest';
+import { formatTable, type ProgressStream, progressEnabled, statusLine } from '../../../shared/cli/output';
+
+function fakeStream(isTTY: boolean): ProgressStream & { written: string[] } {
+  const written: string[] = [];
+  return {
+    isTTY,
+    written,
+    write: ((chunk: string) => {
+      written.push(chunk);
+      return true;
+    }) as ProgressStream['write'],
+  };
+}
+
+describe('statusLine', () => {
+  it('redraws one line in place on a terminal and erases it when done', () => {
+    const stream = fakeStream(true);
+    const line = statusLine(false, stream);
+    line.update('reading 10');
+    line.update('reading 20');
+    line.clear();
+    line.clear();
+    expect(stream.written).toStrictEqual(['\rreading 10\x1b[K', '\rreading 20\x1b[K', '\r\x1b[K']);
+  });
+
+  it('writes nothing when stderr is not a terminal', () => {
+    const stream = fakeStream(false);
+    const line = statusLine(false, stream);
+    line.update('reading 10');
+    line.clear();
+    expect(stream.written).toStrictEqual([]);
+  });
+
+  it('writes nothing when quiet (--json), even on a terminal', () => {
+    const stream = fakeStream(true);
+    const line = statusLine(true, stream);
+    line.update('reading 10');
+    line.clear();
+    expect(stream.written).toStrictEqual([]);
+    expect(progressEnabled(true, stream)).toBe(false);
+    expect(progressEnabled(false, stream)).toBe(true);
+  });
+});
+
+describe('formatTable', () => {
+  it('aligns columns and leaves no trailing blanks', () => {
+    expect(formatTable([{ a: 'x', b: 1 }, { a: 'longer' }], ['a', 'b'])).toBe(
+      ['a       b', '------  -', 'x       1', 'longer'].join('\n'),
+    );
+  });
+});
