@@ -16,6 +16,7 @@
  * The physical id is derived from FilterName: an Update that renames the filter gets a new
  * id, so CloudFormation then sends Delete with the old properties and the old filters go.
  */
+import { createHash } from 'node:crypto';
 import type { Context } from 'aws-lambda';
 import { DecodeError } from '../../shared/errors';
 import { type Clock, systemClock } from '../../shared/rate-limiter';
@@ -81,8 +82,23 @@ export interface BackfillDeps extends StepDeps {
 
 const FILTER_NAME = /^[^:*]{1,512}$/;
 
+/**
+ * PhysicalResourceId "can be up to 1 KB in size"
+ * (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/crpg-ref-responses.html).
+ */
+export const MAX_PHYSICAL_ID_BYTES = 1024;
+const PHYSICAL_ID_PREFIX = 'log-reflector-backfill-';
+
+/**
+ * The physical id, derived from the filter name: a rename gives a new id, so CloudFormation
+ * replaces the resource and sends Delete with the old name. Readable when it fits (so the
+ * ids of existing stacks never change); a filter name of up to 512 characters in multi-byte
+ * UTF-8 does not fit, and then the id carries the name's SHA-256 instead (same name, same id).
+ */
 export function physicalIdFor(filterName: string): string {
-  return `log-reflector-backfill-${filterName}`;
+  const readable = `${PHYSICAL_ID_PREFIX}${filterName}`;
+  if (Buffer.byteLength(readable, 'utf8') <= MAX_PHYSICAL_ID_BYTES) return readable;
+  return `${PHYSICAL_ID_PREFIX}sha256-${createHash('sha256').update(filterName, 'utf8').digest('hex')}`;
 }
 
 function summaryData(totals: Summary, complete: boolean): Record<string, string> {
