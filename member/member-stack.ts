@@ -10,7 +10,7 @@
  *   framework inside a StackSet, docs/architecture.md, decision 3),
  * - a scheduled sweep that heals drift,
  * - the `Enrollment` parameter the enrollment reconciler overrides per account: `disabled`
- *   turns the rule and the sweep off and makes the backfill remove our filters.
+ *   turns the CreateLogGroup rule off and makes the backfill and the sweep remove our filters.
  *
  * Environment-agnostic (a StackSet template): nothing per account is baked in; org-wide
  * settings are parameter defaults, account and region come from pseudo parameters.
@@ -279,11 +279,8 @@ export class MemberStack extends StackSetStack {
       schedule: events.Schedule.rate(Duration.minutes(s.sweepIntervalMinutes)),
       targets: [new targets.LambdaFunction(sweep.function, { retryAttempts: 2 })],
     });
-    (sweepRule.node.defaultChild as events.CfnRule).state = Fn.conditionIf(
-      isEnabled.logicalId,
-      'ENABLED',
-      'DISABLED',
-    ).toString();
+    // The sweep runs whatever Enrollment says: with `disabled` it removes our filters (and only
+    // ours) from every group, finishing what the backfill's removal chain left (docs/member.md).
 
     // The backfill: CloudFormation calls the function directly (ServiceToken = its ARN) and
     // the function answers the ResponseURL itself. Every setting is a property, so changing

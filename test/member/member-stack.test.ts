@@ -17,7 +17,7 @@ describe('member stack template', () => {
     json = s.member.toJSON() as typeof json;
   });
 
-  it('has an Enrollment parameter, enabled by default, that switches the rule and the sweep', () => {
+  it('has an Enrollment parameter, enabled by default, that switches the CreateLogGroup rule', () => {
     expect(json.Parameters.Enrollment).toStrictEqual({
       Type: 'String',
       AllowedValues: ['enabled', 'disabled'],
@@ -25,12 +25,18 @@ describe('member stack template', () => {
       Description: expect.stringContaining('enrollment reconciler'),
     });
     s.member.hasCondition('IsEnabled', { 'Fn::Equals': [{ Ref: 'Enrollment' }, 'enabled'] });
-    for (const name of ['log-reflector-create-log-group', 'log-reflector-sweep']) {
-      s.member.hasResourceProperties('AWS::Events::Rule', {
-        Name: name,
-        State: { 'Fn::If': ['IsEnabled', 'ENABLED', 'DISABLED'] },
-      });
-    }
+    s.member.hasResourceProperties('AWS::Events::Rule', {
+      Name: 'log-reflector-create-log-group',
+      State: { 'Fn::If': ['IsEnabled', 'ENABLED', 'DISABLED'] },
+    });
+  });
+
+  it('keeps the sweep running when Enrollment is disabled: it finishes what a broken removal chain left (issue 15.2)', () => {
+    s.member.hasResourceProperties('AWS::Events::Rule', { Name: 'log-reflector-sweep', State: 'ENABLED' });
+    s.member.hasResourceProperties('AWS::Lambda::Function', {
+      FunctionName: 'log-reflector-sweep',
+      Environment: { Variables: Match.objectLike({ ENROLLMENT: { Ref: 'Enrollment' } }) },
+    });
   });
 
   it('passes Enrollment to the backfill custom resource (disabled → Update removes our filters)', () => {
