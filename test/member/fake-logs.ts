@@ -70,7 +70,8 @@ export class FakeLogs {
   /** Names of the groups carrying a filter called `filterName`. */
   groupsWith(filterName: string): string[] {
     const out: string[] = [];
-    for (const [name, filters] of this.groups) if (filters.some((f) => f.filterName === filterName)) out.push(name);
+    for (const [name, filters] of this.groups)
+      if (filters.some((f) => f.filterName === filterName)) out.push(name);
     return out.sort();
   }
 
@@ -103,7 +104,10 @@ export class FakeLogs {
       }
       const page = names.slice(start, start + PAGE);
       const more = start + PAGE < names.length;
-      return { logGroups: page.map((logGroupName) => ({ logGroupName })), nextToken: more ? page.at(-1) : undefined };
+      return {
+        logGroups: page.map((logGroupName) => ({ logGroupName })),
+        nextToken: more ? page.at(-1) : undefined,
+      };
     },
     describeSubscriptionFilters: async (logGroupName: string) => {
       this.enter('DescribeSubscriptionFilters', logGroupName);
@@ -126,14 +130,19 @@ export class FakeLogs {
       this.enter('DeleteSubscriptionFilter', logGroupName);
       const filters = this.groups.get(logGroupName);
       const at = filters?.findIndex((f) => f.filterName === filterName) ?? -1;
-      if (!filters || at < 0) throw awsError('ResourceNotFoundException', 'The specified resource does not exist.');
+      if (!filters || at < 0)
+        throw awsError('ResourceNotFoundException', 'The specified resource does not exist.');
       filters.splice(at, 1);
     },
   };
 
   /** A LogsRuntime over this fake: the project's limiter and retry policy on `clock`. */
   runtime(options: { requestsPerSecond: number; clock: Clock; maxAttempts?: number }): LogsRuntime {
-    const limiter = new RateLimiter({ requestsPerSecond: options.requestsPerSecond, burst: 2, clock: options.clock });
+    const limiter = new RateLimiter({
+      requestsPerSecond: options.requestsPerSecond,
+      burst: 2,
+      clock: options.clock,
+    });
     const context = {
       limiter,
       clock: options.clock,
@@ -143,7 +152,9 @@ export class FakeLogs {
     const raw = this.raw;
     const api: LogsApi = {
       async listLogGroups(nextToken) {
-        const out = await callWithRetry(context, 'DescribeLogGroups', undefined, () => raw.describeLogGroups(nextToken));
+        const out = await callWithRetry(context, 'DescribeLogGroups', undefined, () =>
+          raw.describeLogGroups(nextToken),
+        );
         if (out === 'not-found') return { groups: [] };
         return { groups: out.logGroups, nextToken: out.nextToken };
       },
@@ -174,7 +185,9 @@ export class FakeLogs {
  * A virtual clock: `sleep(ms)` resolves at once and moves time to at least `now + ms` as seen
  * when sleep was called, so concurrent waiters end at the latest of their targets.
  */
-export function virtualClock(start = Date.UTC(2026, 0, 5, 12)): Clock & { t: number; advance(ms: number): void } {
+export function virtualClock(
+  start = Date.UTC(2026, 0, 5, 12),
+): Clock & { t: number; advance(ms: number): void } {
   const clock = {
     t: start,
     now: () => clock.t,

@@ -9,7 +9,7 @@
 import { describe, expect, it } from 'vitest';
 import { createSweepHandler } from '../../../member/sweep/handler';
 import { FakeLogs, virtualClock } from '../fake-logs';
-import { FILTER_NAME, memberEnv, memberSettings, REGION, ROLE_ARN, streamArn } from '../support';
+import { FILTER_NAME, memberEnv, memberSettings, memoryClaim, REGION, ROLE_ARN, streamArn } from '../support';
 import { recordTelemetry } from '../telemetry-recorder';
 
 const DESTINATION = streamArn('central');
@@ -36,7 +36,12 @@ describe('overlapping sweeps', () => {
     const eligible = Array.from({ length: 120 }, (_, i) => `/app/g-${String(i).padStart(3, '0')}`);
     const excluded = Array.from({ length: 20 }, (_, i) => `/excluded/g-${String(i).padStart(2, '0')}`);
     logs.addGroups([...eligible, ...excluded]);
-    const ours = { filterName: FILTER_NAME, destinationArn: DESTINATION, filterPattern: '', roleArn: ROLE_ARN };
+    const ours = {
+      filterName: FILTER_NAME,
+      destinationArn: DESTINATION,
+      filterPattern: '',
+      roleArn: ROLE_ARN,
+    };
     const foreign = { filterName: 'datadog', destinationArn: FOREIGN, filterPattern: '' };
     // A third of the eligible groups carry a foreign filter in the other slot.
     for (const g of eligible.filter((_, i) => i % 3 === 0)) logs.putFilterDirect(g, foreign);
@@ -54,6 +59,7 @@ describe('overlapping sweeps', () => {
         },
         clock,
         telemetry: recordTelemetry().telemetry,
+        claim: memoryClaim(),
         graceMs: 0,
       });
     const context = { invokedFunctionArn: FUNCTION_ARN, getRemainingTimeInMillis: () => 15 * 60_000 };
