@@ -56,6 +56,7 @@ export function createCleanupStarter(
   return async (job) => {
     const rule = cleanupRuleName(job.installId);
     const fn = cleanupFunctionName(job.installId);
+    const arn = functionArn(env, fn);
     await events.send(
       new PutRuleCommand({
         Name: rule,
@@ -67,7 +68,7 @@ export function createCleanupStarter(
     await events.send(
       new PutTargetsCommand({
         Rule: rule,
-        Targets: [{ Id: CLEANUP_TARGET_ID, Arn: functionArn(env, fn), Input: JSON.stringify(job) }],
+        Targets: [{ Id: CLEANUP_TARGET_ID, Arn: arn, Input: JSON.stringify(job) }],
       }),
     );
     try {

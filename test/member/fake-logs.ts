@@ -182,20 +182,45 @@ export class FakeLogs {
 }
 
 /**
- * A virtual clock: `sleep(ms)` resolves at once and moves time to at least `now + ms` as seen
- * when sleep was called, so concurrent waiters end at the latest of their targets.
+ * A virtual clock for concurrent waiters: `sleep(ms)` queues the waiter at `now + ms`, and
+ * once everything runnable has run (setImmediate comes after the microtasks) time jumps to
+ * the earliest queued waiter and wakes it. Waiters wake in time order, as they would for real,
+ * so throughput measured on this clock is what the rate limiter allows.
  */
 export function virtualClock(
   start = Date.UTC(2026, 0, 5, 12),
 ): Clock & { t: number; advance(ms: number): void } {
+  const waiters: { at: number; seq: number; wake: () => void }[] = [];
+  let seq = 0;
+  let scheduled = false;
+  const drain = () => {
+    scheduled = false;
+    if (waiters.length === 0) return;
+    let best = 0;
+    for (let i = 1; i < waiters.length; i += 1) {
+      const w = waiters[i] as (typeof waiters)[number];
+      const b = waiters[best] as (typeof waiters)[number];
+      if (w.at < b.at || (w.at === b.at && w.seq < b.seq)) best = i;
+    }
+    const [next] = waiters.splice(best, 1);
+    if (!next) return;
+    clock.t = Math.max(clock.t, next.at);
+    next.wake();
+    schedule();
+  };
+  const schedule = () => {
+    if (scheduled || waiters.length === 0) return;
+    scheduled = true;
+    setImmediate(drain);
+  };
   const clock = {
     t: start,
     now: () => clock.t,
-    sleep: async (ms: number) => {
-      const target = clock.t + Math.max(0, ms);
-      await Promise.resolve();
-      clock.t = Math.max(clock.t, target);
-    },
+    sleep: (ms: number) =>
+      new Promise<void>((wake) => {
+        waiters.push({ at: clock.t + Math.max(0, ms), seq: seq++, wake });
+        schedule();
+      }),
     advance: (ms: number) => {
       clock.t += ms;
     },
