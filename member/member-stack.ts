@@ -511,8 +511,8 @@ export class CleanupWorker extends Construct {
         },
       },
     });
-    this.function.addDependency(this.role);
-    this.function.addDependency(this.logGroup);
+    this.function.node.addDependency(this.role);
+    this.function.node.addDependency(this.logGroup);
     // EventBridge may invoke it from its schedule (the rule the backfill creates).
     const permission = new lambda.CfnPermission(this, 'SchedulePermission', {
       action: 'lambda:InvokeFunction',
@@ -521,7 +521,7 @@ export class CleanupWorker extends Construct {
       sourceArn: this.ruleArn,
       sourceAccount: account,
     });
-    permission.addDependency(this.function);
+    permission.node.addDependency(this.function);
     for (const resource of [this.logGroup, this.role, this.function, permission]) {
       resource.cfnOptions.deletionPolicy = CfnDeletionPolicy.RETAIN_EXCEPT_ON_CREATE;
       resource.cfnOptions.updateReplacePolicy = CfnDeletionPolicy.DELETE;
