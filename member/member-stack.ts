@@ -10,23 +10,41 @@
  *   framework inside a StackSet, docs/architecture.md, decision 3),
  * - a scheduled sweep that heals drift,
  * - the `Enrollment` parameter the enrollment reconciler overrides per account: `disabled`
- *   turns the rule and the sweep off and makes the backfill remove our filters.
+ *   turns the CreateLogGroup rule off and makes the backfill and the sweep remove our filters.
  *
  * Environment-agnostic (a StackSet template): nothing per account is baked in; org-wide
  * settings are parameter defaults, account and region come from pseudo parameters.
  */
-import { Aws, CfnCondition, CfnCustomResource, CfnParameter, Duration, Fn, Validations } from 'aws-cdk-lib';
+import {
+  Aws,
+  CfnCondition,
+  CfnCustomResource,
+  CfnDeletionPolicy,
+  CfnParameter,
+  Duration,
+  Fn,
+  Stack,
+  Validations,
+} from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as lambdaDestinations from 'aws-cdk-lib/aws-lambda-destinations';
+import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { StackSetStack } from 'cdk-stacksets';
-import type { Construct } from 'constructs';
-import { InlineFunction } from '../shared/constructs/inline-function';
+import { Construct } from 'constructs';
+import { bundleHandler } from '../shared/constructs/bundle';
+import {
+  FUNCTION_RUNTIME,
+  INLINE_CODE_LIMIT_BYTES,
+  InlineFunction,
+} from '../shared/constructs/inline-function';
 import { acknowledgeFindings } from '../shared/constructs/nag';
 import { ENROLLMENT_VALUES, FUNCTION_NAMES, OWN_LOG_GROUP_PATTERN, RESOURCE_PREFIX } from '../shared/naming';
 import type * as z from '../shared/zod';
+import { CLEANUP_POLICY_NAMES, CLEANUP_PREFIX } from './cleanup/job';
 import type { MemberEnvSchema } from './runtime/env';
 
 /** Name of the CloudWatch Logs destination the central account has in every region. */
@@ -65,6 +83,8 @@ export class MemberStack extends StackSetStack {
     readonly sweep: InlineFunction;
   };
   readonly deadLetterQueue: sqs.Queue;
+  /** The worker that removes our filters after the stack is gone (docs/member.md). */
+  readonly cleanup: CleanupWorker;
 
   constructor(scope: Construct, id: string, props: MemberStackProps) {
     super(scope, id);
@@ -165,6 +185,8 @@ export class MemberStack extends StackSetStack {
       timeoutSeconds: 180,
       environment,
     });
+    // The cleanup worker outlives the stack; the backfill's Delete starts it (docs/member.md).
+    this.cleanup = new CleanupWorker(this, 'Cleanup', { rateLimitRps: s.rateLimitRps });
     const backfill = new InlineFunction(this, 'Backfill', {
       entry: 'member/backfill/handler.ts',
       functionName: FUNCTION_NAMES.backfill,
@@ -173,7 +195,11 @@ export class MemberStack extends StackSetStack {
       serviceName: 'backfill',
       memorySizeMb: 512,
       timeoutSeconds: 900,
-      environment,
+      environment: {
+        ...environment,
+        INSTALL_ID: this.cleanup.installId,
+        CLEANUP_FUNCTION_ARN: this.cleanup.functionArn,
+      },
     });
     const sweep = new InlineFunction(this, 'Sweep', {
       entry: 'member/sweep/handler.ts',
@@ -240,6 +266,42 @@ export class MemberStack extends StackSetStack {
       );
     }
 
+    // The backfill's Delete starts the cleanup worker: its schedule (created here, named for
+    // this install) and a first invocation.
+    backfill.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'StartCleanupWorker',
+        actions: ['events:PutRule', 'events:PutTargets'],
+        resources: [this.cleanup.ruleArn],
+      }),
+    );
+    backfill.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'InvokeCleanupWorker',
+        actions: ['lambda:InvokeFunction'],
+        resources: [this.cleanup.functionArn],
+      }),
+    );
+    // CloudFormation invokes the backfill asynchronously
+    // (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/crpg-ref-requests.html). No
+    // Lambda retries: a retried request could be answered twice or start a second chain.
+    // A failed invocation's record goes to the backfill itself, which still answers
+    // (member/backfill/handler.ts, answerAfterFailure); it may invoke itself already
+    // (ContinueOnAFreshInvocation), as an on-failure destination requires
+    // (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html).
+    // Events older than the custom resource timeout (one hour) have no one waiting for them.
+    new lambda.CfnEventInvokeConfig(this, 'BackfillInvokeConfig', {
+      functionName: backfill.function.functionName,
+      qualifier: '$LATEST',
+      maximumRetryAttempts: 0,
+      maximumEventAgeInSeconds: 3600,
+      destinationConfig: {
+        onFailure: {
+          destination: `arn:${Aws.PARTITION}:lambda:${Aws.REGION}:${Aws.ACCOUNT_ID}:function:${FUNCTION_NAMES.backfill}`,
+        },
+      },
+    }).node.addDependency(backfill.role);
+
     // Subscriber: async invocation, retried by Lambda, then parked in the DLQ.
     subscriber.function.configureAsyncInvoke({
       retryAttempts: 2,
@@ -279,11 +341,8 @@ export class MemberStack extends StackSetStack {
       schedule: events.Schedule.rate(Duration.minutes(s.sweepIntervalMinutes)),
       targets: [new targets.LambdaFunction(sweep.function, { retryAttempts: 2 })],
     });
-    (sweepRule.node.defaultChild as events.CfnRule).state = Fn.conditionIf(
-      isEnabled.logicalId,
-      'ENABLED',
-      'DISABLED',
-    ).toString();
+    // The sweep runs whatever Enrollment says: with `disabled` it removes our filters (and only
+    // ours) from every group, finishing what the backfill's removal chain left (docs/member.md).
 
     // The backfill: CloudFormation calls the function directly (ServiceToken = its ARN) and
     // the function answers the ResponseURL itself. Every setting is a property, so changing
@@ -300,10 +359,182 @@ export class MemberStack extends StackSetStack {
     backfillResource.addPropertyOverride('Enrollment', enrollment.valueAsString);
     // Its role's policies must exist before CloudFormation invokes it, and on delete the
     // function and its permissions must outlive the resource that removes our filters.
-    backfillResource.node.addDependency(backfill.role, senderRole);
+    backfillResource.node.addDependency(backfill.role, senderRole, this.cleanup);
     // On uninstall the rules go first, so nothing re-subscribes a group while the backfill's
     // Delete removes our filters. (On create they come up right after the backfill answers.)
     createLogGroupRule.node.addDependency(backfillResource);
     sweepRule.node.addDependency(backfillResource);
+  }
+}
+
+export interface CleanupWorkerProps {
+  /** Control-plane calls per second per API (the member functions' rate). */
+  readonly rateLimitRps: number;
+}
+
+/**
+ * The cleanup worker (member/cleanup/): a function, its role (inline policies only, so they
+ * go with the role) and its log group, all with DeletionPolicy RetainExceptOnCreate: they
+ * outlive the stack's deletion (the uninstall, or the StackSet deleting the instance of an
+ * account that left the target OUs) and are deleted with the stack only when the operation
+ * that created them rolls back
+ * (https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-attribute-deletionpolicy.html).
+ * Its schedule is not in the template: the backfill's Delete creates it, the worker deletes
+ * it, its function and its role when done. Every name carries the install id (the first
+ * 8 hex digits of the stack's UUID), so a reinstall never collides with a worker still
+ * running for the stack before it. Least privilege: each permission names one resource; the
+ * self-deletion ones are in their own policy, deleted last.
+ */
+export class CleanupWorker extends Construct {
+  /** First 8 hex digits of the stack id's UUID. */
+  readonly installId: string;
+  readonly functionName: string;
+  /** Built from the name (not GetAtt), so the worker can carry its own ARN. */
+  readonly functionArn: string;
+  readonly ruleArn: string;
+  readonly function: lambda.CfnFunction;
+  readonly role: iam.CfnRole;
+  readonly logGroup: logs.CfnLogGroup;
+  readonly codeBytes: number;
+
+  constructor(scope: Construct, id: string, props: CleanupWorkerProps) {
+    super(scope, id);
+    const p = Aws.PARTITION;
+    const region = Aws.REGION;
+    const account = Aws.ACCOUNT_ID;
+    this.installId = Fn.select(0, Fn.split('-', Fn.select(2, Fn.split('/', Aws.STACK_ID))));
+    this.functionName = `${CLEANUP_PREFIX}${this.installId}`;
+    const roleName = `${CLEANUP_PREFIX}${this.installId}-${region}`;
+    this.functionArn = `arn:${p}:lambda:${region}:${account}:function:${this.functionName}`;
+    this.ruleArn = `arn:${p}:events:${region}:${account}:rule/${this.functionName}`;
+    const roleArn = `arn:${p}:iam::${account}:role/${roleName}`;
+    const logGroupName = `/aws/lambda/${this.functionName}`;
+    const logGroupArn = `arn:${p}:logs:${region}:${account}:log-group:${logGroupName}`;
+
+    this.logGroup = new logs.CfnLogGroup(this, 'LogGroup', { logGroupName, retentionInDays: 90 });
+    this.role = new iam.CfnRole(this, 'Role', {
+      roleName,
+      description:
+        'log-reflector cleanup worker: removes our subscription filters after uninstall, then itself',
+      assumeRolePolicyDocument: {
+        Version: '2012-10-17',
+        Statement: [
+          { Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' }, Action: 'sts:AssumeRole' },
+        ],
+      },
+      policies: [
+        {
+          policyName: CLEANUP_POLICY_NAMES.work,
+          policyDocument: {
+            Version: '2012-10-17',
+            Statement: [
+              {
+                Sid: 'RemoveOurSubscriptionFilters',
+                Effect: 'Allow',
+                Action: [
+                  'logs:DescribeLogGroups',
+                  'logs:DescribeSubscriptionFilters',
+                  'logs:DeleteSubscriptionFilter',
+                ],
+                Resource: `arn:${p}:logs:${region}:${account}:log-group:*`,
+              },
+              {
+                Sid: 'OwnLogs',
+                Effect: 'Allow',
+                Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+                Resource: `${logGroupArn}:log-stream:*`,
+              },
+              { Sid: 'KeepJob', Effect: 'Allow', Action: 'events:PutTargets', Resource: this.ruleArn },
+              {
+                Sid: 'FindLiveInstall',
+                Effect: 'Allow',
+                Action: 'lambda:GetFunctionConfiguration',
+                Resource: `arn:${p}:lambda:${region}:${account}:function:${FUNCTION_NAMES.backfill}`,
+              },
+            ],
+          },
+        },
+        {
+          policyName: CLEANUP_POLICY_NAMES.selfDelete,
+          policyDocument: {
+            Version: '2012-10-17',
+            Statement: [
+              {
+                Sid: 'DeleteOwnSchedule',
+                Effect: 'Allow',
+                Action: ['events:RemoveTargets', 'events:DeleteRule'],
+                Resource: this.ruleArn,
+              },
+              {
+                Sid: 'DeleteOwnFunction',
+                Effect: 'Allow',
+                Action: 'lambda:DeleteFunction',
+                Resource: this.functionArn,
+              },
+              {
+                Sid: 'DeleteOwnRole',
+                Effect: 'Allow',
+                Action: ['iam:DeleteRolePolicy', 'iam:DeleteRole'],
+                Resource: roleArn,
+              },
+            ],
+          },
+        },
+      ],
+    });
+    const bundle = bundleHandler('member/cleanup/handler.ts');
+    if (bundle.bytes > INLINE_CODE_LIMIT_BYTES) {
+      throw new Error(
+        `bundle of member/cleanup/handler.ts is ${bundle.bytes} bytes, over the inline code limit`,
+      );
+    }
+    this.codeBytes = bundle.bytes;
+    this.function = new lambda.CfnFunction(this, 'Function', {
+      functionName: this.functionName,
+      description:
+        'log-reflector cleanup worker: removes our subscription filters after uninstall, then itself',
+      runtime: FUNCTION_RUNTIME.name,
+      architectures: ['arm64'],
+      handler: 'index.handler',
+      code: { zipFile: bundle.code },
+      memorySize: 256,
+      timeout: 900,
+      role: this.role.attrArn,
+      environment: {
+        variables: {
+          POWERTOOLS_SERVICE_NAME: 'cleanup',
+          POWERTOOLS_METRICS_NAMESPACE: 'LogReflector',
+          POWERTOOLS_LOG_LEVEL: 'INFO',
+          INSTALL_ID: this.installId,
+          CLEANUP_FUNCTION_ARN: this.functionArn,
+          RATE_LIMIT_RPS: String(props.rateLimitRps),
+        },
+      },
+    });
+    this.function.node.addDependency(this.role);
+    this.function.node.addDependency(this.logGroup);
+    // EventBridge may invoke it from its schedule (the rule the backfill creates).
+    const permission = new lambda.CfnPermission(this, 'SchedulePermission', {
+      action: 'lambda:InvokeFunction',
+      functionName: this.functionName,
+      principal: 'events.amazonaws.com',
+      sourceArn: this.ruleArn,
+      sourceAccount: account,
+    });
+    permission.node.addDependency(this.function);
+    for (const resource of [this.logGroup, this.role, this.function, permission]) {
+      resource.cfnOptions.deletionPolicy = CfnDeletionPolicy.RETAIN_EXCEPT_ON_CREATE;
+      resource.cfnOptions.updateReplacePolicy = CfnDeletionPolicy.DELETE;
+    }
+    acknowledgeFindings(
+      this.role,
+      'AwsSolutions-IAM5',
+      [
+        'Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:*',
+        // cdk-nag renders the install id expression as its JSON.
+        `Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/lambda/${CLEANUP_PREFIX}${JSON.stringify(Stack.of(this).resolve(this.installId))}:log-stream:*`,
+      ],
+      'Every log group of this account and region (it removes our filter from each, never a foreign one); log streams of its own log group, named by Lambda at run time.',
+    );
   }
 }

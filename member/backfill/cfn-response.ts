@@ -63,22 +63,85 @@ function putOnce(url: string, body: string, timeoutMs: number): Promise<number> 
 
 export type SendResponse = (responseUrl: string, response: CfnResponse) => Promise<void>;
 
+/**
+ * The response could not be delivered. `refused` when S3 answered 4xx (the presigned URL
+ * expired or does not match): sending again cannot help.
+ */
+export class ResponseUndeliveredError extends TransientError {
+  readonly refused: boolean;
+
+  constructor(message: string, refused: boolean) {
+    super(message);
+    this.name = 'ResponseUndeliveredError';
+    this.refused = refused;
+  }
+}
+
 /** PUTs the response, retrying network errors and 5xx a few times. */
 export const sendResponse: SendResponse = async (responseUrl, response) => {
   const body = responseBody(response);
   let lastProblem = '';
+  let refused = false;
   for (let attempt = 0; attempt < 5; attempt += 1) {
     try {
       const status = await putOnce(responseUrl, body, 10_000);
       if (status >= 200 && status < 300) return;
       lastProblem = `HTTP ${status}`;
-      if (status < 500) break;
+      if (status < 500) {
+        refused = true;
+        break;
+      }
     } catch (error) {
       lastProblem = (error as Error).message;
     }
     await sleep(backoffDelayMs(attempt, { baseMs: 500, capMs: 5_000 }));
   }
-  throw new TransientError(
+  throw new ResponseUndeliveredError(
     `could not deliver the CloudFormation response (${response.Status}): ${lastProblem}`,
+    refused,
   );
 };
+
+/**
+ * CloudFormation waits for an answer for the custom resource's ServiceTimeout, "from 1 to
+ * 3600" seconds, 3600 by default
+ * (https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-customresource.html);
+ * the member stack keeps the default.
+ */
+export const CUSTOM_RESOURCE_TIMEOUT_MS = 3600_000;
+
+/**
+ * When the answer to a request is due, from the request itself: the ResponseURL is an S3
+ * presigned URL signed when CloudFormation sent the request (SigV4 `X-Amz-Date`, valid for
+ * `X-Amz-Expires` seconds; https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html;
+ * older SigV2 URLs carry the absolute `Expires`). The deadline is the earlier of the URL's
+ * expiry and the signing time plus the custom resource timeout. A redelivered or late event
+ * therefore gets the time that is really left, not a fresh budget. Undefined when the URL
+ * carries neither form (then the caller's own budget applies).
+ */
+export function answerDeadlineMs(responseUrl: string): number | undefined {
+  let url: URL;
+  try {
+    url = new URL(responseUrl);
+  } catch {
+    return undefined;
+  }
+  const q = url.searchParams;
+  const date = q.get('X-Amz-Date');
+  const expires = q.get('X-Amz-Expires');
+  if (date && /^\d{8}T\d{6}Z$/.test(date)) {
+    const signedAt = Date.UTC(
+      Number(date.slice(0, 4)),
+      Number(date.slice(4, 6)) - 1,
+      Number(date.slice(6, 8)),
+      Number(date.slice(9, 11)),
+      Number(date.slice(11, 13)),
+      Number(date.slice(13, 15)),
+    );
+    const validMs = expires && /^\d+$/.test(expires) ? Number(expires) * 1000 : CUSTOM_RESOURCE_TIMEOUT_MS;
+    return signedAt + Math.min(validMs, CUSTOM_RESOURCE_TIMEOUT_MS);
+  }
+  const v2 = q.get('Expires');
+  if (v2 && /^\d+$/.test(v2)) return Number(v2) * 1000;
+  return undefined;
+}

@@ -1,33 +1,42 @@
 /**
  * The backfill: a CloudFormation custom resource (ServiceToken = this function; no Provider
- * framework inside StackSets, docs/architecture.md, decision 3) that catches every existing log group up
- * on deploy and cleans up on uninstall.
+ * framework inside StackSets, docs/architecture.md, decision 3) that catches every existing
+ * log group up on deploy and starts the cleanup on uninstall. docs/member.md states what it
+ * guarantees; the rules, each for a reason given there:
  *
- * - Create / Update: reconcile with the resource's properties (authoritative; validated with
- *   MemberEnvSchema). Answers SUCCESS after at most SYNC_BUDGET_MS so stack creation is not
- *   blocked for hours; if groups remain, the rest continues in hand-off invocations with a
- *   cursor, and the sweep heals whatever a broken chain leaves. Update with Enrollment
- *   `disabled` removes our filters (the planner's `not-enrolled`).
- * - Delete: removes our filter (by the request's FilterName) from every group, chaining
- *   invocations while CloudFormation waits, and answers before DELETE_BUDGET_MS (the custom
- *   resource timeout is one hour by default). What is left then is reported in the reason.
- * - Any error answers FAILED with the reason: the stack never waits on a timeout.
+ * - **Exactly one answer, never a wedge.** Every request is claimed first (a second delivery
+ *   of the same RequestId stops: runtime/claims.ts) and answered once. Delete always answers
+ *   SUCCESS. Update answers FAILED only for invalid properties, never for what happened to log
+ *   groups or to a listing (a FAILED during an update rollback leaves the instance in
+ *   UPDATE_ROLLBACK_FAILED). Create answers FAILED when nothing could be done (every change
+ *   failed, access denied, listing failed), which rolls back cleanly.
+ * - **The deadline comes from the request**: the presigned ResponseURL's signing time and
+ *   validity (cfn-response.ts). A request past it is not worked on, nor answered.
+ * - **Exactly one chain, and only after a SUCCESS decision.** Create/Update answer after at most
+ *   SYNC_BUDGET_MS; if groups remain, the rest is handed on (with a chain id each receiver
+ *   claims) once the answer is known to be SUCCESS, and a response that cannot be delivered
+ *   afterwards is logged, never thrown (a throw would start a second chain). The sweep heals
+ *   whatever a broken chain leaves, in every Enrollment mode.
+ * - **Delete hands removal to the cleanup worker** (member/cleanup/), which outlives the stack
+ *   and deletes itself at the end: removal finishes however many groups there are. The Delete
+ *   removes what it can in SYNC_BUDGET_MS first.
+ * - **No Lambda retries**: the member stack sets MaximumRetryAttempts 0 and makes this function
+ *   its own on-failure destination; an invocation record (a crash, a timeout) is answered by
+ *   `answerAfterFailure`.
  *
  * The physical id is derived from FilterName: an Update that renames the filter gets a new
  * id, so CloudFormation then sends Delete with the old properties and the old filters go.
  */
+import { createHash, randomUUID } from 'node:crypto';
 import type { Context } from 'aws-lambda';
-import { DecodeError } from '../../shared/errors';
 import { type Clock, systemClock } from '../../shared/rate-limiter';
 import * as z from '../../shared/zod';
+import { createCleanupStarter } from '../cleanup/control';
+import { type CleanupJob, INSTALL_ID } from '../cleanup/job';
 import { emptySummary, type Summary } from '../runtime/apply';
-import { createHandOff, createLogsRuntime } from '../runtime/clients';
-import {
-  type Continuation,
-  ContinuationSchema,
-  isContinuation,
-  type ResponseTarget,
-} from '../runtime/continuation';
+import { createClaim, ownLogGroupName } from '../runtime/claims';
+import { createHandOff, createLogsClient, createLogsRuntime } from '../runtime/clients';
+import { ContinuationSchema, isContinuation } from '../runtime/continuation';
 import {
   DEFAULT_RATE_LIMIT_RPS,
   loadMemberEnv,
@@ -35,16 +44,29 @@ import {
   sameSettings,
   settingsFromProperties,
 } from '../runtime/env';
-import { runStep, type StepDeps, type StepOutcome } from '../runtime/run';
+import {
+  claimHop,
+  type HandOnResult,
+  handOn,
+  runStep,
+  type StepDeps,
+  type StepOutcome,
+} from '../runtime/run';
 import { createTelemetry } from '../runtime/telemetry';
-import { type CfnResponse, type SendResponse, sendResponse } from './cfn-response';
+import {
+  answerDeadlineMs,
+  type CfnResponse,
+  ResponseUndeliveredError,
+  type SendResponse,
+  sendResponse,
+} from './cfn-response';
 
 /** Time kept back at the end of an invocation for groups in flight and the response PUT. */
 export const GRACE_MS = 150_000;
-/** Create/Update answer CloudFormation after at most this much work. */
+/** Create/Update/Delete answer CloudFormation after at most this much work. */
 export const SYNC_BUDGET_MS = 5 * 60_000;
-/** Delete answers within this, under the custom resource's default one-hour timeout. */
-export const DELETE_BUDGET_MS = 45 * 60_000;
+/** Answer at least this long before the request's deadline (clock skew, the PUT itself). */
+export const ANSWER_MARGIN_MS = 120_000;
 
 /**
  * A CloudFormation custom resource request (sample: test/events/cloudformation/).
@@ -64,25 +86,67 @@ export const CfnRequestSchema = z.object({
 
 export type CfnRequest = z.infer<typeof CfnRequestSchema>;
 
+/**
+ * The record Lambda sends to an on-failure destination when an asynchronous invocation failed
+ * (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html):
+ * `{"version":"1.0","timestamp":"…","requestContext":{"requestId":"…","functionArn":"…",
+ * "condition":"RetriesExhausted","approximateInvokeCount":1},"requestPayload":{…the event…},
+ * "responseContext":{"statusCode":200,"executedVersion":"$LATEST","functionError":"Unhandled"},
+ * "responsePayload":{"errorType":"…","errorMessage":"…"}}`
+ */
+export const InvocationRecordSchema = z.object({
+  requestContext: z.object({ condition: z.string(), functionArn: z.optional(z.string()) }),
+  requestPayload: z.unknown(),
+  responsePayload: z.optional(z.unknown()),
+});
+
+function isInvocationRecord(event: unknown): boolean {
+  return (
+    typeof event === 'object' &&
+    event !== null &&
+    'requestContext' in event &&
+    'requestPayload' in event &&
+    !('RequestType' in event)
+  );
+}
+
 /** The part of the Lambda context the backfill uses. */
 export type BackfillContext = Pick<Context, 'invokedFunctionArn' | 'getRemainingTimeInMillis'>;
 
 export interface BackfillBudgets {
   readonly graceMs: number;
   readonly syncBudgetMs: number;
-  readonly deleteBudgetMs: number;
 }
+
+/** Starts the cleanup worker with `job` (member/cleanup/control.ts); throws when it cannot. */
+export type StartCleanup = (job: CleanupJob) => Promise<void>;
 
 export interface BackfillDeps extends StepDeps {
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly sendResponse: SendResponse;
   readonly budgets: BackfillBudgets;
+  readonly startCleanup: StartCleanup;
 }
 
 const FILTER_NAME = /^[^:*]{1,512}$/;
 
+/**
+ * PhysicalResourceId "can be up to 1 KB in size"
+ * (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/crpg-ref-responses.html).
+ */
+export const MAX_PHYSICAL_ID_BYTES = 1024;
+const PHYSICAL_ID_PREFIX = 'log-reflector-backfill-';
+
+/**
+ * The physical id, derived from the filter name: a rename gives a new id, so CloudFormation
+ * replaces the resource and sends Delete with the old name. Readable when it fits (so the
+ * ids of existing stacks never change); a filter name of up to 512 characters in multi-byte
+ * UTF-8 does not fit, and then the id carries the name's SHA-256 instead (same name, same id).
+ */
 export function physicalIdFor(filterName: string): string {
-  return `log-reflector-backfill-${filterName}`;
+  const readable = `${PHYSICAL_ID_PREFIX}${filterName}`;
+  if (Buffer.byteLength(readable, 'utf8') <= MAX_PHYSICAL_ID_BYTES) return readable;
+  return `${PHYSICAL_ID_PREFIX}sha256-${createHash('sha256').update(filterName, 'utf8').digest('hex')}`;
 }
 
 function summaryData(totals: Summary, complete: boolean): Record<string, string> {
@@ -101,7 +165,7 @@ function message(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
-/** Settings for an uninstall: only the filter name matters to the planner. */
+/** Settings for removal: only the filter name matters to the planner. */
 function uninstallSettings(filterName: string, env: BackfillDeps['env']): MemberSettings {
   const rps = Number(env.RATE_LIMIT_RPS);
   return {
@@ -117,16 +181,28 @@ function uninstallSettings(filterName: string, env: BackfillDeps['env']): Member
   };
 }
 
+/** Where to answer; the request identity is copied into the response. */
+type Target = Pick<CfnResponse, 'PhysicalResourceId' | 'StackId' | 'RequestId' | 'LogicalResourceId'> & {
+  readonly ResponseURL: string;
+};
+/** What the handler decides; the identity fields come from the target. */
+type Answer = Pick<CfnResponse, 'Status' | 'Reason' | 'Data'>;
+
+/** What an invocation did (for tests and logs). */
+export type BackfillOutcome =
+  | { readonly kind: 'answered'; readonly status: CfnResponse['Status']; readonly handOn?: HandOnResult }
+  | { readonly kind: 'duplicate' | 'expired' | 'chain' | 'superseded' | 'ignored' };
+
 export function createBackfillHandler(deps: BackfillDeps) {
-  const { logger } = deps.telemetry;
+  const { logger, metrics } = deps.telemetry;
   const region = deps.env.AWS_REGION ?? 'this region';
 
-  /** Where to answer; the request identity is copied into the response. */
-  type Target = Omit<ResponseTarget, 'deadlineAtMs'>;
-  /** What the handler decides; the identity fields come from the target. */
-  type Answer = Pick<CfnResponse, 'Status' | 'Reason' | 'Data'>;
-
-  const answer = async (target: Target, response: Answer) => {
+  /**
+   * PUTs the answer. Never throws: a response that cannot be delivered is logged and counted
+   * (`ResponseUndelivered`); throwing would make Lambda's failure path answer a second time or
+   * (after a hand-off) start a second chain, and a 4xx (expired URL) cannot succeed anyway.
+   */
+  const answer = async (target: Target, response: Answer): Promise<void> => {
     const full: CfnResponse = {
       ...response,
       PhysicalResourceId: target.PhysicalResourceId,
@@ -135,221 +211,359 @@ export function createBackfillHandler(deps: BackfillDeps) {
       LogicalResourceId: target.LogicalResourceId,
     };
     logger.info('answering CloudFormation', { status: full.Status, reason: full.Reason, data: full.Data });
-    await deps.sendResponse(target.ResponseURL, full);
+    try {
+      await deps.sendResponse(target.ResponseURL, full);
+    } catch (error) {
+      const refused = error instanceof ResponseUndeliveredError && error.refused;
+      logger.error('the CloudFormation response could not be delivered', {
+        status: full.Status,
+        refused,
+        error: message(error),
+      });
+      metrics.addMetric('ResponseUndelivered', 'Count', 1);
+      metrics.publishStoredMetrics();
+    }
   };
 
-  /** Delete: one step while CloudFormation waits; answers unless the rest was handed on. */
-  const uninstallStep = async (
-    settings: MemberSettings,
-    target: ResponseTarget,
-    context: BackfillContext,
-    carried: Pick<Continuation, 'cursor' | 'hop' | 'startedAtMs' | 'totals'>,
-  ) => {
-    const lambdaDeadline = deps.clock.now() + context.getRemainingTimeInMillis() - deps.budgets.graceMs;
-    const deadlineMs = Math.min(lambdaDeadline, target.deadlineAtMs);
-    let outcome: StepOutcome;
+  /** The work deadline: the sync budget, the request's own deadline, the invocation's time. */
+  const workDeadline = (request: CfnRequest, context: BackfillContext): number => {
+    const now = deps.clock.now();
+    const due = answerDeadlineMs(request.ResponseURL);
+    return Math.min(
+      now + deps.budgets.syncBudgetMs,
+      now + context.getRemainingTimeInMillis() - deps.budgets.graceMs,
+      due === undefined ? Number.POSITIVE_INFINITY : due - ANSWER_MARGIN_MS,
+    );
+  };
+
+  const installId = (): string | undefined => {
+    const id = deps.env.INSTALL_ID;
+    return id !== undefined && INSTALL_ID.test(id) ? id : undefined;
+  };
+
+  /**
+   * Starts the cleanup worker (best effort; false when it cannot be started). `uninstall` when
+   * the function still owns this filter name (the stack is going away), `replaced` when it
+   * owns another one (a rename, or the rollback of one: the stack stays).
+   */
+  const startCleanup = async (
+    filterName: string | undefined,
+    progress: Pick<CleanupJob, 'cursor' | 'recheckThrough' | 'recheckAll' | 'totals'> & { pass?: 1 | 2 },
+  ): Promise<{ started: boolean; error?: string; worker?: string }> => {
+    const id = installId();
+    if (id === undefined)
+      return { started: false, error: 'this stack has no cleanup worker (INSTALL_ID unset)' };
+    const owned = deps.env.FILTER_NAME;
+    const job: CleanupJob = {
+      logReflectorCleanup: 1,
+      installId: id,
+      kind:
+        filterName !== undefined && owned !== undefined && owned !== filterName ? 'replaced' : 'uninstall',
+      ...(filterName !== undefined ? { filterName } : {}),
+      requestedAtMs: deps.clock.now(),
+      pass: 1,
+      ...progress,
+      runs: 0,
+    };
+    try {
+      await deps.startCleanup(job);
+      logger.info('cleanup worker started', { job });
+      return { started: true, worker: `log-reflector-cleanup-${id}` };
+    } catch (error) {
+      logger.error('could not start the cleanup worker', { error: message(error) });
+      return { started: false, error: message(error) };
+    }
+  };
+
+  const handleDelete = async (request: CfnRequest, context: BackfillContext): Promise<BackfillOutcome> => {
+    const filterName = request.ResourceProperties.FilterName;
+    const valid = typeof filterName === 'string' && FILTER_NAME.test(filterName);
+    const target: Target = {
+      ResponseURL: request.ResponseURL,
+      StackId: request.StackId,
+      RequestId: request.RequestId,
+      LogicalResourceId: request.LogicalResourceId,
+      PhysicalResourceId:
+        request.PhysicalResourceId ?? (valid ? physicalIdFor(filterName) : 'log-reflector-backfill-invalid'),
+    };
+    if (!valid) {
+      // A Create that failed validation is rolled back with the same bad properties: nothing
+      // of ours can exist under an invalid name. The worker is still started: it deletes itself.
+      await startCleanup(undefined, { totals: emptySummary() });
+      await answer(target, {
+        Status: 'SUCCESS',
+        Reason: `No valid FilterName (received ${JSON.stringify(filterName)}): nothing to remove`,
+      });
+      return { kind: 'answered', status: 'SUCCESS' };
+    }
+    let outcome: StepOutcome | undefined;
+    let failure: string | undefined;
     try {
       outcome = await runStep(deps, {
         origin: 'backfill',
         mode: 'uninstall',
-        settings,
-        cursor: carried.cursor,
-        hop: carried.hop,
-        startedAtMs: carried.startedAtMs,
-        totals: carried.totals,
-        deadlineMs,
-        functionArn: context.invokedFunctionArn,
-        respond: target,
-        mayHandOff: lambdaDeadline < target.deadlineAtMs,
+        settings: uninstallSettings(filterName, deps.env),
+        chainId: request.RequestId.replace(/[^\w.-]/g, '-').slice(0, 128) || 'delete',
+        hop: 1,
+        startedAtMs: deps.clock.now(),
+        totals: emptySummary(),
+        deadlineMs: workDeadline(request, context),
       });
+      if (outcome.result.fatal) failure = message(outcome.result.fatal);
     } catch (error) {
-      await answer(target, { Status: 'FAILED', Reason: `Removing our filters failed: ${message(error)}` });
-      return;
+      // A listing that failed (throttled to exhaustion, denied by an SCP): the worker retries.
+      failure = message(error);
     }
-    if (outcome.handedOff) return;
-    const { result, totals } = outcome;
-    if (result.fatal) {
-      await answer(target, {
-        Status: 'FAILED',
-        Reason: `Removing our filters failed: ${message(result.fatal)}`,
-      });
-      return;
-    }
-    const leftover = !result.complete || totals.failed > 0;
-    await answer(target, {
-      Status: 'SUCCESS',
-      Data: summaryData(totals, result.complete),
-      ...(leftover
-        ? {
-            Reason:
-              `Removed ${totals.removed} filter(s) named "${settings.filterName}" but ` +
-              (result.complete
-                ? `${totals.failed} removal(s) failed`
-                : 'ran out of time before the last log groups') +
-              `; some may remain. Run \`log-reflector remove --filter-name ${settings.filterName} --region ${region}\` in this account (docs/member.md).`,
-          }
-        : {}),
+    const totals = outcome?.totals ?? emptySummary();
+    const complete = outcome?.result.complete === true && totals.failed === 0;
+    const after = outcome?.result.cursor?.after;
+    // What this pass covered happened before the settle time: the worker reads it once more
+    // (all of it when this pass finished: pass 2 straight away).
+    const cleanup = await startCleanup(filterName, {
+      totals,
+      ...(outcome?.result.complete ? { pass: 2, recheckAll: true } : {}),
+      ...(outcome?.result.cursor ? { cursor: outcome.result.cursor } : {}),
+      ...(!outcome?.result.complete && after !== undefined ? { recheckThrough: after } : {}),
     });
+    const done = `Removed ${totals.removed} filter(s) named "${filterName}"${failure ? ` (stopped: ${failure})` : ''}`;
+    const reason = cleanup.started
+      ? `${done}; ${cleanup.worker} ${complete ? 're-checks every log group' : 'removes the rest'} and then deletes itself (docs/member.md)`
+      : `${done}; ${complete ? 'none should remain' : 'some may remain'}, and the cleanup worker could not be started (${cleanup.error}). Run \`log-reflector remove --filter-name ${filterName} --region ${region}\` in this account (docs/member.md).`;
+    // Delete always answers SUCCESS: FAILED would leave the stack (instance) in DELETE_FAILED.
+    await answer(target, { Status: 'SUCCESS', Data: summaryData(totals, complete), Reason: reason });
+    return { kind: 'answered', status: 'SUCCESS' };
   };
 
-  const handleRequest = async (request: CfnRequest, context: BackfillContext) => {
-    const now = deps.clock.now();
+  const handleReconcile = async (request: CfnRequest, context: BackfillContext): Promise<BackfillOutcome> => {
     const base = {
       ResponseURL: request.ResponseURL,
       StackId: request.StackId,
       RequestId: request.RequestId,
       LogicalResourceId: request.LogicalResourceId,
     };
-    if (request.RequestType === 'Delete') {
-      const filterName = request.ResourceProperties.FilterName;
-      const physical = request.PhysicalResourceId ?? physicalIdFor(String(filterName));
-      if (typeof filterName !== 'string' || !FILTER_NAME.test(filterName)) {
-        // A Create that failed validation is rolled back with the same bad properties:
-        // nothing of ours can exist under an invalid name, and FAILED would wedge the rollback.
-        await answer(
-          { ...base, PhysicalResourceId: physical },
-          {
-            Status: 'SUCCESS',
-            Reason: `No valid FilterName (received ${JSON.stringify(filterName)}): nothing to remove`,
-          },
-        );
-        return;
-      }
-      const target: ResponseTarget = {
-        ...base,
-        PhysicalResourceId: physical,
-        deadlineAtMs: now + deps.budgets.deleteBudgetMs,
-      };
-      await uninstallStep(uninstallSettings(filterName, deps.env), target, context, {
-        hop: 1,
-        startedAtMs: now,
-        totals: emptySummary(),
-      });
-      return;
-    }
-
+    const isCreate = request.RequestType === 'Create';
     let settings: MemberSettings;
     try {
       settings = settingsFromProperties(request.ResourceProperties, deps.env);
     } catch (error) {
       const physical = request.PhysicalResourceId ?? `log-reflector-backfill-invalid-${request.RequestId}`;
       await answer({ ...base, PhysicalResourceId: physical }, { Status: 'FAILED', Reason: message(error) });
-      return;
+      return { kind: 'answered', status: 'FAILED' };
     }
-    const target = { ...base, PhysicalResourceId: physicalIdFor(settings.filterName) };
-    const budget = Math.min(
-      deps.budgets.syncBudgetMs,
-      context.getRemainingTimeInMillis() - deps.budgets.graceMs,
-    );
+    const target: Target = { ...base, PhysicalResourceId: physicalIdFor(settings.filterName) };
+    /** Create fails (a clean rollback follows); Update succeeds and leaves it to the sweep. */
+    const unable = async (what: string): Promise<BackfillOutcome> => {
+      if (isCreate) {
+        await answer(target, { Status: 'FAILED', Reason: `Backfill failed: ${what}` });
+        return { kind: 'answered', status: 'FAILED' };
+      }
+      await answer(target, {
+        Status: 'SUCCESS',
+        Reason: `Settings applied; the backfill could not run (${what}): the scheduled sweep reconciles every log group`,
+      });
+      return { kind: 'answered', status: 'SUCCESS' };
+    };
     let outcome: StepOutcome;
     try {
       outcome = await runStep(deps, {
         origin: 'backfill',
         mode: 'reconcile',
         settings,
+        chainId: request.RequestId.replace(/[^\w.-]/g, '-').slice(0, 128) || randomUUID(),
         hop: 1,
-        startedAtMs: now,
+        startedAtMs: deps.clock.now(),
         totals: emptySummary(),
-        deadlineMs: now + Math.max(0, budget),
-        functionArn: context.invokedFunctionArn,
+        deadlineMs: workDeadline(request, context),
       });
     } catch (error) {
-      await answer(target, { Status: 'FAILED', Reason: `Backfill failed: ${message(error)}` });
-      return;
+      return unable(message(error));
     }
     const { result, totals } = outcome;
     const changed = totals.subscribed + totals.updated + totals.removed;
-    if (result.fatal) {
-      await answer(target, { Status: 'FAILED', Reason: `Backfill failed: ${message(result.fatal)}` });
-    } else if (totals.failed > 0 && changed === 0) {
-      await answer(target, {
-        Status: 'FAILED',
-        Reason: `Backfill failed: every change failed (${totals.failed}); first: ${result.firstFailure ?? 'unknown'}`,
-      });
-    } else {
-      await answer(target, {
-        Status: 'SUCCESS',
-        Data: summaryData(totals, result.complete),
-        ...(result.complete
-          ? {}
-          : {
-              Reason: outcome.handedOff
-                ? 'Initial part done; the backfill continues in the background (see its logs and metrics)'
-                : 'Initial part done; the remaining log groups are left to the scheduled sweep',
-            }),
-      });
+    if (result.fatal) return unable(message(result.fatal));
+    if (totals.failed > 0 && changed === 0) {
+      return unable(`every change failed (${totals.failed}); first: ${result.firstFailure ?? 'unknown'}`);
     }
+    // The answer is SUCCESS: only now may the rest be handed on.
+    const handed = outcome.next ? await handOn(deps, context.invokedFunctionArn, outcome.next) : undefined;
+    const reason =
+      handed === undefined
+        ? result.complete
+          ? undefined
+          : 'Initial part done; the remaining log groups are left to the scheduled sweep'
+        : handed === 'failed'
+          ? 'Initial part done; the remaining log groups are left to the scheduled sweep'
+          : 'Initial part done; the backfill continues in the background (see its logs and metrics)';
+    await answer(target, {
+      Status: 'SUCCESS',
+      Data: summaryData(totals, result.complete),
+      ...(reason ? { Reason: reason } : {}),
+    });
+    return { kind: 'answered', status: 'SUCCESS', ...(handed ? { handOn: handed } : {}) };
   };
 
-  const continueChain = async (next: Continuation, context: BackfillContext) => {
-    if (next.respond) {
-      await uninstallStep(next.settings, next.respond, context, next);
-      return;
+  /** Claims, checks the deadline, and dispatches one CloudFormation request. */
+  const handleRequest = async (request: CfnRequest, context: BackfillContext): Promise<BackfillOutcome> => {
+    if ((await deps.claim(`request/${claimId(request.RequestId)}`)) === 'taken') {
+      logger.warn('request delivered twice; this copy stops', { requestId: request.RequestId });
+      return { kind: 'duplicate' };
     }
+    const due = answerDeadlineMs(request.ResponseURL);
+    if (due !== undefined && deps.clock.now() >= due) {
+      logger.error('request arrived after its deadline; CloudFormation no longer waits for it', {
+        requestId: request.RequestId,
+        deadline: new Date(due).toISOString(),
+      });
+      return { kind: 'expired' };
+    }
+    return request.RequestType === 'Delete'
+      ? handleDelete(request, context)
+      : handleReconcile(request, context);
+  };
+
+  /**
+   * An invocation failed (crash, timeout): Lambda sent its record here (on-failure destination,
+   * no retries). A CloudFormation request still gets its one answer: Delete SUCCESS (and the
+   * cleanup worker), Update SUCCESS (the sweep reconciles), Create FAILED (a clean rollback).
+   */
+  const answerAfterFailure = async (event: unknown): Promise<BackfillOutcome> => {
+    const record = InvocationRecordSchema.safeParse(event);
+    const payload = record.success ? record.data.requestPayload : undefined;
+    const error = JSON.stringify(record.success ? (record.data.responsePayload ?? null) : null).slice(0, 500);
+    const request = CfnRequestSchema.safeParse(payload);
+    if (!request.success) {
+      // A hand-off that failed (the sweep covers its groups) or a record about a record: never loop.
+      logger.error('an invocation failed', {
+        condition: record.success ? record.data.requestContext.condition : 'unknown',
+        payloadKind: isContinuation(payload)
+          ? 'hand-off'
+          : isInvocationRecord(payload)
+            ? 'failure record'
+            : 'other',
+        error,
+      });
+      return { kind: 'ignored' };
+    }
+    const r = request.data;
+    if ((await deps.claim(`failure/${claimId(r.RequestId)}`)) === 'taken') return { kind: 'duplicate' };
+    const due = answerDeadlineMs(r.ResponseURL);
+    if (due !== undefined && deps.clock.now() >= due) return { kind: 'expired' };
+    const filterName = r.ResourceProperties.FilterName;
+    const valid = typeof filterName === 'string' && FILTER_NAME.test(filterName);
+    const target: Target = {
+      ResponseURL: r.ResponseURL,
+      StackId: r.StackId,
+      RequestId: r.RequestId,
+      LogicalResourceId: r.LogicalResourceId,
+      PhysicalResourceId:
+        r.PhysicalResourceId ??
+        (valid ? physicalIdFor(filterName) : `log-reflector-backfill-invalid-${claimId(r.RequestId)}`),
+    };
+    const what = `the backfill invocation failed (${error})`;
+    if (r.RequestType === 'Create') {
+      await answer(target, { Status: 'FAILED', Reason: `Backfill failed: ${what}` });
+      return { kind: 'answered', status: 'FAILED' };
+    }
+    if (r.RequestType === 'Update') {
+      await answer(target, {
+        Status: 'SUCCESS',
+        Reason: `Settings applied; ${what}: the scheduled sweep reconciles every log group`,
+      });
+      return { kind: 'answered', status: 'SUCCESS' };
+    }
+    const cleanup = await startCleanup(valid ? filterName : undefined, { totals: emptySummary() });
+    await answer(target, {
+      Status: 'SUCCESS',
+      Reason: cleanup.started
+        ? `${what}; ${cleanup.worker} removes our filters and then deletes itself (docs/member.md)`
+        : `${what}; the cleanup worker could not be started (${cleanup.error}). Run \`log-reflector remove --filter-name ${String(filterName)} --region ${region}\` in this account (docs/member.md).`,
+    });
+    return { kind: 'answered', status: 'SUCCESS' };
+  };
+
+  const continueChain = async (event: unknown, context: BackfillContext): Promise<BackfillOutcome> => {
+    const next = ContinuationSchema.parse(event);
+    if (!(await claimHop(deps, next))) return { kind: 'duplicate' };
     try {
       const current = loadMemberEnv(deps.env);
       if (!sameSettings(current, next.settings)) {
         logger.info('backfill chain superseded by newer settings; stopping', { hop: next.hop });
-        return;
+        return { kind: 'superseded' };
       }
     } catch (error) {
       logger.warn('function environment invalid; continuing with the chain settings', {
         error: message(error),
       });
     }
-    await runStep(deps, {
+    const outcome = await runStep(deps, {
       origin: 'backfill',
       mode: next.mode,
       settings: next.settings,
       cursor: next.cursor,
+      chainId: next.chainId ?? randomUUID(),
       hop: next.hop,
       startedAtMs: next.startedAtMs,
       totals: next.totals,
       deadlineMs: deps.clock.now() + context.getRemainingTimeInMillis() - deps.budgets.graceMs,
-      functionArn: context.invokedFunctionArn,
     });
+    if (outcome.next) await handOn(deps, context.invokedFunctionArn, outcome.next);
+    return { kind: 'chain' };
   };
 
-  return async (event: unknown, context: BackfillContext): Promise<void> => {
-    if (isContinuation(event)) {
-      await continueChain(ContinuationSchema.parse(event), context);
-      return;
-    }
+  return async (event: unknown, context: BackfillContext): Promise<BackfillOutcome> => {
+    if (isInvocationRecord(event)) return answerAfterFailure(event);
+    if (isContinuation(event)) return continueChain(event, context);
     const parsed = CfnRequestSchema.safeParse(event);
     if (!parsed.success) {
-      const responseUrl = (event as { ResponseURL?: unknown } | null)?.ResponseURL;
+      const e = (event ?? {}) as Record<string, unknown>;
       const reason = `Invalid custom resource request: ${parsed.error.issues
         .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
         .join('; ')}`;
-      if (typeof responseUrl === 'string') {
-        const e = event as Record<string, unknown>;
-        await deps.sendResponse(responseUrl, {
-          Status: 'FAILED',
-          Reason: reason,
+      if (typeof e.ResponseURL !== 'string') {
+        logger.error('not a custom resource request, a hand-off or an invocation record; ignored', {
+          reason,
+        });
+        return { kind: 'ignored' };
+      }
+      // A Delete is never refused, whatever else is wrong with it.
+      const status = e.RequestType === 'Delete' ? 'SUCCESS' : 'FAILED';
+      await answer(
+        {
+          ResponseURL: e.ResponseURL,
           PhysicalResourceId: String(e.PhysicalResourceId ?? 'log-reflector-backfill-invalid'),
           StackId: String(e.StackId ?? ''),
           RequestId: String(e.RequestId ?? ''),
           LogicalResourceId: String(e.LogicalResourceId ?? ''),
-        });
-        return;
-      }
-      throw new DecodeError('schema', reason);
+        },
+        { Status: status, Reason: reason },
+      );
+      return { kind: 'answered', status };
     }
-    await handleRequest(parsed.data, context);
+    return handleRequest(parsed.data, context);
   };
+}
+
+/** A RequestId as a claim key (CloudFormation's are UUIDs; anything else is made safe). */
+function claimId(requestId: string): string {
+  return requestId.replace(/[^\w.-]/g, '-').slice(0, 200) || 'empty';
 }
 
 let defaultHandler: ReturnType<typeof createBackfillHandler> | undefined;
 
 function defaults(clock: Clock = systemClock): BackfillDeps {
+  const telemetry = createTelemetry('backfill');
   return {
     env: process.env,
     runtimeFor: (settings) => createLogsRuntime({ requestsPerSecond: settings.rateLimitRps, clock }),
     handOff: createHandOff(),
     clock,
-    telemetry: createTelemetry('backfill'),
+    telemetry,
+    claim: createClaim(createLogsClient(), ownLogGroupName(process.env), (key, error) =>
+      telemetry.logger.warn('could not claim; processing anyway', { key, error: message(error) }),
+    ),
     sendResponse,
-    budgets: { graceMs: GRACE_MS, syncBudgetMs: SYNC_BUDGET_MS, deleteBudgetMs: DELETE_BUDGET_MS },
+    budgets: { graceMs: GRACE_MS, syncBudgetMs: SYNC_BUDGET_MS },
+    startCleanup: createCleanupStarter(process.env),
   };
 }
 

@@ -132,13 +132,18 @@ export function isFatal(error: Error | undefined): boolean {
 }
 
 /**
- * Where a run resumes: the token of the page being processed (undefined = the first page)
- * and how many of its groups were already done. Groups created meanwhile may shift a page;
- * the subscriber and the next sweep cover what a shift skips.
+ * Where a run resumes: the token of the page being processed (undefined = the first page),
+ * how many of its groups were already done, and the name of the last group done.
+ * DescribeLogGroups lists groups "ASCII-sorted by log group name"
+ * (https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_DescribeLogGroups.html),
+ * so a resumed run skips the names up to `after`: groups created or deleted meanwhile cannot
+ * shift a group past the cursor unvisited (an offset alone could). `offset` is the fallback
+ * for cursors handed on by an older version.
  */
 export interface Cursor {
   readonly token?: string | undefined;
   readonly offset: number;
+  readonly after?: string | undefined;
 }
 
 export interface ReconcileOptions {
@@ -154,6 +159,10 @@ export interface ReconcileOptions {
   readonly onResult?: (result: GroupResult) => void;
   /** Called after each listed page, with the number of groups in it. */
   readonly onPage?: (groups: number) => void;
+  /** Stop (complete) after this name: the listing is sorted, so later names are not visited. */
+  readonly through?: string | undefined;
+  /** Asked before each page is listed; false stops the run (the result says `stopped`). */
+  readonly beforePage?: () => Promise<boolean>;
 }
 
 export interface ReconcileResult {
@@ -167,6 +176,8 @@ export interface ReconcileResult {
   readonly groupsSeen: number;
   /** Message of the first failed group, for reports. */
   readonly firstFailure?: string;
+  /** True when `beforePage` stopped the run. */
+  readonly stopped?: boolean;
 }
 
 /** Runs `worker` over `items` with at most `concurrency` in flight, stopping new starts when `stop()`. */
@@ -197,6 +208,7 @@ export async function reconcileAll(options: ReconcileOptions): Promise<Reconcile
   const summary = emptySummary();
   let token = options.cursor?.token;
   let offset = options.cursor?.offset ?? 0;
+  let after = options.cursor?.after;
   let fatal: Error | undefined;
   let groupsSeen = 0;
   let firstFailure: string | undefined;
@@ -206,19 +218,21 @@ export async function reconcileAll(options: ReconcileOptions): Promise<Reconcile
     summary,
     complete,
     groupsSeen,
-    ...(complete ? {} : { cursor: { token, offset } }),
+    ...(complete ? {} : { cursor: { token, offset, ...(after !== undefined ? { after } : {}) } }),
     ...(firstFailure !== undefined ? { firstFailure } : {}),
     ...extra,
   });
 
   for (;;) {
     if (pastDeadline()) return result(false);
+    if (options.beforePage && !(await options.beforePage())) return result(false, { stopped: true });
     let page: Awaited<ReturnType<LogsApi['listLogGroups']>>;
     try {
       page = await options.api.listLogGroups(token);
     } catch (error) {
       // A paging token from an earlier invocation may have expired; everything is
-      // idempotent, so start the listing over (once) rather than abandon the run.
+      // idempotent, so start the listing over (once) rather than abandon the run; with a
+      // name cursor the groups already done are skipped without being read again.
       if (token === undefined || restarted || !isExpiredToken(error)) throw error;
       restarted = true;
       token = undefined;
@@ -226,7 +240,12 @@ export async function reconcileAll(options: ReconcileOptions): Promise<Reconcile
       continue;
     }
     options.onPage?.(page.groups.length);
-    const todo = page.groups.slice(offset);
+    const through = options.through;
+    const from = after;
+    let todo =
+      from !== undefined ? page.groups.filter((g) => g.logGroupName > from) : page.groups.slice(offset);
+    const beyond = through !== undefined && todo.some((g) => g.logGroupName > through);
+    if (beyond) todo = todo.filter((g) => g.logGroupName <= (through as string));
     const stop = () => fatal !== undefined || pastDeadline();
     // Every started group has finished when pool() returns, so offset + started is done.
     const started = await pool(todo, concurrency, stop, async (group) => {
@@ -239,11 +258,14 @@ export async function reconcileAll(options: ReconcileOptions): Promise<Reconcile
       options.onResult?.(r);
     });
     groupsSeen += started;
+    if (started > 0) after = todo[started - 1]?.logGroupName;
     if (started < todo.length || fatal) {
-      offset += started;
+      const at = after === undefined ? -1 : page.groups.findIndex((g) => g.logGroupName === after);
+      offset = at >= 0 ? at + 1 : offset + started;
       return result(false, fatal ? { fatal } : {});
     }
-    if (!page.nextToken) return result(true);
+    if (beyond || !page.nextToken) return result(true);
+    after = page.groups.at(-1)?.logGroupName ?? after;
     token = page.nextToken;
     offset = 0;
   }

@@ -4,7 +4,8 @@
  * feedback happen in `callWithRetry`, under the shared rate limiter.
  */
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
-import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { InvokeCommand, type InvokeCommandOutput, LambdaClient } from '@aws-sdk/client-lambda';
+import { LogReflectorError } from '../../shared/errors';
 import { type Clock, RateLimiter, systemClock } from '../../shared/rate-limiter';
 import { type CallContext, createLogsApi, type LogsApi, type RetryOptions } from './logs-api';
 
@@ -50,21 +51,58 @@ export function createLogsRuntime(options: LogsRuntimeOptions): LogsRuntime {
   return { api, limiter };
 }
 
-/** Starts `functionArn` asynchronously with `payload` (the hand-off of a long run). */
+/**
+ * Starts `functionArn` asynchronously with `payload` (the hand-off of a long run). Resolves
+ * when Lambda accepted it (202); throws a HandOffError saying whether it may have been
+ * accepted all the same.
+ */
 export type HandOff = (functionArn: string, payload: unknown) => Promise<void>;
+
+/**
+ * A hand-off that failed. `ambiguous` when Lambda may have queued the event anyway (a
+ * timeout, a dropped connection, a 5xx after the request was sent): the caller must then
+ * treat the chain as possibly running, never start a second one on its own. The receiver's
+ * claim (runtime/claims.ts) makes a resent hand-off run once, which is what lets the SDK
+ * retry these.
+ */
+export class HandOffError extends LogReflectorError {
+  readonly ambiguous: boolean;
+
+  constructor(message: string, ambiguous: boolean, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'HandOffError';
+    this.ambiguous = ambiguous;
+  }
+}
+
+/** True when an Invoke error proves the event was not queued (a 4xx answer from Lambda). */
+export function invokeDefinitelyRejected(error: unknown): boolean {
+  const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+  return status !== undefined && status >= 400 && status < 500;
+}
 
 export function createHandOff(client: LambdaClient = new LambdaClient({})): HandOff {
   return async (functionArn, payload) => {
-    const out = await client.send(
-      new InvokeCommand({
-        FunctionName: functionArn,
-        InvocationType: 'Event',
-        Payload: new TextEncoder().encode(JSON.stringify(payload)),
-      }),
-    );
+    let out: InvokeCommandOutput;
+    try {
+      out = await client.send(
+        new InvokeCommand({
+          FunctionName: functionArn,
+          InvocationType: 'Event',
+          Payload: new TextEncoder().encode(JSON.stringify(payload)),
+        }),
+      );
+    } catch (error) {
+      const rejected = invokeDefinitelyRejected(error);
+      throw new HandOffError(
+        `Invoke of ${functionArn} failed (${rejected ? 'rejected' : 'the event may still have been queued'}): ${(error as Error).message}`,
+        !rejected,
+        { cause: error },
+      );
+    }
     // Asynchronous invocation answers 202 Accepted
     // (https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html).
     if (out.StatusCode !== 202)
-      throw new Error(`Invoke of ${functionArn} answered ${out.StatusCode}, expected 202`);
+      throw new HandOffError(`Invoke of ${functionArn} answered ${out.StatusCode}, expected 202`, true);
   };
 }

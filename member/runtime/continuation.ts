@@ -2,9 +2,9 @@
  * Long runs (100k+ log groups at a few requests per second take hours) continue across
  * invocations: when an invocation nears its deadline it hands the rest on to a fresh
  * asynchronous invocation of the same function, with the listing cursor and the totals so
- * far. The backfill also carries the CloudFormation response obligation of a Delete through
- * the chain (it must answer within the custom resource timeout, one hour by default:
- * https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-customresource.html).
+ * far. Only reconcile runs chain: CloudFormation always has its answer before a chain starts
+ * (member/backfill/handler.ts), and removal after a Delete is the cleanup worker's
+ * (member/cleanup/).
  */
 
 import { ENROLLMENT_VALUES } from '../../shared/naming';
@@ -23,6 +23,14 @@ const SummarySchema = z.object({
   failed: z.int().check(z.gte(0)),
 });
 
+export const CursorSchema = z.object({
+  token: z.optional(z.string()),
+  offset: z.int().check(z.gte(0)),
+  after: z.optional(z.string()),
+});
+
+export { SummarySchema };
+
 /** The settings a chain runs with, as `MemberSettings` (validated again on each hop). */
 const SettingsSnapshotSchema = z.object({
   destinationArn: z.string(),
@@ -36,34 +44,25 @@ const SettingsSnapshotSchema = z.object({
   filterSlots: z.int().check(z.gte(1)),
 });
 
-/** Where and how to answer CloudFormation when the chain ends. */
-export const ResponseTargetSchema = z.object({
-  ResponseURL: z.url(),
-  StackId: z.string(),
-  RequestId: z.string(),
-  LogicalResourceId: z.string(),
-  PhysicalResourceId: z.string(),
-  /** Answer no later than this (epoch ms), whatever is left. */
-  deadlineAtMs: z.number(),
-});
-
-export type ResponseTarget = z.infer<typeof ResponseTargetSchema>;
-
 /**
  * The payload of a hand-off invocation. Sample:
  * `{"logReflectorContinuation":1,"origin":"sweep","mode":"reconcile","settings":{…},
- *   "cursor":{"token":"AQAB…","offset":17},"hop":3,"startedAtMs":1764161000000,"totals":{"subscribed":812,…}}`
+ *   "cursor":{"token":"AQAB…","offset":17,"after":"/app/orders"},"chainId":"5a1e…","hop":3,"startedAtMs":1764161000000,"totals":{"subscribed":812,…}}`
  */
 export const ContinuationSchema = z.object({
   logReflectorContinuation: z.literal(1),
   origin: z.enum(['backfill', 'sweep']),
   mode: z.enum(['reconcile', 'uninstall']),
   settings: SettingsSnapshotSchema,
-  cursor: z.optional(z.object({ token: z.optional(z.string()), offset: z.int().check(z.gte(0)) })),
+  cursor: z.optional(CursorSchema),
+  /**
+   * Names the chain (the CloudFormation RequestId, the scheduled event's id): with `hop` it is
+   * the key a receiver claims, so a hand-off delivered twice runs once (runtime/claims.ts).
+   */
+  chainId: z.optional(z.string().check(z.regex(/^[\w.-]{1,128}$/))),
   hop: z.int().check(z.gte(1)),
   startedAtMs: z.number(),
   totals: SummarySchema,
-  respond: z.optional(ResponseTargetSchema),
 });
 
 export type Continuation = z.infer<typeof ContinuationSchema>;

@@ -1,12 +1,16 @@
 /**
  * One step of a long run, shared by the backfill and the sweep: reconcile from a cursor until
- * a deadline, publish the step's metrics, and hand the rest on when there is more.
+ * a deadline and publish the step's metrics. What to do with the rest is the caller's: the
+ * backfill hands it on only once it knows its answer to CloudFormation is SUCCESS, the sweep
+ * right away (`handOn`). A received hand-off is claimed first (`claimHop`), so one chain runs
+ * once however often its events arrive.
  */
 import { createPlanner, type PlanMode } from '../../shared/plan';
 import type { Clock } from '../../shared/rate-limiter';
 import { addSummaries, type Cursor, type ReconcileResult, reconcileAll, type Summary } from './apply';
-import type { HandOff, LogsRuntime } from './clients';
-import { type Continuation, MAX_HOPS, type ResponseTarget } from './continuation';
+import type { Claim } from './claims';
+import { type HandOff, HandOffError, type LogsRuntime } from './clients';
+import { type Continuation, MAX_HOPS } from './continuation';
 import { type MemberSettings, planSettings } from './env';
 import { logResult, publishSummary, type Telemetry } from './telemetry';
 
@@ -15,6 +19,8 @@ export interface StepDeps {
   readonly handOff: HandOff;
   readonly clock: Clock;
   readonly telemetry: Telemetry;
+  /** Exactly-once marker for received hand-offs (runtime/claims.ts). */
+  readonly claim: Claim;
 }
 
 export interface StepInput {
@@ -22,26 +28,20 @@ export interface StepInput {
   readonly mode: PlanMode;
   readonly settings: MemberSettings;
   readonly cursor?: Cursor | undefined;
+  readonly chainId: string;
   readonly hop: number;
   readonly startedAtMs: number;
   readonly totals: Summary;
   /** No new group starts after this (epoch ms). */
   readonly deadlineMs: number;
-  /** The function to hand the rest on to (this function's ARN). */
-  readonly functionArn: string;
-  /** Carried along when CloudFormation still waits for an answer. */
-  readonly respond?: ResponseTarget | undefined;
-  /** False when the caller answers now and the rest must not continue (e.g. CloudFormation's deadline). */
-  readonly mayHandOff?: boolean;
 }
 
 export interface StepOutcome {
   readonly result: ReconcileResult;
   /** Totals of the whole chain so far, this step included. */
   readonly totals: Summary;
-  /** True when the rest was handed on to another invocation. */
-  readonly handedOff: boolean;
-  readonly handOffError?: Error;
+  /** The hand-off that would continue the run; undefined when it is done, fatal or out of hops. */
+  readonly next?: Continuation;
 }
 
 export async function runStep(deps: StepDeps, input: StepInput): Promise<StepOutcome> {
@@ -51,6 +51,7 @@ export async function runStep(deps: StepDeps, input: StepInput): Promise<StepOut
   logger.info('run step started', {
     origin: input.origin,
     mode: input.mode,
+    chainId: input.chainId,
     hop: input.hop,
     resumed: input.cursor !== undefined,
     filterName: input.settings.filterName,
@@ -67,6 +68,7 @@ export async function runStep(deps: StepDeps, input: StepInput): Promise<StepOut
   const totals = addSummaries(input.totals, result.summary);
   publishSummary(metrics, result.summary, runtime.limiter.throttledTotal);
   logger.info('run step finished', {
+    chainId: input.chainId,
     hop: input.hop,
     complete: result.complete,
     step: result.summary,
@@ -75,13 +77,10 @@ export async function runStep(deps: StepDeps, input: StepInput): Promise<StepOut
     throttled: runtime.limiter.stats(),
     ...(result.fatal ? { fatal: result.fatal.message } : {}),
   });
-
-  if (result.complete || result.fatal || input.mayHandOff === false) {
-    return { result, totals, handedOff: false };
-  }
+  if (result.complete || result.fatal) return { result, totals };
   if (input.hop >= MAX_HOPS) {
     logger.error('run abandoned: too many hand-offs; the next sweep starts over', { hops: input.hop });
-    return { result, totals, handedOff: false };
+    return { result, totals };
   }
   const next: Continuation = {
     logReflectorContinuation: 1,
@@ -89,18 +88,50 @@ export async function runStep(deps: StepDeps, input: StepInput): Promise<StepOut
     mode: input.mode,
     settings: input.settings,
     ...(result.cursor !== undefined ? { cursor: result.cursor } : {}),
+    chainId: input.chainId,
     hop: input.hop + 1,
     startedAtMs: input.startedAtMs,
     totals,
-    ...(input.respond ? { respond: input.respond } : {}),
   };
+  return { result, totals, next };
+}
+
+/**
+ * 'handed-off': Lambda accepted it. 'maybe': the call failed in a way that may still have
+ * queued it; treat the chain as running (never start another: a resend is deduplicated by the
+ * receiver's claim, a second chain would not be). 'failed': it was refused; the sweep covers
+ * the rest.
+ */
+export type HandOnResult = 'handed-off' | 'maybe' | 'failed';
+
+export async function handOn(deps: StepDeps, functionArn: string, next: Continuation): Promise<HandOnResult> {
+  const { logger } = deps.telemetry;
   try {
-    await deps.handOff(input.functionArn, next);
-    logger.info('rest handed on', { nextHop: next.hop });
-    return { result, totals, handedOff: true };
+    await deps.handOff(functionArn, next);
+    logger.info('rest handed on', { chainId: next.chainId, nextHop: next.hop });
+    return 'handed-off';
   } catch (error) {
-    const err = error instanceof Error ? error : new Error(String(error));
-    logger.error('hand-off failed: the scheduled sweep will pick up the rest', { error: err.message });
-    return { result, totals, handedOff: false, handOffError: err };
+    const ambiguous = error instanceof HandOffError ? error.ambiguous : true;
+    logger.error(
+      ambiguous
+        ? 'hand-off unconfirmed: the chain may be running; not starting another'
+        : 'hand-off refused: the scheduled sweep will pick up the rest',
+      { chainId: next.chainId, nextHop: next.hop, error: (error as Error).message },
+    );
+    return ambiguous ? 'maybe' : 'failed';
   }
+}
+
+/** Claims a received hand-off; false when another invocation already runs this hop. */
+export async function claimHop(deps: StepDeps, next: Continuation): Promise<boolean> {
+  if (next.chainId === undefined) return true; // handed on by an older version
+  const outcome = await deps.claim(`chain/${next.chainId}/${next.hop}`);
+  if (outcome === 'taken') {
+    deps.telemetry.logger.warn('hand-off delivered twice; this copy stops', {
+      chainId: next.chainId,
+      hop: next.hop,
+    });
+    return false;
+  }
+  return true;
 }

@@ -2,7 +2,7 @@
  * Logs and metrics of the member functions. One structured log line per group that was
  * changed, conflicted or failed (skips at debug level: a sweep of 100k already-correct groups
  * must not write 100k lines), and one EMF metric set per run in namespace `LogReflector`,
- * service = subscriber | backfill | sweep.
+ * service = subscriber | backfill | sweep | cleanup.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
@@ -10,7 +10,7 @@ import type { GroupResult, Summary } from './apply';
 
 export const METRICS_NAMESPACE = 'LogReflector';
 
-export type MemberService = 'subscriber' | 'backfill' | 'sweep';
+export type MemberService = 'subscriber' | 'backfill' | 'sweep' | 'cleanup';
 
 /** Metric names, one per outcome plus throttles. */
 export const METRIC_NAMES = {

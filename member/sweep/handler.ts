@@ -4,15 +4,27 @@
  * the dead-letter queue, groups created while the stack was deploying, filters someone
  * deleted or changed, include/exclude edits). Long sweeps hand the rest on to a fresh
  * invocation of this function with a cursor; a chain whose settings no longer match the
- * function's environment (the stack was updated meanwhile) stops.
+ * function's environment (the stack was updated meanwhile) stops, and a hop delivered twice
+ * runs once (runtime/claims.ts). It runs whatever `ENROLLMENT` says: with `disabled` it
+ * removes our filters, finishing an opt-out whose removal chain broke (issue 15.2). Two sweeps
+ * at once are harmless (idempotent plan, in-place put; docs/member.md).
  */
+import { randomUUID } from 'node:crypto';
 import type { Context } from 'aws-lambda';
 import { type Clock, systemClock } from '../../shared/rate-limiter';
 import { emptySummary } from '../runtime/apply';
-import { createHandOff, createLogsRuntime } from '../runtime/clients';
+import { createClaim, ownLogGroupName } from '../runtime/claims';
+import { createHandOff, createLogsClient, createLogsRuntime } from '../runtime/clients';
 import { ContinuationSchema, isContinuation } from '../runtime/continuation';
 import { loadMemberEnv, sameSettings } from '../runtime/env';
-import { runStep, type StepDeps, type StepOutcome } from '../runtime/run';
+import {
+  claimHop,
+  type HandOnResult,
+  handOn,
+  runStep,
+  type StepDeps,
+  type StepOutcome,
+} from '../runtime/run';
 import { createTelemetry } from '../runtime/telemetry';
 
 /** Time kept back at the end of an invocation for groups in flight and the hand-off. */
@@ -25,8 +37,8 @@ export interface SweepDeps extends StepDeps {
   readonly graceMs: number;
 }
 
-/** What the invocation did; undefined when a superseded chain stopped. */
-export type SweepResult = StepOutcome | undefined;
+/** What the invocation did; undefined when a superseded or duplicate hop stopped. */
+export type SweepResult = (StepOutcome & { readonly handOn?: HandOnResult }) | undefined;
 
 export function createSweepHandler(deps: SweepDeps) {
   const { logger } = deps.telemetry;
@@ -37,6 +49,7 @@ export function createSweepHandler(deps: SweepDeps) {
     let outcome: StepOutcome;
     if (isContinuation(event)) {
       const next = ContinuationSchema.parse(event);
+      if (!(await claimHop(deps, next))) return undefined;
       if (!sameSettings(settings, next.settings)) {
         logger.info('sweep chain superseded by newer settings; stopping', { hop: next.hop });
         return undefined;
@@ -46,39 +59,46 @@ export function createSweepHandler(deps: SweepDeps) {
         mode: 'reconcile',
         settings,
         cursor: next.cursor,
+        chainId: next.chainId ?? randomUUID(),
         hop: next.hop,
         startedAtMs: next.startedAtMs,
         totals: next.totals,
         deadlineMs,
-        functionArn: context.invokedFunctionArn,
       });
     } else {
+      // The scheduled event's id names the chain (https://docs.aws.amazon.com/eventbridge/latest/ref/overiew-event-structure.html).
+      const id = (event as { id?: unknown } | null)?.id;
       outcome = await runStep(deps, {
         origin: 'sweep',
         mode: 'reconcile',
         settings,
+        chainId: typeof id === 'string' && /^[\w.-]{1,128}$/.test(id) ? id : randomUUID(),
         hop: 1,
         startedAtMs: deps.clock.now(),
         totals: emptySummary(),
         deadlineMs,
-        functionArn: context.invokedFunctionArn,
       });
     }
     // Credentials or configuration are broken: fail loudly (Lambda Errors metric, alarms).
     if (outcome.result.fatal) throw outcome.result.fatal;
-    return outcome;
+    if (!outcome.next) return outcome;
+    return { ...outcome, handOn: await handOn(deps, context.invokedFunctionArn, outcome.next) };
   };
 }
 
 let defaultHandler: ReturnType<typeof createSweepHandler> | undefined;
 
 function defaults(clock: Clock = systemClock): SweepDeps {
+  const telemetry = createTelemetry('sweep');
   return {
     env: process.env,
     runtimeFor: (settings) => createLogsRuntime({ requestsPerSecond: settings.rateLimitRps, clock }),
     handOff: createHandOff(),
     clock,
-    telemetry: createTelemetry('sweep'),
+    telemetry,
+    claim: createClaim(createLogsClient(), ownLogGroupName(process.env), (key, error) =>
+      telemetry.logger.warn('could not claim; processing anyway', { key, error: (error as Error).message }),
+    ),
     graceMs: GRACE_MS,
   };
 }

@@ -6,6 +6,14 @@ import { exampleConfig, type Synthesized, synthesize } from '../support/synth';
 
 type Statement = { Action: string | string[]; Resource: unknown };
 
+/** The install id: the first 8 hex digits of the stack's UUID. */
+const INSTALL_ID_EXPR = {
+  'Fn::Select': [
+    0,
+    { 'Fn::Split': ['-', { 'Fn::Select': [2, { 'Fn::Split': ['/', { Ref: 'AWS::StackId' }] }] }] },
+  ],
+};
+
 describe('member stack template', () => {
   let s: Synthesized;
   let json: {
@@ -17,7 +25,7 @@ describe('member stack template', () => {
     json = s.member.toJSON() as typeof json;
   });
 
-  it('has an Enrollment parameter, enabled by default, that switches the rule and the sweep', () => {
+  it('has an Enrollment parameter, enabled by default, that switches the CreateLogGroup rule', () => {
     expect(json.Parameters.Enrollment).toStrictEqual({
       Type: 'String',
       AllowedValues: ['enabled', 'disabled'],
@@ -25,12 +33,18 @@ describe('member stack template', () => {
       Description: expect.stringContaining('enrollment reconciler'),
     });
     s.member.hasCondition('IsEnabled', { 'Fn::Equals': [{ Ref: 'Enrollment' }, 'enabled'] });
-    for (const name of ['log-reflector-create-log-group', 'log-reflector-sweep']) {
-      s.member.hasResourceProperties('AWS::Events::Rule', {
-        Name: name,
-        State: { 'Fn::If': ['IsEnabled', 'ENABLED', 'DISABLED'] },
-      });
-    }
+    s.member.hasResourceProperties('AWS::Events::Rule', {
+      Name: 'log-reflector-create-log-group',
+      State: { 'Fn::If': ['IsEnabled', 'ENABLED', 'DISABLED'] },
+    });
+  });
+
+  it('keeps the sweep running when Enrollment is disabled: it finishes what a broken removal chain left (issue 15.2)', () => {
+    s.member.hasResourceProperties('AWS::Events::Rule', { Name: 'log-reflector-sweep', State: 'ENABLED' });
+    s.member.hasResourceProperties('AWS::Lambda::Function', {
+      FunctionName: 'log-reflector-sweep',
+      Environment: { Variables: Match.objectLike({ ENROLLMENT: { Ref: 'Enrollment' } }) },
+    });
   });
 
   it('passes Enrollment to the backfill custom resource (disabled → Update removes our filters)', () => {
@@ -124,11 +138,16 @@ describe('member stack template', () => {
 
   it('names every function log-reflector-* on a current runtime, inline', () => {
     const fns = Object.values(json.Resources).filter((r) => r.Type === 'AWS::Lambda::Function');
-    expect(fns.map((f) => f.Properties.FunctionName).sort()).toStrictEqual([
-      'log-reflector-backfill',
-      'log-reflector-subscriber',
-      'log-reflector-sweep',
-    ]);
+    const names = fns.map((f) => f.Properties.FunctionName);
+    expect(names).toHaveLength(4);
+    expect(names).toEqual(
+      expect.arrayContaining([
+        { 'Fn::Join': ['', ['log-reflector-cleanup-', INSTALL_ID_EXPR]] },
+        'log-reflector-subscriber',
+        'log-reflector-backfill',
+        'log-reflector-sweep',
+      ]),
+    );
     for (const f of fns) {
       expect(f.Properties.Runtime).toBe('nodejs24.x');
       expect(f.Properties.Code).toStrictEqual({ ZipFile: expect.any(String) });
@@ -149,6 +168,7 @@ describe('inline bundles', () => {
     ['member/subscriber/handler.ts', 200 * 1024],
     ['member/backfill/handler.ts', 200 * 1024],
     ['member/sweep/handler.ts', 200 * 1024],
+    ['member/cleanup/handler.ts', 200 * 1024],
     ['central/enrollment/handler.ts', 150 * 1024],
   ])('%s stays under its budget', (entry, budget) => {
     const b = bundleHandler(entry);
@@ -181,5 +201,155 @@ describe('member stack ordering and self-continuation', () => {
         ]),
       },
     });
+  });
+});
+
+describe('exactly one answer: the backfill gets no Lambda retries (issue 15.7)', () => {
+  it('sets MaximumRetryAttempts 0 and sends failed invocations to the backfill itself, which answers', () => {
+    const t = synthesize(exampleConfig()).member;
+    t.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: Match.stringLikeRegexp('^BackfillFunction') },
+      Qualifier: '$LATEST',
+      MaximumRetryAttempts: 0,
+      MaximumEventAgeInSeconds: 3600,
+      DestinationConfig: {
+        OnFailure: {
+          Destination: {
+            'Fn::Join': [
+              '',
+              [
+                'arn:',
+                { Ref: 'AWS::Partition' },
+                ':lambda:',
+                { Ref: 'AWS::Region' },
+                ':',
+                { Ref: 'AWS::AccountId' },
+                ':function:log-reflector-backfill',
+              ],
+            ],
+          },
+        },
+      },
+    });
+  });
+});
+
+describe('the cleanup worker outlives the stack (issue 15.3)', () => {
+  type Resource = {
+    Type: string;
+    DeletionPolicy?: string;
+    UpdateReplacePolicy?: string;
+    DependsOn?: string[];
+    Properties: Record<string, unknown>;
+  };
+  let resources: Record<string, Resource>;
+  let t: Synthesized['member'];
+  beforeAll(() => {
+    t = synthesize(exampleConfig()).member;
+    resources = (t.toJSON() as { Resources: Record<string, Resource> }).Resources;
+  });
+  const byPrefix = (prefix: string) =>
+    Object.entries(resources)
+      .filter(([id]) => id.startsWith(prefix))
+      .map(([, r]) => r);
+
+  it('retains its function, role, log group and schedule permission on delete, not on a failed create', () => {
+    const cleanup = byPrefix('Cleanup');
+    expect(cleanup.map((r) => r.Type).sort()).toStrictEqual([
+      'AWS::IAM::Role',
+      'AWS::Lambda::Function',
+      'AWS::Lambda::Permission',
+      'AWS::Logs::LogGroup',
+    ]);
+    for (const r of cleanup) {
+      expect(r.DeletionPolicy).toBe('RetainExceptOnCreate');
+      expect(r.UpdateReplacePolicy).toBe('Delete');
+    }
+    // Nothing else of the stack is retained: the rest goes with the stack as before.
+    const retained = Object.entries(resources).filter(([, r]) => r.DeletionPolicy?.startsWith('Retain'));
+    expect(retained.map(([id]) => id).every((id) => id.startsWith('Cleanup'))).toBe(true);
+  });
+
+  it('names everything after the install id, so a reinstall never collides with a running worker', () => {
+    const fn = byPrefix('Cleanup').find((r) => r.Type === 'AWS::Lambda::Function') as Resource;
+    expect(fn.Properties.FunctionName).toStrictEqual({
+      'Fn::Join': ['', ['log-reflector-cleanup-', INSTALL_ID_EXPR]],
+    });
+    expect(fn.Properties.Timeout).toBe(900);
+    expect(fn.Properties.Environment).toMatchObject({
+      Variables: {
+        INSTALL_ID: INSTALL_ID_EXPR,
+        RATE_LIMIT_RPS: '4',
+        CLEANUP_FUNCTION_ARN: expect.anything(),
+      },
+    });
+    const role = byPrefix('Cleanup').find((r) => r.Type === 'AWS::IAM::Role') as Resource;
+    expect(role.Properties.RoleName).toStrictEqual({
+      'Fn::Join': ['', ['log-reflector-cleanup-', INSTALL_ID_EXPR, '-', { Ref: 'AWS::Region' }]],
+    });
+    t.hasResourceProperties('AWS::Lambda::Function', {
+      FunctionName: 'log-reflector-backfill',
+      Environment: {
+        Variables: Match.objectLike({ INSTALL_ID: INSTALL_ID_EXPR, CLEANUP_FUNCTION_ARN: Match.anyValue() }),
+      },
+    });
+  });
+
+  it('grants the worker only what it needs, in two inline policies, self-deletion last and on itself only', () => {
+    const role = byPrefix('Cleanup').find((r) => r.Type === 'AWS::IAM::Role') as Resource;
+    const policies = role.Properties.Policies as {
+      PolicyName: string;
+      PolicyDocument: { Statement: Statement[] };
+    }[];
+    expect(policies.map((x) => x.PolicyName)).toStrictEqual(['work', 'self-delete']);
+    const actions = (name: string) =>
+      (policies.find((x) => x.PolicyName === name)?.PolicyDocument.Statement ?? []).flatMap((st) =>
+        [st.Action].flat(),
+      );
+    expect(actions('work').sort()).toStrictEqual([
+      'events:PutTargets',
+      'lambda:GetFunctionConfiguration',
+      'logs:CreateLogStream',
+      'logs:DeleteSubscriptionFilter',
+      'logs:DescribeLogGroups',
+      'logs:DescribeSubscriptionFilters',
+      'logs:PutLogEvents',
+    ]);
+    expect(actions('self-delete').sort()).toStrictEqual([
+      'events:DeleteRule',
+      'events:RemoveTargets',
+      'iam:DeleteRole',
+      'iam:DeleteRolePolicy',
+      'lambda:DeleteFunction',
+    ]);
+    const text = JSON.stringify(policies);
+    expect(text).not.toContain('logs:PutSubscriptionFilter');
+    expect(text).not.toMatch(/"Resource":"\*"/);
+    // No separate AWS::IAM::Policy: a policy resource would be deleted with the stack.
+    const attached = Object.values(resources).filter(
+      (r) => r.Type === 'AWS::IAM::Policy' && JSON.stringify(r.Properties.Roles).includes('CleanupRole'),
+    );
+    expect(attached).toStrictEqual([]);
+  });
+
+  it('lets the backfill start the worker (its schedule and one invocation) and nothing more', () => {
+    t.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Sid: 'StartCleanupWorker', Action: ['events:PutRule', 'events:PutTargets'] }),
+          Match.objectLike({ Sid: 'InvokeCleanupWorker', Action: 'lambda:InvokeFunction' }),
+        ]),
+      },
+    });
+    t.hasResourceProperties('AWS::Lambda::Permission', {
+      Principal: 'events.amazonaws.com',
+      Action: 'lambda:InvokeFunction',
+      SourceArn: Match.anyValue(),
+    });
+    const custom = Object.values(resources).find(
+      (r) => r.Type === 'AWS::CloudFormation::CustomResource',
+    ) as Resource;
+    const cleanupIds = Object.keys(resources).filter((id) => id.startsWith('Cleanup'));
+    for (const id of cleanupIds) expect(custom.DependsOn ?? []).toContain(id);
   });
 });

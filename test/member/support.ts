@@ -160,3 +160,13 @@ export async function freshAccount(
     foreignDestination: await account.createStream('someone-else'),
   };
 }
+
+/** An in-memory claim (runtime/claims.ts semantics: the first caller of a key wins). */
+export function memoryClaim(): (key: string) => Promise<'claimed' | 'taken'> {
+  const seen = new Set<string>();
+  return async (key) => {
+    if (seen.has(key)) return 'taken';
+    seen.add(key);
+    return 'claimed';
+  };
+}

@@ -6,7 +6,9 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { sendResponse } from '../../../member/backfill/cfn-response';
 import { type BackfillDeps, createBackfillHandler, physicalIdFor } from '../../../member/backfill/handler';
-import { createLogsRuntime } from '../../../member/runtime/clients';
+import type { CleanupJob } from '../../../member/cleanup/job';
+import { createClaim } from '../../../member/runtime/claims';
+import { createLogsRuntime, HandOffError } from '../../../member/runtime/clients';
 import type { Continuation } from '../../../member/runtime/continuation';
 import { systemClock } from '../../../shared/rate-limiter';
 import { type CfnResponseServer, startCfnResponseServer } from '../../support/cfn-response-server';
@@ -35,8 +37,12 @@ beforeAll(async () => {
 afterAll(async () => {
   await cfn?.close();
 });
+/** The backfill's own log group, where it claims requests and hops (runtime/claims.ts). */
+const OWN_LOG_GROUP = '/aws/lambda/log-reflector-backfill';
+
 beforeEach(async () => {
   ({ account, destination, foreignDestination } = await freshAccount(moto));
+  await account.createGroups([OWN_LOG_GROUP]);
   cfn.received.length = 0;
 });
 
@@ -46,16 +52,18 @@ const GRACE_MS = 1_000;
 interface Harness {
   handler: ReturnType<typeof createBackfillHandler>;
   handedOff: Continuation[];
+  cleanups: CleanupJob[];
   recorded: ReturnType<typeof recordTelemetry>;
 }
 
 function harness(overrides: Partial<BackfillDeps> = {}, maxAttempts = 8): Harness {
   const handedOff: Continuation[] = [];
+  const cleanups: CleanupJob[] = [];
   const recorded = recordTelemetry();
   // The environment mirrors properties(), as the member stack sets both from the same values.
   const settings = memberSettings({ destinationArn: destination, exclude: ['/noisy/*'] });
   const deps: BackfillDeps = {
-    env: memberEnv(settings),
+    env: { ...memberEnv(settings), INSTALL_ID: '271845b0' },
     // moto is local: run far above the production rate so the tests stay fast.
     runtimeFor: () =>
       createLogsRuntime({
@@ -69,11 +77,15 @@ function harness(overrides: Partial<BackfillDeps> = {}, maxAttempts = 8): Harnes
     },
     clock: systemClock,
     telemetry: recorded.telemetry,
+    claim: createClaim(account.logs, OWN_LOG_GROUP),
     sendResponse,
-    budgets: { graceMs: GRACE_MS, syncBudgetMs: 60_000, deleteBudgetMs: 60_000 },
+    budgets: { graceMs: GRACE_MS, syncBudgetMs: 60_000 },
+    startCleanup: async (job) => {
+      cleanups.push(job);
+    },
     ...overrides,
   };
-  return { handler: createBackfillHandler(deps), handedOff, recorded };
+  return { handler: createBackfillHandler(deps), handedOff, cleanups, recorded };
 }
 
 /** A Lambda context with `workMs` of usable time left after the grace period. */
@@ -96,6 +108,8 @@ function properties(overrides: Record<string, unknown> = {}): Record<string, unk
   };
 }
 
+let requestCount = 0;
+
 /** A request built on the real sample events (test/events/cloudformation/). */
 function request(
   type: 'Create' | 'Update' | 'Delete',
@@ -105,9 +119,11 @@ function request(
   const sample = loadEvent<Record<string, unknown>>(
     `cloudformation/cfn-custom-resource-${type.toLowerCase()}.powertools-ts.json`,
   );
+  requestCount += 1;
   return {
     ...sample,
-    ResponseURL: cfn.responseUrl(`${type}-${cfn.received.length}`),
+    RequestId: `request-${requestCount}`,
+    ResponseURL: cfn.responseUrl(`${type}-${requestCount}`),
     ResourceProperties: props,
     ...extra,
   };
@@ -129,7 +145,7 @@ const groupNames = (n: number) =>
 
 describe('backfill custom resource', () => {
   it('Create subscribes every eligible group and answers SUCCESS with counts', async () => {
-    await account.createGroups(['/app/a', '/app/b', '/noisy/x', '/aws/lambda/log-reflector-backfill']);
+    await account.createGroups(['/app/a', '/app/b', '/noisy/x']);
     await account.putForeignFilter('/app/b', 'datadog', foreignDestination);
     const h = harness();
     await h.handler(request('Create', properties()), context());
@@ -140,7 +156,7 @@ describe('backfill custom resource', () => {
       Status: 'SUCCESS',
       PhysicalResourceId: physicalIdFor(FILTER_NAME),
       StackId: 'arn:aws:cloudformation:us-east-1:xxxx:stack/xxxx/271845b0-f2e8-11ed-90ac-0eeb25b8ae21',
-      RequestId: 'xxxxx-d2a0-4dfb-ab1f-xxxxxx',
+      RequestId: expect.stringMatching(/^request-\d+$/),
       LogicalResourceId: 'xxxxxxxxx',
       Data: {
         Subscribed: '2',
@@ -239,8 +255,19 @@ describe('backfill custom resource', () => {
       Status: 'SUCCESS',
       PhysicalResourceId: physicalIdFor(FILTER_NAME),
       Data: { Removed: '70', Failed: '0', Complete: 'true' },
+      Reason: `Removed 70 filter(s) named "${FILTER_NAME}"; log-reflector-cleanup-271845b0 re-checks every log group and then deletes itself (docs/member.md)`,
     });
-    expect(responses[1]?.body.Reason).toBeUndefined();
+    // Everything was removed before the settle time: the worker's one job is the re-check.
+    expect(h.cleanups).toMatchObject([
+      {
+        installId: '271845b0',
+        kind: 'uninstall',
+        filterName: FILTER_NAME,
+        pass: 2,
+        recheckAll: true,
+        runs: 0,
+      },
+    ]);
     expect(await account.groupsWith(groupNames(70), FILTER_NAME)).toStrictEqual([]);
     expect(Object.keys(await account.filters('/app/bf-0003'))).toStrictEqual(['datadog']);
   });
@@ -310,7 +337,7 @@ describe('backfill custom resource', () => {
   it('answers Create early and hands the rest on with a cursor until every group is done', async () => {
     const groups = groupNames(260);
     await account.createGroups(groups);
-    const h = harness({ budgets: { graceMs: GRACE_MS, syncBudgetMs: 30, deleteBudgetMs: 60_000 } });
+    const h = harness({ budgets: { graceMs: GRACE_MS, syncBudgetMs: 30 } });
     await h.handler(request('Create', properties()), context());
     const [response] = await cfn.waitFor(1);
     expect(response?.body).toMatchObject({
@@ -325,7 +352,6 @@ describe('backfill custom resource', () => {
       mode: 'reconcile',
       hop: 2,
     });
-    expect(h.handedOff[0]?.respond).toBeUndefined();
     const hops = await drain(h, 20);
     expect(hops).toBeGreaterThanOrEqual(2);
     expect((await account.groupsWith(groups, FILTER_NAME)).length).toBe(260);
@@ -355,35 +381,13 @@ describe('backfill custom resource', () => {
     );
   });
 
-  it('Delete chains invocations while CloudFormation waits and answers once, at the end', async () => {
-    const groups = groupNames(200);
-    await account.createGroups(groups);
-    const h = harness();
-    await h.handler(request('Create', properties()), context());
-    await cfn.waitFor(1);
-    await h.handler(
-      request('Delete', properties(), { PhysicalResourceId: physicalIdFor(FILTER_NAME) }),
-      context(60),
-    );
-    expect(cfn.received).toHaveLength(1);
-    expect(h.handedOff[0]?.respond?.PhysicalResourceId).toBe(physicalIdFor(FILTER_NAME));
-    await drain(h, 60);
-    const responses = await cfn.waitFor(2);
-    expect(responses).toHaveLength(2);
-    expect(responses[1]?.body).toMatchObject({
-      Status: 'SUCCESS',
-      Data: { Removed: '200', Complete: 'true' },
-    });
-    expect(await account.groupsWith(groups, FILTER_NAME)).toStrictEqual([]);
-  });
-
-  it('Delete that runs out of CloudFormation time answers SUCCESS and says what to do', async () => {
+  it('Delete that runs out of its budget answers SUCCESS and hands the rest to the cleanup worker with the cursor', async () => {
     const groups = groupNames(150);
     await account.createGroups(groups);
     const h = harness();
     await h.handler(request('Create', properties()), context());
     await cfn.waitFor(1);
-    const late = harness({ budgets: { graceMs: GRACE_MS, syncBudgetMs: 60_000, deleteBudgetMs: 20 } });
+    const late = harness({ budgets: { graceMs: GRACE_MS, syncBudgetMs: 20 } });
     await late.handler(
       request('Delete', properties(), { PhysicalResourceId: physicalIdFor(FILTER_NAME) }),
       context(),
@@ -392,8 +396,283 @@ describe('backfill custom resource', () => {
     expect(late.handedOff).toStrictEqual([]);
     expect(responses[1]?.body).toMatchObject({ Status: 'SUCCESS', Data: { Complete: 'false' } });
     expect(String(responses[1]?.body.Reason)).toMatch(
-      /^Removed \d+ filter\(s\) named "log-reflector-us-east-1" but ran out of time before the last log groups; some may remain\. Run `log-reflector remove --filter-name log-reflector-us-east-1 --region us-east-1` in this account/,
+      /^Removed \d+ filter\(s\) named "log-reflector-us-east-1"; log-reflector-cleanup-271845b0 removes the rest and then deletes itself/,
     );
+    const [job] = late.cleanups;
+    expect(job).toMatchObject({ kind: 'uninstall', pass: 1, filterName: FILTER_NAME });
+    expect(job?.cursor?.after).toBe(job?.recheckThrough);
     expect((await account.groupsWith(groups, FILTER_NAME)).length).toBeGreaterThan(0);
+  });
+
+  it('Delete of a renamed filter starts a `replaced` job: the stack stays, only the old name goes', async () => {
+    await account.createGroups(['/app/a']);
+    const h = harness();
+    await h.handler(
+      request('Delete', properties({ FilterName: 'old-name-us-east-1' }), {
+        PhysicalResourceId: physicalIdFor('old-name-us-east-1'),
+      }),
+      context(),
+    );
+    const [response] = await cfn.waitFor(1);
+    expect(response?.body.Status).toBe('SUCCESS');
+    expect(h.cleanups).toMatchObject([{ kind: 'replaced', filterName: 'old-name-us-east-1' }]);
+  });
+});
+
+/** Makes every call of `command` fail with `error` on the harness account's client. */
+function failing(command: string, error: () => Error): void {
+  account.logs.middlewareStack.add(
+    (next, ctx) => async (args) => {
+      if (ctx.commandName === command) throw error();
+      return next(args);
+    },
+    { step: 'initialize', name: `fail-${command}-${Math.random()}` },
+  );
+}
+const denied = () =>
+  Object.assign(
+    new Error(
+      'User is not authorized to perform: logs:DescribeLogGroups with an explicit deny in a service control policy',
+    ),
+    {
+      name: 'AccessDeniedException',
+      $fault: 'client',
+    },
+  );
+const throttled = () =>
+  Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException', $fault: 'client' });
+
+describe('never wedge a stack instance (issue 15.5)', () => {
+  it('Delete answers SUCCESS when listing is denied by an SCP, and the worker takes over', async () => {
+    failing('DescribeLogGroupsCommand', denied);
+    const h = harness();
+    await h.handler(
+      request('Delete', properties(), { PhysicalResourceId: physicalIdFor(FILTER_NAME) }),
+      context(),
+    );
+    const [response] = await cfn.waitFor(1);
+    expect(response?.body).toMatchObject({ Status: 'SUCCESS', Data: { Removed: '0', Complete: 'false' } });
+    expect(String(response?.body.Reason)).toContain('explicit deny in a service control policy');
+    expect(String(response?.body.Reason)).toContain('log-reflector-cleanup-271845b0 removes the rest');
+    expect(h.cleanups).toMatchObject([{ pass: 1, filterName: FILTER_NAME }]);
+    expect(h.cleanups[0]?.cursor).toBeUndefined();
+  });
+
+  it('Delete answers SUCCESS when listing is throttled to exhaustion', async () => {
+    failing('DescribeLogGroupsCommand', throttled);
+    const h = harness({}, 2);
+    await h.handler(
+      request('Delete', properties(), { PhysicalResourceId: physicalIdFor(FILTER_NAME) }),
+      context(),
+    );
+    const [response] = await cfn.waitFor(1);
+    expect(response?.body.Status).toBe('SUCCESS');
+    expect(String(response?.body.Reason)).toMatch(
+      /DescribeLogGroups failed after 2 attempt\(s\): ThrottlingException/,
+    );
+  });
+
+  it('Delete answers SUCCESS and names the CLI when even the worker cannot be started', async () => {
+    failing('DescribeLogGroupsCommand', denied);
+    const h = harness({
+      startCleanup: async () => {
+        throw new Error('events:PutRule denied');
+      },
+    });
+    await h.handler(
+      request('Delete', properties(), { PhysicalResourceId: physicalIdFor(FILTER_NAME) }),
+      context(),
+    );
+    const [response] = await cfn.waitFor(1);
+    expect(response?.body.Status).toBe('SUCCESS');
+    expect(String(response?.body.Reason)).toContain(
+      'the cleanup worker could not be started (Error: events:PutRule denied). Run `log-reflector remove --filter-name log-reflector-us-east-1 --region us-east-1`',
+    );
+  });
+
+  it('an Update (as in a rollback) whose every change fails answers SUCCESS; a Create answers FAILED', async () => {
+    await account.createGroups(['/app/a', '/app/b']);
+    const missing = 'arn:aws:kinesis:us-east-1:123456789012:stream/missing';
+    const h = harness({}, 2);
+    await h.handler(
+      request('Update', properties({ DestinationArn: missing }), {
+        PhysicalResourceId: physicalIdFor(FILTER_NAME),
+        OldResourceProperties: properties(),
+      }),
+      context(),
+    );
+    await h.handler(request('Create', properties({ DestinationArn: missing })), context());
+    const [update, create] = await cfn.waitFor(2);
+    expect(update?.body).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: physicalIdFor(FILTER_NAME) });
+    expect(String(update?.body.Reason)).toMatch(
+      /^Settings applied; the backfill could not run \(every change failed \(2\); first: .*Could not deliver test message.*\): the scheduled sweep reconciles every log group$/,
+    );
+    expect(create?.body.Status).toBe('FAILED');
+  });
+
+  it('an Update whose listing is denied answers SUCCESS', async () => {
+    failing('DescribeLogGroupsCommand', denied);
+    const h = harness();
+    await h.handler(
+      request('Update', properties({ Enrollment: 'disabled' }), {
+        PhysicalResourceId: physicalIdFor(FILTER_NAME),
+        OldResourceProperties: properties(),
+      }),
+      context(),
+    );
+    const [response] = await cfn.waitFor(1);
+    expect(response?.body.Status).toBe('SUCCESS');
+    expect(String(response?.body.Reason)).toContain('AuthError');
+  });
+});
+
+describe('exactly one answer, exactly one chain (issue 15.7)', () => {
+  it('hands nothing on when the answer is FAILED', async () => {
+    await account.createGroups(groupNames(120));
+    const missing = 'arn:aws:kinesis:us-east-1:123456789012:stream/missing';
+    // Stops after a few groups (every put fails), so a hand-off would have been due.
+    const h = harness({ budgets: { graceMs: GRACE_MS, syncBudgetMs: 300 } }, 1);
+    await h.handler(request('Create', properties({ DestinationArn: missing })), context());
+    const [response] = await cfn.waitFor(1);
+    expect(response?.body.Status).toBe('FAILED');
+    expect(h.handedOff).toStrictEqual([]);
+  });
+
+  it('a response PUT refused with 403 after a hand-off does not throw (no retry, no second chain)', async () => {
+    await account.createGroups(groupNames(120));
+    const h = harness({ budgets: { graceMs: GRACE_MS, syncBudgetMs: 30 } });
+    cfn.failNext(1, 403);
+    const outcome = await h.handler(request('Create', properties()), context());
+    expect(outcome).toStrictEqual({ kind: 'answered', status: 'SUCCESS', handOn: 'handed-off' });
+    expect(h.handedOff).toHaveLength(1);
+    expect(cfn.received).toHaveLength(0);
+    expect(h.recorded.metrics.ResponseUndelivered).toBe(1);
+  });
+
+  it('the same request delivered twice is answered once and starts one chain', async () => {
+    await account.createGroups(groupNames(120));
+    const h = harness({ budgets: { graceMs: GRACE_MS, syncBudgetMs: 30 } });
+    const event = request('Create', properties());
+    const first = await h.handler(structuredClone(event), context());
+    const second = await h.handler(structuredClone(event), context());
+    expect(first).toMatchObject({ kind: 'answered', status: 'SUCCESS' });
+    expect(second).toStrictEqual({ kind: 'duplicate' });
+    expect(cfn.received).toHaveLength(1);
+    expect(h.handedOff).toHaveLength(1);
+    // A hand-off delivered twice runs once.
+    const hop = h.handedOff.shift() as Continuation;
+    expect(hop.chainId).toBe(event.RequestId);
+    expect(await h.handler(structuredClone(hop), context(20))).toStrictEqual({ kind: 'chain' });
+    expect(await h.handler(structuredClone(hop), context(20))).toStrictEqual({ kind: 'duplicate' });
+  });
+
+  it('an unconfirmed hand-off (Lambda may have queued it) is not resent and the answer says it continues', async () => {
+    await account.createGroups(groupNames(120));
+    let calls = 0;
+    const h = harness({
+      budgets: { graceMs: GRACE_MS, syncBudgetMs: 30 },
+      handOff: async () => {
+        calls += 1;
+        throw new HandOffError('Invoke timed out after the request was sent', true);
+      },
+    });
+    const outcome = await h.handler(request('Create', properties()), context());
+    expect(outcome).toStrictEqual({ kind: 'answered', status: 'SUCCESS', handOn: 'maybe' });
+    expect(calls).toBe(1);
+    const [response] = await cfn.waitFor(1);
+    expect(response?.body.Reason).toBe(
+      'Initial part done; the backfill continues in the background (see its logs and metrics)',
+    );
+  });
+
+  describe('the deadline comes from the ResponseURL (X-Amz-Date + X-Amz-Expires), not from the delivery', () => {
+    const NOW = Date.UTC(2026, 0, 5, 12, 0, 0);
+    const amzDate = (ms: number) =>
+      new Date(ms)
+        .toISOString()
+        .replace(/[-:]/g, '')
+        .replace(/\.\d{3}/, '');
+    const signed = (name: string, signedAtMs: number) =>
+      `${cfn.responseUrl(name)}&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Date=${amzDate(signedAtMs)}&X-Amz-Expires=7200`;
+    const frozen = { now: () => NOW, sleep: systemClock.sleep };
+
+    it('a request redelivered after CloudFormation stopped waiting (signed 61 minutes ago) is neither worked on nor answered', async () => {
+      await account.createGroups(groupNames(5));
+      const h = harness({ clock: frozen });
+      const outcome = await h.handler(
+        request('Create', properties(), { ResponseURL: signed('late', NOW - 61 * 60_000) }),
+        context(),
+      );
+      expect(outcome).toStrictEqual({ kind: 'expired' });
+      expect(cfn.received).toHaveLength(0);
+      expect(await account.groupsWith(groupNames(5), FILTER_NAME)).toStrictEqual([]);
+    });
+
+    it('a request signed 59 minutes ago is answered at once, the work handed on', async () => {
+      await account.createGroups(groupNames(5));
+      const h = harness({ clock: frozen });
+      await h.handler(
+        request('Create', properties(), { ResponseURL: signed('tight', NOW - 59 * 60_000) }),
+        context(),
+      );
+      const [response] = await cfn.waitFor(1);
+      expect(response?.body).toMatchObject({
+        Status: 'SUCCESS',
+        Data: { Subscribed: '0', Complete: 'false' },
+      });
+      expect(h.handedOff).toHaveLength(1);
+    });
+  });
+
+  describe('an invocation that failed (Lambda on-failure record) still gets its one answer', () => {
+    const record = (payload: unknown) => ({
+      version: '1.0',
+      timestamp: '2026-01-05T12:00:00.000Z',
+      requestContext: {
+        requestId: 'e4b46cbf-b738-xmpl-8880-a18cdf61200e',
+        functionArn: `${FUNCTION_ARN}:$LATEST`,
+        condition: 'RetriesExhausted',
+        approximateInvokeCount: 1,
+      },
+      requestPayload: payload,
+      responseContext: { statusCode: 200, executedVersion: '$LATEST', functionError: 'Unhandled' },
+      responsePayload: {
+        errorType: 'Runtime.ExitError',
+        errorMessage: 'Task timed out after 900.00 seconds',
+      },
+    });
+
+    it('Create → FAILED, Update → SUCCESS, Delete → SUCCESS with the cleanup worker; once each', async () => {
+      const h = harness();
+      const create = request('Create', properties());
+      const update = request('Update', properties(), { PhysicalResourceId: physicalIdFor(FILTER_NAME) });
+      const del = request('Delete', properties(), { PhysicalResourceId: physicalIdFor(FILTER_NAME) });
+      for (const r of [create, update, del]) await h.handler(record(r), context());
+      expect(await h.handler(record(create), context())).toStrictEqual({ kind: 'duplicate' });
+      const responses = await cfn.waitFor(3);
+      expect(responses).toHaveLength(3);
+      expect(responses.map((r) => r.body.Status)).toStrictEqual(['FAILED', 'SUCCESS', 'SUCCESS']);
+      expect(String(responses[0]?.body.Reason)).toContain('Task timed out after 900.00 seconds');
+      expect(responses[0]?.body.PhysicalResourceId).toBe(physicalIdFor(FILTER_NAME));
+      expect(h.cleanups).toMatchObject([{ kind: 'uninstall', filterName: FILTER_NAME, pass: 1 }]);
+    });
+
+    it('a failed hand-off or a record about a record is logged, never answered or looped', async () => {
+      const h = harness();
+      const hop = {
+        logReflectorContinuation: 1,
+        origin: 'backfill',
+        mode: 'reconcile',
+        settings: memberSettings({ destinationArn: destination }),
+        hop: 2,
+        startedAtMs: 0,
+        totals: { subscribed: 0, updated: 0, removed: 0, skipped: 0, conflict: 0, failed: 0 },
+      };
+      expect(await h.handler(record(hop), context())).toStrictEqual({ kind: 'ignored' });
+      expect(await h.handler(record(record(request('Create', properties()))), context())).toStrictEqual({
+        kind: 'ignored',
+      });
+      expect(cfn.received).toHaveLength(0);
+    });
   });
 });

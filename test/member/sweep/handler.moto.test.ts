@@ -12,6 +12,7 @@ import {
   type MotoAccount,
   memberEnv,
   memberSettings,
+  memoryClaim,
   REGION,
   ROLE_ARN,
 } from '../support';
@@ -62,6 +63,7 @@ function sweep(exclude: string[] = ['/excluded/*'], overrides: Partial<SweepDeps
     },
     clock: systemClock,
     telemetry: recorded.telemetry,
+    claim: memoryClaim(),
     graceMs: GRACE_MS,
     ...overrides,
   };
@@ -148,5 +150,82 @@ describe('sweep', () => {
     expect((error as Error).message).toBe(
       'DescribeSubscriptionFilters on "/app/a" was denied: not authorized to perform logs:DescribeSubscriptionFilters',
     );
+  });
+
+  it('with Enrollment disabled removes our filters everywhere and touches nothing else (issue 15.2)', async () => {
+    const groups = ['/app/a', '/app/b', '/app/c', '/excluded/x'];
+    await account.createGroups(groups);
+    for (const g of ['/app/a', '/app/b', '/excluded/x'])
+      await account.putFilter(g, FILTER_NAME, destination, '', ROLE_ARN);
+    await account.putForeignFilter('/app/b', 'datadog', foreignDestination);
+    await account.putForeignFilter('/app/c', 'datadog', foreignDestination);
+    const recorded = recordTelemetry();
+    const handler = createSweepHandler({
+      env: memberEnv(
+        memberSettings({ destinationArn: destination, exclude: ['/excluded/*'], enrollment: 'disabled' }),
+      ),
+      runtimeFor: () =>
+        createLogsRuntime({
+          requestsPerSecond: 2000,
+          client: account.logs,
+          retry: { baseDelayMs: 1, maxDelayMs: 5 },
+        }),
+      handOff: async () => {
+        throw new Error('a four-group sweep must not hand off');
+      },
+      clock: systemClock,
+      telemetry: recorded.telemetry,
+      claim: memoryClaim(),
+      graceMs: GRACE_MS,
+    });
+    const outcome = await handler(SCHEDULED, context());
+    expect(outcome?.result.complete).toBe(true);
+    expect(outcome?.totals).toMatchObject({ subscribed: 0, updated: 0, removed: 3, failed: 0, conflict: 0 });
+    expect(await account.groupsWith(groups, FILTER_NAME)).toStrictEqual([]);
+    expect(Object.keys(await account.filters('/app/b'))).toStrictEqual(['datadog']);
+    expect(Object.keys(await account.filters('/app/c'))).toStrictEqual(['datadog']);
+  });
+
+  it('two sweeps overlapping on the same account converge to the same end state, without failures (issue 9.1)', async () => {
+    const eligible = Array.from({ length: 60 }, (_, i) => `/app/ov-${String(i).padStart(2, '0')}`);
+    const excluded = Array.from({ length: 10 }, (_, i) => `/excluded/ov-${i}`);
+    await account.createGroups([...eligible, ...excluded]);
+    for (const g of eligible.slice(0, 10))
+      await account.putFilter(g, FILTER_NAME, destination, '?OLD', ROLE_ARN);
+    for (const g of excluded) await account.putFilter(g, FILTER_NAME, destination, '', ROLE_ARN);
+    const first = sweep();
+    const second = sweep();
+    const [a, b] = await Promise.all([
+      first.handler(SCHEDULED, context()),
+      second.handler(SCHEDULED, context()),
+    ]);
+    for (const outcome of [a, b]) {
+      expect(outcome?.result.complete).toBe(true);
+      expect(outcome?.totals.failed).toBe(0);
+      expect(outcome?.totals.conflict).toBe(0);
+    }
+    for (const g of eligible) {
+      expect(await account.filters(g)).toStrictEqual({
+        [FILTER_NAME]: { destinationArn: destination, filterPattern: '', roleArn: ROLE_ARN },
+      });
+    }
+    expect(await account.groupsWith(excluded, FILTER_NAME)).toStrictEqual([]);
+    // Whatever the interleaving, each change was made at least once and the overlap only
+    // repeated idempotent calls: a second put of the same filter, a delete that found nothing.
+    const changed = (o: typeof a) => (o?.totals.subscribed ?? 0) + (o?.totals.updated ?? 0);
+    expect(changed(a) + changed(b)).toBeGreaterThanOrEqual(60);
+    expect((a?.totals.removed ?? 0) + (b?.totals.removed ?? 0)).toBeGreaterThanOrEqual(10);
+  });
+
+  it('a hop delivered twice runs once (issue 15.7: one chain)', async () => {
+    const groups = Array.from({ length: 120 }, (_, i) => `/app/dup-${String(i).padStart(3, '0')}`);
+    await account.createGroups(groups);
+    const { handler, handedOff } = sweep();
+    const first = await handler({ ...SCHEDULED, id: 'sched-1' }, context(20));
+    expect(first?.handOn).toBe('handed-off');
+    const hop = handedOff.shift() as Continuation;
+    expect(hop).toMatchObject({ chainId: 'sched-1', hop: 2 });
+    expect(await handler(structuredClone(hop), context(20))).toBeDefined();
+    expect(await handler(structuredClone(hop), context(20))).toBeUndefined();
   });
 });
