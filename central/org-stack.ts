@@ -365,8 +365,6 @@ export class OrgStack extends Stack {
       description: 'Sets each account’s Enrollment parameter override from its opt-out tag',
       serviceName: 'enrollment',
       timeoutSeconds: 300,
-      // One reconcile at a time: StackSets run one operation at a time anyway.
-      reservedConcurrency: 1,
       environment: {
         STACK_SET_NAME: STACK_SET_NAMES.members,
         CALL_AS: c.deployFrom === 'management' ? 'SELF' : 'DELEGATED_ADMIN',

@@ -182,8 +182,6 @@ export class MemberStack extends StackSetStack {
       serviceName: 'sweep',
       memorySizeMb: 512,
       timeoutSeconds: 900,
-      // One sweep at a time per account and region: overlapping sweeps only double the API calls.
-      reservedConcurrency: 1,
       environment,
     });
     this.functions = { subscriber, backfill, sweep };
