@@ -14,7 +14,7 @@ import { exampleConfig, type Synthesized, synthesize } from '../support/synth';
 type Resources = Record<string, { Type: string; Properties?: Record<string, unknown> }>;
 
 /** Per template: `<template>/<logical id>: <what>` for every quota-dependent setting found. */
-export function quotaDependentSettings(templates: Readonly<Record<string, unknown>>): string[] {
+function quotaDependentSettings(templates: Readonly<Record<string, unknown>>): string[] {
   const found: string[] = [];
   for (const [name, template] of Object.entries(templates)) {
     const resources = ((template as { Resources?: Resources }).Resources ?? {}) as Resources;
