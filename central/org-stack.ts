@@ -160,7 +160,7 @@ export class OrgStack extends Stack {
     let management: StackSet | undefined;
     let orgEvents: StackSet | undefined;
     if (c.coverManagementAccount || needOrgEvents) {
-      const { adminRole } = this.selfManagedRoles();
+      const { adminRole, executionRole } = this.selfManagedRoles();
       const selfManaged = DeploymentType.selfManaged({
         adminRole,
         executionRoleName: STACKSET_EXECUTION_ROLE_NAME,
@@ -191,6 +191,11 @@ export class OrgStack extends Stack {
           capabilities: [Capability.NAMED_IAM],
         });
       }
+      // The execution role is named by string, so nothing orders it before the StackSets: the
+      // first stack instance could start before the role, or the policies of either role, exist
+      // and fail on AssumeRole or AccessDenied. Depending on the role constructs covers their
+      // policy resources too (the admin role's DefaultPolicy is a child of the role).
+      for (const set of [management, orgEvents]) set?.node.addDependency(adminRole, executionRole);
     }
     this.stackSets = { central, destinations, members, management, orgEvents };
 

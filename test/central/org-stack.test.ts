@@ -135,6 +135,33 @@ describe('org stack (example config: management account, home eu-west-1, managem
     });
   });
 
+  it('starts the self-managed StackSets only after their admin and execution roles and those roles’ policies exist', () => {
+    const resources = s.org.toJSON().Resources as Resources;
+    const roleIds = Object.entries(resources)
+      .filter(
+        ([, r]) =>
+          r.Type === 'AWS::IAM::Role' &&
+          ['log-reflector-stackset-admin', 'log-reflector-stackset-execution'].includes(
+            r.Properties.RoleName as string,
+          ),
+      )
+      .map(([id]) => id);
+    expect(roleIds.length).toBe(2);
+    // Policies attached to either role as separate resources (cdk-stacksets adds one to the admin role).
+    const policyIds = Object.entries(resources)
+      .filter(
+        ([, r]) =>
+          r.Type === 'AWS::IAM::Policy' &&
+          roleIds.some((id) => JSON.stringify(r.Properties.Roles).includes(`"${id}"`)),
+      )
+      .map(([id]) => id);
+    expect(policyIds.length).toBeGreaterThan(0);
+    for (const name of ['log-reflector-management', 'log-reflector-org-events']) {
+      const { dependsOn } = stackSetNamed(s.org, name);
+      expect(dependsOn, name).toEqual(expect.arrayContaining([...roleIds, ...policyIds]));
+    }
+  });
+
   it('scopes the StackSet execution role to log-reflector-* resources of this account', () => {
     const roles = s.org.findResources('AWS::IAM::Role', {
       Properties: { RoleName: 'log-reflector-stackset-execution' },
