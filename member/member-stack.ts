@@ -114,24 +114,36 @@ export class MemberStack extends StackSetStack {
     const destinationArn = `arn:${Aws.PARTITION}:logs:${Aws.REGION}:${centralAccount.valueAsString}:destination:${DESTINATION_NAME}`;
     const filterName = Fn.join('-', [filterNameBase.valueAsString, Aws.REGION]);
 
-    // The role CloudWatch Logs assumes to deliver to an org-wide destination. IAM is global,
-    // and this stack runs once per region, so the name carries the region.
+    // The role CloudWatch Logs assumes to check and deliver a subscription to a destination
+    // opened to the organization, exactly as AWS documents it ("Step 2: (Only if using an
+    // organization) Create an IAM role",
+    // https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/CreateSubscriptionFilter-IAMrole.html):
+    // trust logs.amazonaws.com with no condition, logs:PutLogEvents on the sending account's log
+    // groups (all of them here: we subscribe any group). No AWS page shows CloudWatch Logs
+    // satisfying an aws:SourceArn condition on this role; a condition it does not meet would make
+    // every PutSubscriptionFilter fail in every account. IAM is global and this stack runs once
+    // per region, so the name carries the region.
     const senderRole = new iam.Role(this, 'SenderRole', {
       roleName: `${RESOURCE_PREFIX}sender-${Aws.REGION}`,
       description: 'CloudWatch Logs delivers subscription data to the log-reflector destination',
-      assumedBy: new iam.ServicePrincipal('logs.amazonaws.com', {
-        conditions: {
-          StringLike: { 'aws:SourceArn': `arn:${Aws.PARTITION}:logs:${Aws.REGION}:${Aws.ACCOUNT_ID}:*` },
-        },
-      }),
+      assumedBy: new iam.ServicePrincipal('logs.amazonaws.com'),
       inlinePolicies: {
         deliver: new iam.PolicyDocument({
           statements: [
-            new iam.PolicyStatement({ actions: ['logs:PutLogEvents'], resources: [destinationArn] }),
+            new iam.PolicyStatement({
+              actions: ['logs:PutLogEvents'],
+              resources: [`arn:${Aws.PARTITION}:logs:${Aws.REGION}:${Aws.ACCOUNT_ID}:log-group:*`],
+            }),
           ],
         }),
       },
     });
+    acknowledgeFindings(
+      senderRole,
+      'AwsSolutions-IAM5',
+      ['Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:*'],
+      'The documented role for organization destinations grants PutLogEvents on the log groups that carry the subscription filter; we subscribe every eligible group of this account and region, including ones created later.',
+    );
 
     this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
       queueName: `${RESOURCE_PREFIX}subscriber-dlq`,

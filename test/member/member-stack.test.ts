@@ -86,21 +86,44 @@ describe('member stack template', () => {
     });
   });
 
-  it('gives CloudWatch Logs a sender role that may only put events into the region’s destination', () => {
+  it('gives CloudWatch Logs the sender role AWS documents for organization destinations', () => {
+    // "Step 2: (Only if using an organization) Create an IAM role":
+    // https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/CreateSubscriptionFilter-IAMrole.html
+    // trust logs.amazonaws.com (no condition), logs:PutLogEvents on the sender's log groups.
     s.member.hasResourceProperties('AWS::IAM::Role', {
       RoleName: { 'Fn::Join': ['', ['log-reflector-sender-', { Ref: 'AWS::Region' }]] },
       AssumeRolePolicyDocument: {
         Statement: [
-          Match.objectLike({
-            Principal: { Service: 'logs.amazonaws.com' },
-            Condition: { StringLike: { 'aws:SourceArn': Match.anyValue() } },
-          }),
+          { Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'logs.amazonaws.com' } },
         ],
+        Version: '2012-10-17',
       },
       Policies: [
         {
           PolicyName: 'deliver',
-          PolicyDocument: { Statement: [Match.objectLike({ Action: 'logs:PutLogEvents' })] },
+          PolicyDocument: {
+            Statement: [
+              {
+                Action: 'logs:PutLogEvents',
+                Effect: 'Allow',
+                Resource: {
+                  'Fn::Join': [
+                    '',
+                    [
+                      'arn:',
+                      { Ref: 'AWS::Partition' },
+                      ':logs:',
+                      { Ref: 'AWS::Region' },
+                      ':',
+                      { Ref: 'AWS::AccountId' },
+                      ':log-group:*',
+                    ],
+                  ],
+                },
+              },
+            ],
+            Version: '2012-10-17',
+          },
         },
       ],
     });
