@@ -154,6 +154,14 @@ export class OrgStack extends Stack {
       operationPreferences,
     });
     members.node.addDependency(destinations);
+    // Strict failure tolerance (the default) caps concurrency at failure tolerance + 1 accounts
+    // per region; soft runs at MaxConcurrentPercentage whatever fails
+    // (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_StackSetOperationPreferences.html).
+    // cdk-stacksets 0.0.153 has no field for it. Rollout times: docs/deploy.md.
+    (members.node.defaultChild as import('aws-cdk-lib').aws_cloudformation.CfnStackSet).addPropertyOverride(
+      'OperationPreferences.ConcurrencyMode',
+      'SOFT_FAILURE_TOLERANCE',
+    );
 
     // ---- self-managed StackSets into the management account itself ----
     const needOrgEvents = fromManagement && c.homeRegion !== ORGANIZATIONS_EVENTS_REGION;

@@ -93,6 +93,13 @@ describe('org stack (example config: management account, home eu-west-1, managem
       },
     ]);
     expect(dependsOn).toContain(destinations.id);
+    // Soft failure tolerance: concurrency is MaxConcurrentPercentage, not tolerance + 1.
+    expect(props.OperationPreferences).toStrictEqual({
+      RegionConcurrencyType: 'PARALLEL',
+      MaxConcurrentPercentage: 100,
+      FailureTolerancePercentage: 10,
+      ConcurrencyMode: 'SOFT_FAILURE_TOLERANCE',
+    });
     // No per-account value baked in: the Enrollment override is the reconciler's.
     expect(props.Parameters).toBeUndefined();
   });
