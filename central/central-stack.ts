@@ -21,7 +21,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { StackSetStack } from 'cdk-stacksets';
 import type { Construct } from 'constructs';
-import type { DeploymentConfig } from '../shared/config';
+import { type DeploymentConfig, renderSumoFields } from '../shared/config';
 import { FUNCTION_NAMES, RESOURCE_PREFIX, STREAM_NAME } from '../shared/naming';
 import type * as z from '../shared/zod';
 import type { ReflectorEnvSchema } from './reflector/env';
@@ -176,9 +176,8 @@ export class CentralStack extends StackSetStack {
         FAILURE_BUCKET: this.failureBucket.bucketName,
         SUMO_CATEGORY_TEMPLATE: c.sumo.categoryTemplate,
         SUMO_LINE_CONTEXT: c.sumo.lineContext,
-        SUMO_FIELDS: Object.entries(c.sumo.fields)
-          .map(([k, v]) => `${k}=${v}`)
-          .join(','),
+        // The config has checked every pair reads back as itself (shared/config.ts).
+        SUMO_FIELDS: renderSumoFields(c.sumo.fields),
         // A key the reflector's schema does not know (a rename on either side) fails the build.
       } satisfies Partial<Record<keyof z.input<typeof ReflectorEnvSchema>, string>>,
     });
