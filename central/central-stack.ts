@@ -22,17 +22,15 @@ import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { StackSetStack } from 'cdk-stacksets';
 import type { Construct } from 'constructs';
 import { type DeploymentConfig, renderSumoFields } from '../shared/config';
-import { FUNCTION_NAMES, RESOURCE_PREFIX, STREAM_NAME } from '../shared/naming';
+import { FUNCTION_NAMES, LOGS_TO_KINESIS_ROLE_NAME, RESOURCE_PREFIX, STREAM_NAME } from '../shared/naming';
 import type * as z from '../shared/zod';
 import type { ReflectorEnvSchema } from './reflector/env';
 
-export { STREAM_NAME };
+export { LOGS_TO_KINESIS_ROLE_NAME, STREAM_NAME };
 
 import { InlineFunction } from '../shared/constructs/inline-function';
 import { acknowledgeFindings, nagRef } from '../shared/constructs/nag';
 
-/** Fixed physical names: the destinations StackSet and the docs refer to them. */
-export const LOGS_TO_KINESIS_ROLE_NAME = `${RESOURCE_PREFIX}logs-to-kinesis`;
 /** Prefix of the secret the stack creates; the rest is unique to the stack (docs/deploy.md, "Uninstall"). */
 export const DEFAULT_SUMO_SECRET_NAME = 'log-reflector/sumo-endpoint';
 

@@ -101,6 +101,7 @@ export class OrgStack extends Stack {
     this.memberTemplate = new MemberStack(this, 'MemberTemplate', {
       settings: {
         centralAccountId: c.centralAccountId,
+        homeRegion: c.homeRegion,
         filterNameBase: c.filter.name,
         filterPattern: c.filter.pattern,
         include: c.logGroups.include,
