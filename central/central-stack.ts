@@ -21,18 +21,17 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { StackSetStack } from 'cdk-stacksets';
 import type { Construct } from 'constructs';
-import type { DeploymentConfig } from '../shared/config';
-import { FUNCTION_NAMES, RESOURCE_PREFIX, STREAM_NAME } from '../shared/naming';
+import { type DeploymentConfig, renderSumoFields } from '../shared/config';
+import { FUNCTION_NAMES, LOGS_TO_KINESIS_ROLE_NAME, RESOURCE_PREFIX, STREAM_NAME } from '../shared/naming';
 import type * as z from '../shared/zod';
 import type { ReflectorEnvSchema } from './reflector/env';
 
-export { STREAM_NAME };
+export { LOGS_TO_KINESIS_ROLE_NAME, STREAM_NAME };
 
 import { InlineFunction } from '../shared/constructs/inline-function';
 import { acknowledgeFindings, nagRef } from '../shared/constructs/nag';
 
-/** Fixed physical names: the destinations StackSet and the docs refer to them. */
-export const LOGS_TO_KINESIS_ROLE_NAME = `${RESOURCE_PREFIX}logs-to-kinesis`;
+/** Prefix of the secret the stack creates; the rest is unique to the stack (docs/deploy.md, "Uninstall"). */
 export const DEFAULT_SUMO_SECRET_NAME = 'log-reflector/sumo-endpoint';
 
 export interface CentralStackProps {
@@ -60,6 +59,11 @@ export class CentralStack extends StackSetStack {
       description: 'Regions whose CloudWatch Logs destinations write to this stream',
     });
 
+    // What survives an uninstall (docs/deploy.md, "Uninstall"): the failure bucket (parked
+    // records) and this key, without which its objects cannot be read. Neither has a fixed
+    // name, so a reinstall creates new ones beside them; the alias is deleted with the stack
+    // and moves to the new key. Everything with a fixed name is deleted with its stack
+    // (test/central/reinstall.test.ts).
     this.key = new kms.Key(this, 'Key', {
       alias: 'alias/log-reflector',
       description: 'log-reflector: stream, failure bucket and alarm topic encryption',
@@ -84,6 +88,11 @@ export class CentralStack extends StackSetStack {
         c.kinesis.mode === 'on-demand' ? kinesis.StreamMode.ON_DEMAND : kinesis.StreamMode.PROVISIONED,
       shardCount: c.kinesis.mode === 'provisioned' ? c.kinesis.shardCount : undefined,
       retentionPeriod: Duration.hours(c.kinesis.retentionHours),
+      // A transport, not a store: the destinations find it by this fixed name, so it cannot be
+      // retained (the next install's stream would collide). What the reflector could not
+      // forward is parked in the failure bucket before it ages out (config: maxRecordAge ≤
+      // retention); uninstall deletes the members first, so the reflector drains the rest.
+      removalPolicy: RemovalPolicy.DESTROY,
     });
     Validations.of(this.stream).acknowledge({
       id: 'AwsSolutions-KDS3',
@@ -165,9 +174,8 @@ export class CentralStack extends StackSetStack {
         FAILURE_BUCKET: this.failureBucket.bucketName,
         SUMO_CATEGORY_TEMPLATE: c.sumo.categoryTemplate,
         SUMO_LINE_CONTEXT: c.sumo.lineContext,
-        SUMO_FIELDS: Object.entries(c.sumo.fields)
-          .map(([k, v]) => `${k}=${v}`)
-          .join(','),
+        // The config has checked every pair reads back as itself (shared/config.ts).
+        SUMO_FIELDS: renderSumoFields(c.sumo.fields),
         // A key the reflector's schema does not know (a rename on either side) fails the build.
       } satisfies Partial<Record<keyof z.input<typeof ReflectorEnvSchema>, string>>,
     });
@@ -221,11 +229,16 @@ export class CentralStack extends StackSetStack {
   }
 
   private createSumoSecret(): secretsmanager.Secret {
+    // Named `log-reflector/sumo-endpoint-<first part of this stack's id>`: every install (a new
+    // stack) gets a name of its own, so a secret left behind, or still in Secrets Manager's
+    // recovery window after a delete, never blocks the next install. It holds only the URL,
+    // which Sumo also has, so it goes with the stack.
+    const stackIdSuffix = Fn.select(0, Fn.split('-', Fn.select(2, Fn.split('/', Aws.STACK_ID))));
     const secret = new secretsmanager.Secret(this, 'SumoSecret', {
-      secretName: DEFAULT_SUMO_SECRET_NAME,
+      secretName: Fn.join('', [`${DEFAULT_SUMO_SECRET_NAME}-`, stackIdSuffix]),
       description:
         'Sumo Logic HTTP source URL for log-reflector. Put the URL here after the first deploy (docs/deploy.md).',
-      removalPolicy: RemovalPolicy.RETAIN,
+      removalPolicy: RemovalPolicy.DESTROY,
     });
     Validations.of(secret).acknowledge({
       id: 'AwsSolutions-SMG4',

@@ -20,6 +20,19 @@ import { LOGS_TO_KINESIS_ROLE_NAME, STREAM_NAME } from './central-stack';
 /** Destination access policies are ≤ 5,120 bytes (PutDestinationPolicy accessPolicy). */
 export const DESTINATION_POLICY_LIMIT_BYTES = 5120;
 
+/**
+ * How member accounts attach to the destination. Today one mode: a subscription filter per log
+ * group, which needs `logs:PutSubscriptionFilter` on the destination and nothing else ("Step 1:
+ * Create a destination", https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/CreateDestination.html).
+ * An account-level subscription filter policy would also need `logs:PutAccountPolicy`
+ * (https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/CreateDestination-Account.html): when
+ * that mode exists, it is a new key here, chosen from the configuration.
+ */
+export type SubscriptionScope = 'log-group';
+export const DESTINATION_ACTIONS: Readonly<Record<SubscriptionScope, readonly string[]>> = {
+  'log-group': ['logs:PutSubscriptionFilter'],
+};
+
 export interface DestinationStackProps {
   readonly config: DeploymentConfig;
 }
@@ -49,8 +62,10 @@ export class DestinationStack extends StackSetStack {
     const roleArn = `arn:${Aws.PARTITION}:iam::${Aws.ACCOUNT_ID}:role/${LOGS_TO_KINESIS_ROLE_NAME}`;
     const destinationArn = `arn:${Aws.PARTITION}:logs:${Aws.REGION}:${Aws.ACCOUNT_ID}:destination:${DESTINATION_NAME}`;
 
-    // Org-wide grant: any principal of the organization may subscribe (and set an account
-    // policy) to this destination; the aws:PrincipalOrgID condition keeps everyone else out.
+    // Org-wide grant: any principal of the organization may subscribe to this destination; the
+    // aws:PrincipalOrgID condition keeps everyone else out. Only what the subscription mode needs.
+    const subscriptionScope: SubscriptionScope = 'log-group';
+    const actions = DESTINATION_ACTIONS[subscriptionScope];
     const policy = {
       Version: '2012-10-17',
       Statement: [
@@ -58,7 +73,7 @@ export class DestinationStack extends StackSetStack {
           Sid: 'OrganizationMaySubscribe',
           Effect: 'Allow',
           Principal: '*',
-          Action: ['logs:PutSubscriptionFilter', 'logs:PutAccountPolicy'],
+          Action: actions.length === 1 ? actions[0] : [...actions],
           Resource: destinationArn,
           Condition: { StringEquals: { 'aws:PrincipalOrgID': [organizationId.valueAsString] } },
         },

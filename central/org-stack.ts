@@ -101,6 +101,7 @@ export class OrgStack extends Stack {
     this.memberTemplate = new MemberStack(this, 'MemberTemplate', {
       settings: {
         centralAccountId: c.centralAccountId,
+        homeRegion: c.homeRegion,
         filterNameBase: c.filter.name,
         filterPattern: c.filter.pattern,
         include: c.logGroups.include,
@@ -154,13 +155,21 @@ export class OrgStack extends Stack {
       operationPreferences,
     });
     members.node.addDependency(destinations);
+    // Strict failure tolerance (the default) caps concurrency at failure tolerance + 1 accounts
+    // per region; soft runs at MaxConcurrentPercentage whatever fails
+    // (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_StackSetOperationPreferences.html).
+    // cdk-stacksets 0.0.153 has no field for it. Rollout times: docs/deploy.md.
+    (members.node.defaultChild as import('aws-cdk-lib').aws_cloudformation.CfnStackSet).addPropertyOverride(
+      'OperationPreferences.ConcurrencyMode',
+      'SOFT_FAILURE_TOLERANCE',
+    );
 
     // ---- self-managed StackSets into the management account itself ----
     const needOrgEvents = fromManagement && c.homeRegion !== ORGANIZATIONS_EVENTS_REGION;
     let management: StackSet | undefined;
     let orgEvents: StackSet | undefined;
     if (c.coverManagementAccount || needOrgEvents) {
-      const { adminRole } = this.selfManagedRoles();
+      const { adminRole, executionRole } = this.selfManagedRoles();
       const selfManaged = DeploymentType.selfManaged({
         adminRole,
         executionRoleName: STACKSET_EXECUTION_ROLE_NAME,
@@ -191,6 +200,11 @@ export class OrgStack extends Stack {
           capabilities: [Capability.NAMED_IAM],
         });
       }
+      // The execution role is named by string, so nothing orders it before the StackSets: the
+      // first stack instance could start before the role, or the policies of either role, exist
+      // and fail on AssumeRole or AccessDenied. Depending on the role constructs covers their
+      // policy resources too (the admin role's DefaultPolicy is a child of the role).
+      for (const set of [management, orgEvents]) set?.node.addDependency(adminRole, executionRole);
     }
     this.stackSets = { central, destinations, members, management, orgEvents };
 
@@ -221,127 +235,19 @@ export class OrgStack extends Stack {
         }),
       },
     });
-    const prefix = RESOURCE_PREFIX;
+    // Inline: the policy is part of the role resource, so it exists as soon as the role does.
+    const { document, wildcardResources } = stackSetExecutionPolicy();
     const executionRole = new iam.Role(this, 'StackSetExecutionRole', {
       roleName: STACKSET_EXECUTION_ROLE_NAME,
       description: 'Creates the log-reflector member and org-events stacks in the management account',
       assumedBy: new iam.ArnPrincipal(adminRole.roleArn),
-      inlinePolicies: {
-        deployMemberStacks: new iam.PolicyDocument({
-          statements: [
-            new iam.PolicyStatement({
-              sid: 'Stacks',
-              actions: ['cloudformation:*'],
-              resources: [`arn:${p}:cloudformation:*:${account}:stack/StackSet-${prefix}*`],
-            }),
-            new iam.PolicyStatement({
-              sid: 'Roles',
-              actions: [
-                'iam:CreateRole',
-                'iam:DeleteRole',
-                'iam:GetRole',
-                'iam:UpdateRole',
-                'iam:UpdateRoleDescription',
-                'iam:UpdateAssumeRolePolicy',
-                'iam:PutRolePolicy',
-                'iam:GetRolePolicy',
-                'iam:DeleteRolePolicy',
-                'iam:ListRolePolicies',
-                'iam:TagRole',
-                'iam:UntagRole',
-                'iam:PassRole',
-              ],
-              resources: [`arn:${p}:iam::${account}:role/${prefix}*`],
-            }),
-            new iam.PolicyStatement({
-              sid: 'Functions',
-              actions: [
-                'lambda:CreateFunction',
-                'lambda:DeleteFunction',
-                'lambda:GetFunction',
-                'lambda:GetFunctionConfiguration',
-                'lambda:UpdateFunctionCode',
-                'lambda:UpdateFunctionConfiguration',
-                'lambda:AddPermission',
-                'lambda:RemovePermission',
-                'lambda:PutFunctionConcurrency',
-                'lambda:DeleteFunctionConcurrency',
-                'lambda:PutFunctionEventInvokeConfig',
-                'lambda:UpdateFunctionEventInvokeConfig',
-                'lambda:DeleteFunctionEventInvokeConfig',
-                'lambda:TagResource',
-                'lambda:UntagResource',
-                'lambda:ListTags',
-                'lambda:InvokeFunction',
-              ],
-              resources: [`arn:${p}:lambda:*:${account}:function:${prefix}*`],
-            }),
-            new iam.PolicyStatement({
-              sid: 'Rules',
-              actions: [
-                'events:PutRule',
-                'events:DeleteRule',
-                'events:DescribeRule',
-                'events:EnableRule',
-                'events:DisableRule',
-                'events:PutTargets',
-                'events:RemoveTargets',
-                'events:ListTargetsByRule',
-                'events:TagResource',
-                'events:UntagResource',
-              ],
-              resources: [`arn:${p}:events:*:${account}:rule/${prefix}*`],
-            }),
-            new iam.PolicyStatement({
-              sid: 'Queues',
-              actions: [
-                'sqs:CreateQueue',
-                'sqs:DeleteQueue',
-                'sqs:GetQueueAttributes',
-                'sqs:SetQueueAttributes',
-                'sqs:GetQueueUrl',
-                'sqs:TagQueue',
-                'sqs:UntagQueue',
-                'sqs:ListQueueTags',
-              ],
-              resources: [`arn:${p}:sqs:*:${account}:${prefix}*`],
-            }),
-            new iam.PolicyStatement({
-              sid: 'LogGroups',
-              actions: [
-                'logs:CreateLogGroup',
-                'logs:DeleteLogGroup',
-                'logs:PutRetentionPolicy',
-                'logs:DeleteRetentionPolicy',
-                'logs:TagResource',
-                'logs:UntagResource',
-                'logs:ListTagsForResource',
-              ],
-              resources: [`arn:${p}:logs:*:${account}:log-group:/aws/lambda/${prefix}*`],
-            }),
-            new iam.PolicyStatement({
-              sid: 'DescribeLogGroups',
-              actions: ['logs:DescribeLogGroups'],
-              resources: [`arn:${p}:logs:*:${account}:log-group:*`],
-            }),
-          ],
-        }),
-      },
+      inlinePolicies: { deployMemberStacks: document },
     });
     acknowledgeFindings(
       executionRole,
       'AwsSolutions-IAM5',
-      [
-        'Action::cloudformation:*',
-        `Resource::arn:<AWS::Partition>:cloudformation:*:<AWS::AccountId>:stack/StackSet-${prefix}*`,
-        `Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:role/${prefix}*`,
-        `Resource::arn:<AWS::Partition>:lambda:*:<AWS::AccountId>:function:${prefix}*`,
-        `Resource::arn:<AWS::Partition>:events:*:<AWS::AccountId>:rule/${prefix}*`,
-        `Resource::arn:<AWS::Partition>:sqs:*:<AWS::AccountId>:${prefix}*`,
-        `Resource::arn:<AWS::Partition>:logs:*:<AWS::AccountId>:log-group:/aws/lambda/${prefix}*`,
-        'Resource::arn:<AWS::Partition>:logs:*:<AWS::AccountId>:log-group:*',
-      ],
-      'The StackSet execution role creates the member and org-events stacks in every configured region of this one account: each statement is limited to this account and to resources named log-reflector-* (stacks StackSet-log-reflector-*). DescribeLogGroups is account-wide by API design.',
+      ['Action::cloudformation:*', 'Action::s3:*', ...wildcardResources.map((r) => `Resource::${r}`)],
+      "The StackSet execution role deploys the member and org-events templates into every configured region of this one account. cloudformation:* and s3:* on * are the minimum AWS documents for StackSets itself (stacksets-prereqs-self-managed). Every other action is one a resource handler of those templates declares (test/central/data/stackset-execution-permissions.json): on log-reflector-* ARNs where we name the resource, on this account's ARNs where the resource has a generated id (keys, file systems, code-signing configs), and on * only for actions that take no ARN.",
     );
     acknowledgeFindings(
       adminRole,
@@ -365,8 +271,6 @@ export class OrgStack extends Stack {
       description: 'Sets each account’s Enrollment parameter override from its opt-out tag',
       serviceName: 'enrollment',
       timeoutSeconds: 300,
-      // One reconcile at a time: StackSets run one operation at a time anyway.
-      reservedConcurrency: 1,
       environment: {
         STACK_SET_NAME: STACK_SET_NAMES.members,
         CALL_AS: c.deployFrom === 'management' ? 'SELF' : 'DELEGATED_ADMIN',
@@ -485,4 +389,214 @@ export class OrgStack extends Stack {
     });
     return fn;
   }
+}
+
+/**
+ * What the management-account StackSet execution role may do: everything CloudFormation's
+ * resource handlers declare (`handlers.*.permissions` of the published resource provider
+ * schemas) for the resource types of the member and org-events templates, kept with its source
+ * in test/central/data/stackset-execution-permissions.json; test/central/stackset-execution-role.test.ts
+ * fails when a template gains a type or a schema an action this policy lacks. Scoped to
+ * `log-reflector-*` ARNs where the action takes an ARN of a resource we name; to this account's
+ * ARNs where the resource has a generated id; `*` only where the action takes no ARN (Service
+ * Authorization Reference). Read/list calls included: a handler that cannot read what it made
+ * fails the stack.
+ */
+function stackSetExecutionPolicy(): { document: iam.PolicyDocument; wildcardResources: string[] } {
+  const prefix = RESOURCE_PREFIX;
+  const statements: { sid: string; actions: string[]; resources: string[] }[] = [
+    {
+      // The minimum AWS documents for every StackSet execution role: full CloudFormation, and S3,
+      // which "StackSets uses ... to notify the stack instance state"
+      // (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/stacksets-prereqs-self-managed.html).
+      // It also covers the Lambda handler's s3:GetObject(Version) for code in S3 (ours is inline).
+      sid: 'StackSets',
+      actions: ['cloudformation:*', 's3:*'],
+      resources: ['*'],
+    },
+    {
+      // AWS::IAM::Role, AWS::IAM::Policy (as AWS::IAM::RolePolicy), and iam:PassRole for
+      // AWS::Lambda::Function and AWS::Events::Rule.
+      sid: 'Roles',
+      actions: [
+        'iam:AttachRolePolicy',
+        'iam:CreateRole',
+        'iam:DeleteRole',
+        'iam:DeleteRolePermissionsBoundary',
+        'iam:DeleteRolePolicy',
+        'iam:DetachRolePolicy',
+        'iam:GetRole',
+        'iam:GetRolePolicy',
+        'iam:ListAttachedRolePolicies',
+        'iam:ListRolePolicies',
+        'iam:PassRole',
+        'iam:PutRolePermissionsBoundary',
+        'iam:PutRolePolicy',
+        'iam:TagRole',
+        'iam:UntagRole',
+        'iam:UpdateAssumeRolePolicy',
+        'iam:UpdateRole',
+        'iam:UpdateRoleDescription',
+      ],
+      resources: [`iam::{account}:role/${prefix}*`],
+    },
+    {
+      // AWS::Lambda::Function, ::Permission, ::EventInvokeConfig; InvokeFunction: the backfill
+      // custom resource (CloudFormation calls its ServiceToken).
+      sid: 'Functions',
+      actions: [
+        'lambda:AddPermission',
+        'lambda:CreateFunction',
+        'lambda:DeleteFunction',
+        'lambda:DeleteFunctionCodeSigningConfig',
+        'lambda:DeleteFunctionConcurrency',
+        'lambda:DeleteFunctionEventInvokeConfig',
+        'lambda:GetFunction',
+        'lambda:GetFunctionCodeSigningConfig',
+        'lambda:GetFunctionEventInvokeConfig',
+        'lambda:GetFunctionRecursionConfig',
+        'lambda:GetFunctionScalingConfig',
+        'lambda:GetPolicy',
+        'lambda:GetRuntimeManagementConfig',
+        'lambda:InvokeFunction',
+        'lambda:ListFunctionEventInvokeConfigs',
+        'lambda:PublishVersion',
+        'lambda:PutFunctionCodeSigningConfig',
+        'lambda:PutFunctionConcurrency',
+        'lambda:PutFunctionEventInvokeConfig',
+        'lambda:PutFunctionRecursionConfig',
+        'lambda:PutFunctionScalingConfig',
+        'lambda:PutRuntimeManagementConfig',
+        'lambda:RemovePermission',
+        'lambda:TagResource',
+        'lambda:UntagResource',
+        'lambda:UpdateFunctionCode',
+        'lambda:UpdateFunctionConfiguration',
+        'lambda:UpdateFunctionEventInvokeConfig',
+      ],
+      resources: [`lambda:*:{account}:function:${prefix}*`],
+    },
+    {
+      // Function features the handler reads or passes; our functions use none of them, so the
+      // grants are as narrow as the ARNs allow (code-signing configs have generated ids).
+      sid: 'FunctionFeatures',
+      actions: ['lambda:GetCodeSigningConfig', 'lambda:PutFunctionCodeSigningConfig'],
+      resources: ['lambda:*:{account}:code-signing-config:*'],
+    },
+    {
+      sid: 'FunctionLayersAndCapacity',
+      actions: ['lambda:GetLayerVersion', 'lambda:PassCapacityProvider'],
+      resources: [`lambda:*:{account}:layer:${prefix}*`, `lambda:*:{account}:capacity-provider:${prefix}*`],
+    },
+    {
+      // The Lambda handler's KMS calls (a function's KmsKeyArn) and file-system checks
+      // (FileSystemConfigs): keys and file systems have generated ids, so this account's.
+      sid: 'KeysAndFileSystems',
+      actions: [
+        'kms:CreateGrant',
+        'kms:Decrypt',
+        'kms:Encrypt',
+        'kms:GenerateDataKey',
+        'elasticfilesystem:DescribeMountTargets',
+        's3files:ListMountTargets',
+      ],
+      resources: [
+        'kms:*:{account}:key/*',
+        'elasticfilesystem:*:{account}:file-system/*',
+        'elasticfilesystem:*:{account}:access-point/*',
+        's3files:*:{account}:file-system/*',
+      ],
+    },
+    {
+      // AWS::Logs::LogGroup: our functions' log groups.
+      sid: 'LogGroups',
+      actions: [
+        'logs:AssociateKmsKey',
+        'logs:CreateLogGroup',
+        'logs:DeleteDataProtectionPolicy',
+        'logs:DeleteLogGroup',
+        'logs:DeleteRetentionPolicy',
+        'logs:DisassociateKmsKey',
+        'logs:GetDataProtectionPolicy',
+        'logs:ListTagsForResource',
+        'logs:PutDataProtectionPolicy',
+        'logs:PutRetentionPolicy',
+        'logs:TagResource',
+        'logs:UntagResource',
+      ],
+      resources: [`logs:*:{account}:log-group:/aws/lambda/${prefix}*`],
+    },
+    {
+      // AWS::Logs::LogGroup's create/update handlers also tag a Firehose delivery stream.
+      sid: 'DeliveryStreams',
+      actions: ['firehose:TagDeliveryStream'],
+      resources: [`firehose:*:{account}:deliverystream/${prefix}*`],
+    },
+    {
+      // AWS::SQS::Queue, AWS::SQS::QueuePolicy (as AWS::SQS::QueueInlinePolicy).
+      sid: 'Queues',
+      actions: [
+        'sqs:CreateQueue',
+        'sqs:DeleteQueue',
+        'sqs:GetQueueAttributes',
+        'sqs:GetQueueUrl',
+        'sqs:ListQueueTags',
+        'sqs:SetQueueAttributes',
+        'sqs:TagQueue',
+        'sqs:UntagQueue',
+      ],
+      resources: [`sqs:*:{account}:${prefix}*`],
+    },
+    {
+      // AWS::Events::Rule (member rules and the org-events forwarder).
+      sid: 'Rules',
+      actions: [
+        'events:DeleteRule',
+        'events:DescribeRule',
+        'events:ListTagsForResource',
+        'events:ListTargetsByRule',
+        'events:PutRule',
+        'events:PutTargets',
+        'events:RemoveTargets',
+        'events:TagResource',
+        'events:UntagResource',
+      ],
+      resources: [`events:*:{account}:rule/${prefix}*`],
+    },
+    {
+      // Actions that take no resource ARN at all (Service Authorization Reference): list
+      // handlers, VPC checks of the Lambda handler, and the log group handler's account-level
+      // calls.
+      sid: 'NoResourceLevelPermissions',
+      actions: [
+        'ec2:DescribeNetworkInterfaces',
+        'ec2:DescribeSecurityGroups',
+        'ec2:DescribeSubnets',
+        'ec2:DescribeVpcs',
+        'events:ListRules',
+        'iam:ListRoles',
+        'lambda:ListFunctions',
+        'logs:CreateLogDelivery',
+        'logs:DescribeLogGroups',
+        'logs:DescribeResourcePolicies',
+        'logs:PutResourcePolicy',
+        'sqs:ListQueues',
+      ],
+      resources: ['*'],
+    },
+  ];
+  const real = (r: string) =>
+    r === '*' ? r : `arn:${Aws.PARTITION}:${r.replaceAll('{account}', Aws.ACCOUNT_ID)}`;
+  const nag = (r: string) =>
+    r === '*' ? r : `arn:<AWS::Partition>:${r.replaceAll('{account}', '<AWS::AccountId>')}`;
+  const document = new iam.PolicyDocument({
+    statements: statements.map(
+      (st) =>
+        new iam.PolicyStatement({ sid: st.sid, actions: st.actions, resources: st.resources.map(real) }),
+    ),
+  });
+  const wildcardResources = [
+    ...new Set(statements.flatMap((st) => st.resources).filter((r) => r.includes('*'))),
+  ].map(nag);
+  return { document, wildcardResources };
 }

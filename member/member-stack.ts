@@ -42,7 +42,14 @@ import {
   InlineFunction,
 } from '../shared/constructs/inline-function';
 import { acknowledgeFindings } from '../shared/constructs/nag';
-import { ENROLLMENT_VALUES, FUNCTION_NAMES, OWN_LOG_GROUP_PATTERN, RESOURCE_PREFIX } from '../shared/naming';
+import {
+  ENROLLMENT_VALUES,
+  FUNCTION_NAMES,
+  LOGS_TO_KINESIS_ROLE_NAME,
+  OWN_LOG_GROUP_PATTERN,
+  RESOURCE_PREFIX,
+  STREAM_NAME,
+} from '../shared/naming';
 import type * as z from '../shared/zod';
 import { CLEANUP_POLICY_NAMES, CLEANUP_PREFIX } from './cleanup/job';
 import type { MemberEnvSchema } from './runtime/env';
@@ -56,6 +63,8 @@ export const ENROLLMENT_PARAMETER = 'Enrollment';
 export interface MemberSettings {
   /** The central account that owns the destinations. */
   readonly centralAccountId: string;
+  /** The central account's region of the stream. */
+  readonly homeRegion: string;
   /** Base of the filter name we own; the stack appends `-<region>` (shared/naming.ts). */
   readonly filterNameBase: string;
   /** CloudWatch Logs filter pattern; empty = every event. */
@@ -105,6 +114,11 @@ export class MemberStack extends StackSetStack {
       default: s.centralAccountId,
       description: 'Account that owns the log-reflector destinations',
     });
+    const homeRegion = new CfnParameter(this, 'HomeRegion', {
+      type: 'String',
+      default: s.homeRegion,
+      description: 'Region of the log-reflector stream in the central account',
+    });
     const filterNameBase = new CfnParameter(this, 'FilterNameBase', {
       type: 'String',
       allowedPattern: '^[^:*]{1,480}$',
@@ -127,31 +141,81 @@ export class MemberStack extends StackSetStack {
       default: [OWN_LOG_GROUP_PATTERN, ...s.exclude].join(','),
       description: `Comma-separated globs never subscribed (${OWN_LOG_GROUP_PATTERN} is always excluded)`,
     });
-    const isEnabled = new CfnCondition(this, 'IsEnabled', {
-      expression: Fn.conditionEquals(enrollment.valueAsString, 'enabled'),
+    // The member stack lands in the central account too (it is in the target OUs). A CloudWatch
+    // Logs destination serves cross-account delivery: PutSubscriptionFilter documents "a logical
+    // destination ... that belongs to a different account" and, in the same account, a Kinesis
+    // stream (https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutSubscriptionFilter.html;
+    // PutDestination "is used only to create destinations for cross-account subscriptions").
+    // So the central account's home-region groups subscribe to the stream itself, through the
+    // role the destinations use; its other regions have neither a documented same-account path
+    // nor a stream, so the member stack there is switched off (docs/architecture.md, decision 10).
+    const isCentralAccount = new CfnCondition(this, 'IsCentralAccount', {
+      expression: Fn.conditionEquals(Aws.ACCOUNT_ID, centralAccount.valueAsString),
     });
+    const isHomeRegion = new CfnCondition(this, 'IsHomeRegion', {
+      expression: Fn.conditionEquals(Aws.REGION, homeRegion.valueAsString),
+    });
+    const isCentralHome = new CfnCondition(this, 'IsCentralHome', {
+      expression: Fn.conditionAnd(isCentralAccount, isHomeRegion),
+    });
+    const isCentralElsewhere = new CfnCondition(this, 'IsCentralElsewhere', {
+      expression: Fn.conditionAnd(isCentralAccount, Fn.conditionNot(isHomeRegion)),
+    });
+    const isEnabled = new CfnCondition(this, 'IsEnabled', {
+      expression: Fn.conditionAnd(
+        Fn.conditionEquals(enrollment.valueAsString, 'enabled'),
+        Fn.conditionNot(isCentralElsewhere),
+      ),
+    });
+    const effectiveEnrollment = Fn.conditionIf(
+      isCentralElsewhere.logicalId,
+      'disabled',
+      enrollment.valueAsString,
+    ).toString();
 
     const destinationArn = `arn:${Aws.PARTITION}:logs:${Aws.REGION}:${centralAccount.valueAsString}:destination:${DESTINATION_NAME}`;
+    const streamArn = `arn:${Aws.PARTITION}:kinesis:${homeRegion.valueAsString}:${Aws.ACCOUNT_ID}:stream/${STREAM_NAME}`;
+    const logsToKinesisRoleArn = `arn:${Aws.PARTITION}:iam::${Aws.ACCOUNT_ID}:role/${LOGS_TO_KINESIS_ROLE_NAME}`;
     const filterName = Fn.join('-', [filterNameBase.valueAsString, Aws.REGION]);
 
-    // The role CloudWatch Logs assumes to deliver to an org-wide destination. IAM is global,
-    // and this stack runs once per region, so the name carries the region.
+    // The role CloudWatch Logs assumes to check and deliver a subscription to a destination
+    // opened to the organization, exactly as AWS documents it ("Step 2: (Only if using an
+    // organization) Create an IAM role",
+    // https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/CreateSubscriptionFilter-IAMrole.html):
+    // trust logs.amazonaws.com with no condition, logs:PutLogEvents on the sending account's log
+    // groups (all of them here: we subscribe any group). No AWS page shows CloudWatch Logs
+    // satisfying an aws:SourceArn condition on this role; a condition it does not meet would make
+    // every PutSubscriptionFilter fail in every account. IAM is global and this stack runs once
+    // per region, so the name carries the region.
     const senderRole = new iam.Role(this, 'SenderRole', {
       roleName: `${RESOURCE_PREFIX}sender-${Aws.REGION}`,
       description: 'CloudWatch Logs delivers subscription data to the log-reflector destination',
-      assumedBy: new iam.ServicePrincipal('logs.amazonaws.com', {
-        conditions: {
-          StringLike: { 'aws:SourceArn': `arn:${Aws.PARTITION}:logs:${Aws.REGION}:${Aws.ACCOUNT_ID}:*` },
-        },
-      }),
+      assumedBy: new iam.ServicePrincipal('logs.amazonaws.com'),
       inlinePolicies: {
         deliver: new iam.PolicyDocument({
           statements: [
-            new iam.PolicyStatement({ actions: ['logs:PutLogEvents'], resources: [destinationArn] }),
+            new iam.PolicyStatement({
+              actions: ['logs:PutLogEvents'],
+              resources: [`arn:${Aws.PARTITION}:logs:${Aws.REGION}:${Aws.ACCOUNT_ID}:log-group:*`],
+            }),
           ],
         }),
       },
     });
+    acknowledgeFindings(
+      senderRole,
+      'AwsSolutions-IAM5',
+      ['Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:*'],
+      'The documented role for organization destinations grants PutLogEvents on the log groups that carry the subscription filter; we subscribe every eligible group of this account and region, including ones created later.',
+    );
+
+    // Where our filters deliver, and the role CloudWatch Logs assumes for it.
+    const deliveryArn = Fn.conditionIf(isCentralHome.logicalId, streamArn, destinationArn).toString();
+    const deliveryRoleArn = Fn.conditionIf(
+      isCentralHome.logicalId,
+      logsToKinesisRoleArn,
+      senderRole.roleArn,
+    ).toString();
 
     this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
       queueName: `${RESOURCE_PREFIX}subscriber-dlq`,
@@ -166,13 +230,13 @@ export class MemberStack extends StackSetStack {
     });
 
     const environment = {
-      DESTINATION_ARN: destinationArn,
-      SENDER_ROLE_ARN: senderRole.roleArn,
+      DESTINATION_ARN: deliveryArn,
+      SENDER_ROLE_ARN: deliveryRoleArn,
       FILTER_NAME: filterName,
       FILTER_PATTERN: filterPattern.valueAsString,
       INCLUDE: include.valueAsString,
       EXCLUDE: exclude.valueAsString,
-      ENROLLMENT: enrollment.valueAsString,
+      ENROLLMENT: effectiveEnrollment,
       RATE_LIMIT_RPS: String(s.rateLimitRps),
       // A key the runtime's schema does not know (a rename on either side) fails the build.
     } satisfies Partial<Record<keyof z.input<typeof MemberEnvSchema>, string>>;
@@ -208,8 +272,6 @@ export class MemberStack extends StackSetStack {
       serviceName: 'sweep',
       memorySizeMb: 512,
       timeoutSeconds: 900,
-      // One sweep at a time per account and region: overlapping sweeps only double the API calls.
-      reservedConcurrency: 1,
       environment,
     });
     this.functions = { subscriber, backfill, sweep };
@@ -241,7 +303,7 @@ export class MemberStack extends StackSetStack {
         new iam.PolicyStatement({
           sid: 'PassSenderRole',
           actions: ['iam:PassRole'],
-          resources: [senderRole.roleArn],
+          resources: [deliveryRoleArn],
           conditions: { StringEquals: { 'iam:PassedToService': 'logs.amazonaws.com' } },
         }),
       );
@@ -350,13 +412,13 @@ export class MemberStack extends StackSetStack {
     const backfillResource = new CfnCustomResource(this, 'BackfillRun', {
       serviceToken: backfill.function.functionArn,
     });
-    backfillResource.addPropertyOverride('DestinationArn', destinationArn);
-    backfillResource.addPropertyOverride('SenderRoleArn', senderRole.roleArn);
+    backfillResource.addPropertyOverride('DestinationArn', deliveryArn);
+    backfillResource.addPropertyOverride('SenderRoleArn', deliveryRoleArn);
     backfillResource.addPropertyOverride('FilterName', filterName);
     backfillResource.addPropertyOverride('FilterPattern', filterPattern.valueAsString);
     backfillResource.addPropertyOverride('Include', include.valueAsString);
     backfillResource.addPropertyOverride('Exclude', exclude.valueAsString);
-    backfillResource.addPropertyOverride('Enrollment', enrollment.valueAsString);
+    backfillResource.addPropertyOverride('Enrollment', effectiveEnrollment);
     // Its role's policies must exist before CloudFormation invokes it, and on delete the
     // function and its permissions must outlive the resource that removes our filters.
     backfillResource.node.addDependency(backfill.role, senderRole, this.cleanup);

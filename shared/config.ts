@@ -8,10 +8,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { ConfigError, type ConfigIssue } from './errors';
+import { ConfigError, type ConfigIssue, describeValue } from './errors';
+import { patternProblem } from './glob';
 import { DEFAULT_FILTER_NAME, DEFAULT_OPT_OUT_TAG_KEY, DEFAULT_OPT_OUT_TAG_VALUE } from './naming';
 import { isKnownRegion } from './regions';
-import { DEFAULT_CATEGORY_TEMPLATE } from './sumo/headers';
+import { checkTemplate, DEFAULT_CATEGORY_TEMPLATE, parseStaticFields } from './sumo/headers';
 
 /** 12 digits: https://docs.aws.amazon.com/accounts/latest/reference/manage-acct-identifiers.html */
 export const AccountIdSchema = z.string().regex(/^\d{12}$/, 'must be a 12-digit AWS account id');
@@ -36,13 +37,60 @@ export const RegionSchema = z
 /** Lambda memory: 128–10,240 MB (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html). */
 const MemorySchema = z.number().int().min(128).max(10_240);
 
+/**
+ * One schema, two readers: the functions validate their environment again at cold start
+ * (member/runtime/env.ts, central/reflector/env.ts). Whatever they would reject must fail here,
+ * at synth, with the config path; so these fields run the runtimes' own validators (shared/glob.ts,
+ * shared/sumo/headers.ts) rather than copies of them. Every object is strict: an unknown key (a
+ * typo) is an error naming the closest known key, never silently dropped.
+ */
+
+/** A glob over log group names, checked by the member runtime's own validator. */
+const GlobSchema = z
+  .string()
+  .min(1)
+  .superRefine((pattern, ctx) => {
+    const problem = patternProblem(pattern);
+    if (problem) ctx.addIssue({ code: 'custom', message: `glob ${problem}`, input: pattern });
+  });
+
+/**
+ * Runs a shared validator that throws ConfigError; its messages become issues here (at `path`
+ * below the refined value).
+ */
+function issuesFrom(
+  ctx: z.RefinementCtx,
+  input: unknown,
+  check: () => void,
+  path: readonly PropertyKey[] = [],
+): void {
+  try {
+    check();
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    for (const issue of err.issues) {
+      ctx.addIssue({ code: 'custom', path: [...path], message: issue.message, input });
+    }
+  }
+}
+
+/**
+ * `SUMO_FIELDS` as the central stack sets it: `k=v` pairs joined by ','. The reflector reads it
+ * back with `parseStaticFields`.
+ */
+export function renderSumoFields(fields: Readonly<Record<string, string>>): string {
+  return Object.entries(fields)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
+}
+
 const KinesisSchema = z.discriminatedUnion('mode', [
-  z.object({
+  z.strictObject({
     mode: z.literal('on-demand'),
     /** 24–8,760 hours (https://docs.aws.amazon.com/streams/latest/dev/kinesis-extended-retention.html). */
     retentionHours: z.number().int().min(24).max(8760).default(24),
   }),
-  z.object({
+  z.strictObject({
     mode: z.literal('provisioned'),
     shardCount: z.number().int().min(1).max(10_000),
     retentionHours: z.number().int().min(24).max(8760).default(24),
@@ -51,7 +99,7 @@ const KinesisSchema = z.discriminatedUnion('mode', [
 
 /** Event source mapping limits: https://docs.aws.amazon.com/lambda/latest/dg/with-kinesis.html */
 const ReflectorSchema = z
-  .object({
+  .strictObject({
     /** Records per invocation, ≤ 10,000 (and the 6 MB invoke payload). */
     batchSize: z.number().int().min(1).max(10_000).default(100),
     /** 0–300 seconds. */
@@ -77,7 +125,7 @@ const ReflectorSchema = z
   });
 
 const SumoSchema = z
-  .object({
+  .strictObject({
     /** An existing Secrets Manager secret (name) holding the HTTP source URL. */
     secretName: z.string().min(1).max(512).optional(),
     /** An existing secret by full ARN. Neither set: the central stack creates one to fill in. */
@@ -86,16 +134,48 @@ const SumoSchema = z
       .regex(/^arn:aws:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$/, 'must be a Secrets Manager secret ARN')
       .optional(),
     /** X-Sumo-Category template over {account}, {region}, {logGroup}, {logStream}. */
-    categoryTemplate: z.string().min(1).max(1024).default(DEFAULT_CATEGORY_TEMPLATE),
+    categoryTemplate: z
+      .string()
+      .min(1)
+      .max(1024)
+      .superRefine((template, ctx) =>
+        issuesFrom(ctx, template, () => checkTemplate('sumo.categoryTemplate', template)),
+      )
+      .default(DEFAULT_CATEGORY_TEMPLATE),
     /**
      * What each line repeats about its stream: `full` (account, region, log group, stream on
      * every line) or `stream` (those travel once per request in the Sumo headers; ~16 % fewer
      * bytes ingested, and Sumo bills ingest by the byte). docs/reflector.md shows both.
      */
     lineContext: z.enum(['full', 'stream']).default('full'),
-    /** Extra static X-Sumo-Fields. */
+    /**
+     * Extra static X-Sumo-Fields. Each pair must read back from `SUMO_FIELDS` as exactly itself:
+     * the reflector rejects an empty value or one with '=' or a line break, and a ',' would split
+     * the pair into others without any error.
+     */
     fields: z
       .record(z.string().regex(/^[A-Za-z0-9_]+$/, 'field names are letters, digits, _'), z.string())
+      .superRefine((fields, ctx) => {
+        for (const [key, value] of Object.entries(fields)) {
+          let readBack: [string, string][] | undefined;
+          issuesFrom(
+            ctx,
+            value,
+            () => {
+              readBack = parseStaticFields(renderSumoFields({ [key]: value }), `sumo.fields.${key}`);
+            },
+            [key],
+          );
+          if (readBack && !(readBack.length === 1 && readBack[0]?.[0] === key && readBack[0][1] === value)) {
+            ctx.addIssue({
+              code: 'custom',
+              path: [key],
+              message: `would be read back as ${JSON.stringify(readBack)} (SUMO_FIELDS holds key=value pairs separated by ",")`,
+              input: value,
+            });
+          }
+        }
+      })
       .default({}),
   })
   .refine((s) => !(s.secretName && s.secretArn), {
@@ -104,7 +184,7 @@ const SumoSchema = z
   });
 
 export const DeploymentConfigSchema = z
-  .object({
+  .strictObject({
     organizationId: OrganizationIdSchema,
     /** The organization root (r-…); the default target of the members StackSet. */
     organizationRootId: z.string().regex(/^r-[0-9a-z]{4,32}$/, 'must be an organization root id (r-xxxx)'),
@@ -125,21 +205,21 @@ export const DeploymentConfigSchema = z
     /** Required when deployFrom is delegated-admin. */
     delegatedAdminAccountId: AccountIdSchema.optional(),
     optOutTag: z
-      .object({
+      .strictObject({
         key: z.string().min(1).max(128).default(DEFAULT_OPT_OUT_TAG_KEY),
         value: z.string().max(256).default(DEFAULT_OPT_OUT_TAG_VALUE),
       })
       .default({ key: DEFAULT_OPT_OUT_TAG_KEY, value: DEFAULT_OPT_OUT_TAG_VALUE }),
     logGroups: z
-      .object({
+      .strictObject({
         /** Globs over log group names; empty = every log group. */
-        include: z.array(z.string().min(1)).default([]),
+        include: z.array(GlobSchema).default([]),
         /** Globs over log group names; our own are excluded whatever is set here. */
-        exclude: z.array(z.string().min(1)).default([]),
+        exclude: z.array(GlobSchema).default([]),
       })
       .default({ include: [], exclude: [] }),
     filter: z
-      .object({
+      .strictObject({
         /** Base name of the filter we own; the region is appended (shared/naming.ts). */
         name: z
           .string()
@@ -195,6 +275,19 @@ export const DeploymentConfigSchema = z
         input: c.delegatedAdminAccountId,
       });
     }
+    // Kinesis drops records older than the retention; the ESM parks a record in the failure
+    // bucket only once it is older than maxRecordAge. A larger age means a record the reflector
+    // cannot forward expires from the stream first, with no trace
+    // (https://docs.aws.amazon.com/lambda/latest/dg/with-kinesis.html, MaximumRecordAgeInSeconds).
+    const retentionSeconds = c.kinesis.retentionHours * 3600;
+    if (c.reflector.maxRecordAgeSeconds > retentionSeconds) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['reflector', 'maxRecordAgeSeconds'],
+        message: `must not exceed the stream retention (kinesis.retentionHours ${c.kinesis.retentionHours} = ${retentionSeconds} s): older records would expire from the stream before the event source mapping parks them in the failure bucket`,
+        input: c.reflector.maxRecordAgeSeconds,
+      });
+    }
     if (c.deployFrom === 'delegated-admin' && c.coverManagementAccount) {
       ctx.addIssue({
         code: 'custom',
@@ -214,14 +307,102 @@ export type DeploymentConfig = z.output<typeof DeploymentConfigSchema> & {
 
 /** Maps zod issues to ConfigIssues: dotted path, message, the value received. */
 export function toConfigIssues(error: z.ZodError, root: unknown): ConfigIssue[] {
-  return error.issues.map((issue) => {
+  return error.issues.flatMap((issue): ConfigIssue[] => {
+    if (issue.code === 'unrecognized_keys') {
+      // One issue per unknown key, naming the closest key the schema knows at that place.
+      const known = knownKeysAt(DeploymentConfigSchema, issue.path, root);
+      return issue.keys.map((key) => {
+        const closest = closestKey(key, known);
+        return {
+          path: [...issue.path, key].map(String).join('.'),
+          message: `is not a known field${closest ? ` (did you mean ${describeValue(closest)}?)` : ''}`,
+          received: lookup(root, [...issue.path, key]),
+        };
+      });
+    }
     const path = issue.path.map(String).join('.');
     // The value at the issue's path in what the user wrote; zod's own `input` only when the
     // path leads nowhere (e.g. a union reports the enclosing object).
     let received = lookup(root, issue.path);
     if (received === undefined && 'input' in issue) received = issue.input;
-    return { path, message: issue.message, received };
+    return [{ path, message: issue.message, received }];
   });
+}
+
+/** The parts of a zod schema's definition we walk to find an object's keys. */
+interface SchemaNode {
+  readonly _zod: {
+    readonly def: {
+      readonly type: string;
+      readonly shape?: Readonly<Record<string, SchemaNode>>;
+      readonly innerType?: SchemaNode;
+      readonly in?: SchemaNode;
+      readonly element?: SchemaNode;
+      readonly options?: readonly SchemaNode[];
+      readonly discriminator?: string;
+      readonly values?: readonly unknown[];
+    };
+  };
+}
+
+/** The keys the schema allows for the object at `path` of the raw config (union: the matching option). */
+function knownKeysAt(schema: SchemaNode, path: readonly PropertyKey[], root: unknown): string[] {
+  let node: SchemaNode | undefined = schema;
+  let value: unknown = root;
+  let depth = 0;
+  while (node) {
+    const def: SchemaNode['_zod']['def'] = node._zod.def;
+    if (def.innerType) node = def.innerType;
+    else if (def.type === 'pipe') node = def.in;
+    else if (def.type === 'union' && def.options) {
+      const tag = def.discriminator;
+      const picked: SchemaNode | undefined = def.options.find((option) => {
+        const literal = tag ? option._zod.def.shape?.[tag]?._zod.def.values : undefined;
+        return literal?.includes((value as Record<string, unknown> | undefined)?.[tag ?? '']);
+      });
+      if (picked) node = picked;
+      else return [...new Set(def.options.flatMap((o) => Object.keys(o._zod.def.shape ?? {})))];
+    } else if (depth === path.length) {
+      return Object.keys(def.shape ?? {});
+    } else {
+      const key: PropertyKey | undefined = path[depth];
+      node = def.type === 'array' ? def.element : def.shape?.[String(key)];
+      value =
+        value !== null && typeof value === 'object'
+          ? (value as Record<PropertyKey, unknown>)[key ?? '']
+          : undefined;
+      depth += 1;
+    }
+  }
+  return [];
+}
+
+/** The known key with the smallest edit distance (ties: the first in schema order). */
+function closestKey(key: string, known: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Number.POSITIVE_INFINITY;
+  for (const candidate of known) {
+    const d = editDistance(key.toLowerCase(), candidate.toLowerCase());
+    if (d < bestDistance) {
+      best = candidate;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+/** Levenshtein distance, two rows. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      current[j] = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, (previous[j - 1] ?? 0) + cost);
+    }
+    previous = current;
+  }
+  return previous[b.length] ?? 0;
 }
 
 function lookup(root: unknown, path: readonly PropertyKey[]): unknown {

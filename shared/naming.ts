@@ -62,3 +62,10 @@ export function regionFromFilterNames(filterNames: readonly string[]): string | 
 
 /** The central Kinesis stream every regional destination writes to. */
 export const STREAM_NAME = 'log-reflector';
+
+/**
+ * The central account's role CloudWatch Logs assumes to write the stream: for every regional
+ * destination, and for the central account's own home-region log groups, which subscribe to the
+ * stream directly (docs/architecture.md, decision 10).
+ */
+export const LOGS_TO_KINESIS_ROLE_NAME = `${RESOURCE_PREFIX}logs-to-kinesis`;

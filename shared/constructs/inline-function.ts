@@ -43,8 +43,9 @@ export interface InlineFunctionProps {
   readonly serviceName: string;
   /** @default 30 days */
   readonly logRetention?: logs.RetentionDays;
-  /** @default - no reserved concurrency */
-  readonly reservedConcurrency?: number;
+  // No reserved concurrency, on purpose: new accounts cannot reserve any (Lambda keeps 100
+  // unreserved, https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html),
+  // and our stacks land in new accounts first. test/central/new-account-quotas.test.ts.
 }
 
 export class InlineFunction extends Construct {
@@ -124,7 +125,6 @@ export class InlineFunction extends Construct {
       timeout: Duration.seconds(props.timeoutSeconds ?? 60),
       role: this.role,
       logGroup: this.logGroup,
-      reservedConcurrentExecutions: props.reservedConcurrency,
       environment: {
         POWERTOOLS_SERVICE_NAME: props.serviceName,
         POWERTOOLS_METRICS_NAMESPACE: 'LogReflector',

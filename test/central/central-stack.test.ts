@@ -86,7 +86,9 @@ describe('central stack template', () => {
     });
     const fns = s.central.findResources('AWS::Lambda::Function');
     expect(JSON.stringify(fns)).not.toContain('SUMO_ENDPOINT"');
-    s.central.hasResourceProperties('AWS::SecretsManager::Secret', { Name: 'log-reflector/sumo-endpoint' });
+    s.central.hasResourceProperties('AWS::SecretsManager::Secret', {
+      Name: { 'Fn::Join': ['', ['log-reflector/sumo-endpoint-', Match.anyValue()]] },
+    });
   });
 
   it('gives the reflector scoped actions only (no bare *)', () => {

@@ -26,8 +26,10 @@ describe('destination stack template', () => {
     expect(policy).toContain('\\"Principal\\":\\"*\\"');
     expect(policy).toContain('aws:PrincipalOrgID');
     expect(policy).toContain('"Ref":"OrganizationId"');
-    expect(policy).toContain('logs:PutSubscriptionFilter');
-    expect(policy).toContain('logs:PutAccountPolicy');
+    // Exactly the one action a log-group subscription needs (CreateDestination.html); an
+    // account-level subscription policy (PutAccountPolicy) is not a mode we deploy.
+    expect(policy).toContain('\\"Action\\":\\"logs:PutSubscriptionFilter\\"');
+    expect(policy).not.toContain('PutAccountPolicy');
     expect(s.destination.toJSON().Parameters.OrganizationId.Default).toBe('o-a1b2c3d4e5');
     // The rendered policy stays far under the 5,120-byte limit.
     expect(policy.length).toBeLessThan(5120);

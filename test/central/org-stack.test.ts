@@ -93,6 +93,13 @@ describe('org stack (example config: management account, home eu-west-1, managem
       },
     ]);
     expect(dependsOn).toContain(destinations.id);
+    // Soft failure tolerance: concurrency is MaxConcurrentPercentage, not tolerance + 1.
+    expect(props.OperationPreferences).toStrictEqual({
+      RegionConcurrencyType: 'PARALLEL',
+      MaxConcurrentPercentage: 100,
+      FailureTolerancePercentage: 10,
+      ConcurrencyMode: 'SOFT_FAILURE_TOLERANCE',
+    });
     // No per-account value baked in: the Enrollment override is the reconciler's.
     expect(props.Parameters).toBeUndefined();
   });
@@ -135,20 +142,48 @@ describe('org stack (example config: management account, home eu-west-1, managem
     });
   });
 
-  it('scopes the StackSet execution role to log-reflector-* resources of this account', () => {
+  it('starts the self-managed StackSets only after their admin and execution roles and those roles’ policies exist', () => {
+    const resources = s.org.toJSON().Resources as Resources;
+    const roleIds = Object.entries(resources)
+      .filter(
+        ([, r]) =>
+          r.Type === 'AWS::IAM::Role' &&
+          ['log-reflector-stackset-admin', 'log-reflector-stackset-execution'].includes(
+            r.Properties.RoleName as string,
+          ),
+      )
+      .map(([id]) => id);
+    expect(roleIds.length).toBe(2);
+    // Policies attached to either role as separate resources (cdk-stacksets adds one to the admin role).
+    const policyIds = Object.entries(resources)
+      .filter(
+        ([, r]) =>
+          r.Type === 'AWS::IAM::Policy' &&
+          roleIds.some((id) => JSON.stringify(r.Properties.Roles).includes(`"${id}"`)),
+      )
+      .map(([id]) => id);
+    expect(policyIds.length).toBeGreaterThan(0);
+    for (const name of ['log-reflector-management', 'log-reflector-org-events']) {
+      const { dependsOn } = stackSetNamed(s.org, name);
+      expect(dependsOn, name).toEqual(expect.arrayContaining([...roleIds, ...policyIds]));
+    }
+  });
+
+  it('grants the StackSet execution role * only for the documented StackSets minimum and actions that take no ARN', () => {
+    // The full check against the resource handlers' permissions: stackset-execution-role.test.ts.
     const roles = s.org.findResources('AWS::IAM::Role', {
       Properties: { RoleName: 'log-reflector-stackset-execution' },
     }) as Resources;
     const role = Object.values(roles)[0];
-    expect(role).toBeDefined();
     const statements = (
       must(role, 'execution role').Properties.Policies as {
-        PolicyDocument: { Statement: { Resource: unknown }[] };
+        PolicyDocument: { Statement: { Sid: string; Resource: unknown }[] };
       }[]
     ).flatMap((p) => p.PolicyDocument.Statement);
-    for (const st of statements) {
-      expect(JSON.stringify(st.Resource)).toMatch(/log-reflector-|log-group:\*/);
-      expect(st.Resource).not.toBe('*');
+    const onStar = statements.filter((st) => st.Resource === '*').map((st) => st.Sid);
+    expect(onStar).toStrictEqual(['StackSets', 'NoResourceLevelPermissions']);
+    for (const st of statements.filter((x) => x.Resource !== '*')) {
+      expect(JSON.stringify(st.Resource), st.Sid).toContain('AWS::AccountId');
     }
   });
 

@@ -32,7 +32,6 @@ describe('member stack template', () => {
       Default: 'enabled',
       Description: expect.stringContaining('enrollment reconciler'),
     });
-    s.member.hasCondition('IsEnabled', { 'Fn::Equals': [{ Ref: 'Enrollment' }, 'enabled'] });
     s.member.hasResourceProperties('AWS::Events::Rule', {
       Name: 'log-reflector-create-log-group',
       State: { 'Fn::If': ['IsEnabled', 'ENABLED', 'DISABLED'] },
@@ -43,14 +42,18 @@ describe('member stack template', () => {
     s.member.hasResourceProperties('AWS::Events::Rule', { Name: 'log-reflector-sweep', State: 'ENABLED' });
     s.member.hasResourceProperties('AWS::Lambda::Function', {
       FunctionName: 'log-reflector-sweep',
-      Environment: { Variables: Match.objectLike({ ENROLLMENT: { Ref: 'Enrollment' } }) },
+      Environment: {
+        Variables: Match.objectLike({
+          ENROLLMENT: { 'Fn::If': ['IsCentralElsewhere', 'disabled', { Ref: 'Enrollment' }] },
+        }),
+      },
     });
   });
 
   it('passes Enrollment to the backfill custom resource (disabled → Update removes our filters)', () => {
     s.member.hasResourceProperties('AWS::CloudFormation::CustomResource', {
       ServiceToken: { 'Fn::GetAtt': [Match.stringLikeRegexp('^BackfillFunction'), 'Arn'] },
-      Enrollment: { Ref: 'Enrollment' },
+      Enrollment: { 'Fn::If': ['IsCentralElsewhere', 'disabled', { Ref: 'Enrollment' }] },
       FilterName: { 'Fn::Join': ['-', [{ Ref: 'FilterNameBase' }, { Ref: 'AWS::Region' }]] },
       DestinationArn: Match.anyValue(),
       SenderRoleArn: Match.anyValue(),
@@ -60,9 +63,56 @@ describe('member stack template', () => {
     for (const fn of ['log-reflector-subscriber', 'log-reflector-backfill', 'log-reflector-sweep']) {
       s.member.hasResourceProperties('AWS::Lambda::Function', {
         FunctionName: fn,
-        Environment: { Variables: Match.objectLike({ ENROLLMENT: { Ref: 'Enrollment' } }) },
+        Environment: {
+          Variables: Match.objectLike({
+            ENROLLMENT: { 'Fn::If': ['IsCentralElsewhere', 'disabled', { Ref: 'Enrollment' }] },
+          }),
+        },
       });
     }
+  });
+
+  it('in the central account, subscribes home-region groups to the stream itself and leaves other regions disabled', () => {
+    // A destination is for cross-account delivery; in its own account a log group subscribes to
+    // a Kinesis stream of the same account (and region) directly (PutSubscriptionFilter,
+    // https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutSubscriptionFilter.html).
+    expect(json.Parameters.HomeRegion?.Default).toBe('eu-west-1');
+    s.member.hasCondition('IsCentralAccount', {
+      'Fn::Equals': [{ Ref: 'AWS::AccountId' }, { Ref: 'CentralAccountId' }],
+    });
+    s.member.hasCondition('IsCentralHome', {
+      'Fn::And': [{ Condition: 'IsCentralAccount' }, { Condition: 'IsHomeRegion' }],
+    });
+    s.member.hasCondition('IsEnabled', {
+      'Fn::And': [
+        { 'Fn::Equals': [{ Ref: 'Enrollment' }, 'enabled'] },
+        { 'Fn::Not': [{ Condition: 'IsCentralElsewhere' }] },
+      ],
+    });
+    const subscriber = Object.values(json.Resources).find(
+      (r) => r.Properties.FunctionName === 'log-reflector-subscriber',
+    );
+    const env =
+      (subscriber?.Properties.Environment as { Variables: Record<string, unknown> } | undefined)?.Variables ??
+      {};
+    const destination = JSON.stringify(env.DESTINATION_ARN);
+    expect(destination).toMatch(/^\{"Fn::If":\["IsCentralHome",/);
+    expect(destination).toContain(':kinesis:');
+    expect(destination).toContain('"Ref":"HomeRegion"');
+    expect(destination).toContain(':stream/log-reflector');
+    expect(destination).toContain(':destination:log-reflector');
+    const role = JSON.stringify(env.SENDER_ROLE_ARN);
+    expect(role).toMatch(/^\{"Fn::If":\["IsCentralHome",/);
+    expect(role).toContain(':role/log-reflector-logs-to-kinesis');
+    expect(env.ENROLLMENT).toStrictEqual({
+      'Fn::If': ['IsCentralElsewhere', 'disabled', { Ref: 'Enrollment' }],
+    });
+    // The backfill gets the same values, so its Update follows them too.
+    s.member.hasResourceProperties('AWS::CloudFormation::CustomResource', {
+      DestinationArn: env.DESTINATION_ARN,
+      SenderRoleArn: env.SENDER_ROLE_ARN,
+      Enrollment: env.ENROLLMENT,
+    });
   });
 
   it('always excludes our own log groups', () => {
@@ -100,21 +150,44 @@ describe('member stack template', () => {
     });
   });
 
-  it('gives CloudWatch Logs a sender role that may only put events into the region’s destination', () => {
+  it('gives CloudWatch Logs the sender role AWS documents for organization destinations', () => {
+    // "Step 2: (Only if using an organization) Create an IAM role":
+    // https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/CreateSubscriptionFilter-IAMrole.html
+    // trust logs.amazonaws.com (no condition), logs:PutLogEvents on the sender's log groups.
     s.member.hasResourceProperties('AWS::IAM::Role', {
       RoleName: { 'Fn::Join': ['', ['log-reflector-sender-', { Ref: 'AWS::Region' }]] },
       AssumeRolePolicyDocument: {
         Statement: [
-          Match.objectLike({
-            Principal: { Service: 'logs.amazonaws.com' },
-            Condition: { StringLike: { 'aws:SourceArn': Match.anyValue() } },
-          }),
+          { Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'logs.amazonaws.com' } },
         ],
+        Version: '2012-10-17',
       },
       Policies: [
         {
           PolicyName: 'deliver',
-          PolicyDocument: { Statement: [Match.objectLike({ Action: 'logs:PutLogEvents' })] },
+          PolicyDocument: {
+            Statement: [
+              {
+                Action: 'logs:PutLogEvents',
+                Effect: 'Allow',
+                Resource: {
+                  'Fn::Join': [
+                    '',
+                    [
+                      'arn:',
+                      { Ref: 'AWS::Partition' },
+                      ':logs:',
+                      { Ref: 'AWS::Region' },
+                      ':',
+                      { Ref: 'AWS::AccountId' },
+                      ':log-group:*',
+                    ],
+                  ],
+                },
+              },
+            ],
+            Version: '2012-10-17',
+          },
         },
       ],
     });

@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { loadDeploymentConfig, parseDeploymentConfig } from '../../shared/config';
+import { loadReflectorEnv } from '../../central/reflector/env';
+import { loadMemberEnv } from '../../member/runtime/env';
+import { loadDeploymentConfig, parseDeploymentConfig, renderSumoFields } from '../../shared/config';
 import { ConfigError } from '../../shared/errors';
+import { parseStaticFields } from '../../shared/sumo/headers';
 import { exampleConfig } from '../support/synth';
 
 /** Parses, expecting a ConfigError; returns it for the assertions. */
@@ -236,5 +239,150 @@ describe('deployment config', () => {
     expect(() => loadDeploymentConfig(() => undefined)).toThrow(
       /no configuration: set the "log-reflector" context/,
     );
+  });
+});
+
+/** The reflector's environment as the central stack renders it from a (raw) config. */
+function reflectorEnvOf(sumo: { categoryTemplate?: string; fields?: Record<string, string> }) {
+  return {
+    SUMO_ENDPOINT_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:222222222222:secret:s-AbCdEf',
+    FAILURE_BUCKET: 'failure-bucket',
+    ...(sumo.categoryTemplate === undefined ? {} : { SUMO_CATEGORY_TEMPLATE: sumo.categoryTemplate }),
+    SUMO_FIELDS: renderSumoFields(sumo.fields ?? {}),
+  };
+}
+
+/** The member functions' environment as the member stack renders it from a (raw) config. */
+function memberEnvOf(logGroups: { include?: string[]; exclude?: string[] }) {
+  return {
+    DESTINATION_ARN: 'arn:aws:logs:eu-west-1:222222222222:destination:log-reflector',
+    SENDER_ROLE_ARN: 'arn:aws:iam::333333333333:role/log-reflector-sender-eu-west-1',
+    FILTER_NAME: 'log-reflector-eu-west-1',
+    INCLUDE: (logGroups.include ?? []).join(','),
+    EXCLUDE: ['/aws/lambda/log-reflector-*', ...(logGroups.exclude ?? [])].join(','),
+    ENROLLMENT: 'enabled',
+  };
+}
+
+describe('one schema, two readers: what a function would reject fails the synth', () => {
+  it('positive control: the example config renders environments both runtimes accept', () => {
+    const raw = exampleConfig() as { sumo: { categoryTemplate: string; fields: Record<string, string> } } & {
+      logGroups: { include: string[]; exclude: string[] };
+    };
+    expect(() => parseDeploymentConfig(raw)).not.toThrow();
+    expect(loadReflectorEnv(reflectorEnvOf(raw.sumo)).SUMO_FIELDS).toBe('org=example');
+    expect(loadMemberEnv(memberEnvOf(raw.logGroups)).exclude).toContain('/aws/lambda/*-canary*');
+  });
+
+  it('names an unknown top-level key and the closest known one (a typo is no longer dropped)', () => {
+    const err = rejects((c) => {
+      c.alarmEmails = 'ops@example.com';
+    });
+    expect(err.issues).toStrictEqual([
+      {
+        path: 'alarmEmails',
+        message: 'is not a known field (did you mean "alarmEmail"?)',
+        received: 'ops@example.com',
+      },
+    ]);
+  });
+
+  it('names unknown keys inside nested objects and inside the Kinesis mode union', () => {
+    const err = rejects((c) => {
+      c.reflector = { batchSise: 100 };
+      c.kinesis = { mode: 'on-demand', retentionHour: 48 };
+      c.optOutTag = { key: 'k', vaule: 'v' };
+    });
+    expect(err.issues).toStrictEqual(
+      expect.arrayContaining([
+        {
+          path: 'reflector.batchSise',
+          message: 'is not a known field (did you mean "batchSize"?)',
+          received: 100,
+        },
+        {
+          path: 'kinesis.retentionHour',
+          message: 'is not a known field (did you mean "retentionHours"?)',
+          received: 48,
+        },
+        { path: 'optOutTag.vaule', message: 'is not a known field (did you mean "value"?)', received: 'v' },
+      ]),
+    );
+    expect(err.issues).toHaveLength(3);
+  });
+
+  it('rejects an unknown {placeholder} in the category template, as the reflector would', () => {
+    const template = 'aws/{acount}/{logGroup}';
+    const err = rejects((c) => {
+      c.sumo = { categoryTemplate: template };
+    });
+    expect(err.issues).toStrictEqual([
+      {
+        path: 'sumo.categoryTemplate',
+        message: 'unknown placeholder {acount}; use {account}, {region}, {logGroup}, {logStream}',
+        received: template,
+      },
+    ]);
+    expect(() => loadReflectorEnv(reflectorEnvOf({ categoryTemplate: template }))).toThrow(ConfigError);
+  });
+
+  it.each([
+    ['a value with "="', { team: 'a=b' }, 'sumo.fields.team', 'a=b'],
+    ['an empty value', { team: '' }, 'sumo.fields.team', ''],
+    ['a value with a line break', { team: 'a\nb' }, 'sumo.fields.team', 'a\nb'],
+  ])('rejects Sumo fields the header builder rejects: %s', (_, fields, path, received) => {
+    const err = rejects((c) => {
+      c.sumo = { fields };
+    });
+    expect(err.issues).toStrictEqual([{ path, message: expect.stringContaining('key=value'), received }]);
+    expect(() => loadReflectorEnv(reflectorEnvOf({ fields }))).toThrow(ConfigError);
+  });
+
+  it('rejects a field value with a comma, which SUMO_FIELDS would read back as other fields', () => {
+    const fields = { team: 'core,env=prod' };
+    const err = rejects((c) => {
+      c.sumo = { fields };
+    });
+    expect(err.issues).toStrictEqual([
+      {
+        path: 'sumo.fields.team',
+        message: expect.stringContaining('would be read back as [["team","core"],["env","prod"]]'),
+        received: 'core,env=prod',
+      },
+    ]);
+    // The runtime reader does not fail here: it silently reads two fields. That is why synth must.
+    expect(parseStaticFields(renderSumoFields(fields))).toStrictEqual([
+      ['team', 'core'],
+      ['env', 'prod'],
+    ]);
+  });
+
+  it('rejects include/exclude globs the member runtime rejects, naming the element', () => {
+    const err = rejects((c) => {
+      c.logGroups = { include: ['/aws/lambda/*'], exclude: ['/aws/lambda/my app*'] };
+    });
+    expect(err.issues).toStrictEqual([
+      {
+        path: 'logGroups.exclude.0',
+        message: expect.stringContaining('may only hold log group name characters'),
+        received: '/aws/lambda/my app*',
+      },
+    ]);
+    expect(() => loadMemberEnv(memberEnvOf({ exclude: ['/aws/lambda/my app*'] }))).toThrow(ConfigError);
+  });
+
+  it('rejects a max record age longer than the stream keeps records', () => {
+    const err = rejects((c) => {
+      c.kinesis = { mode: 'on-demand', retentionHours: 24 };
+      c.reflector = { maxRecordAgeSeconds: 172_800 };
+    });
+    expect(err.issues).toStrictEqual([
+      {
+        path: 'reflector.maxRecordAgeSeconds',
+        message:
+          'must not exceed the stream retention (kinesis.retentionHours 24 = 86400 s): older records would expire from the stream before the event source mapping parks them in the failure bucket',
+        received: 172_800,
+      },
+    ]);
   });
 });
