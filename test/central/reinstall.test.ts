@@ -35,6 +35,9 @@ const NAME_PROPERTY: Readonly<Record<string, string>> = {
 /** What stays behind when its stack is deleted. */
 const KEPT = new Set(['Retain', 'RetainExceptOnCreate', 'Snapshot']);
 
+/** A name that embeds the stack's id is unique to one install, so a reinstall never collides. */
+const uniqueToInstall = (name: unknown) => JSON.stringify(name ?? null).includes('{"Ref":"AWS::StackId"}');
+
 describe('uninstall, then install again', () => {
   let s: Synthesized;
   let templates: Record<string, Record<string, Resource>>;
@@ -51,19 +54,31 @@ describe('uninstall, then install again', () => {
     );
   });
 
-  it('retains only the KMS key and the failure bucket (they hold parked records), neither under a fixed name', () => {
+  it('retains only the KMS key and the failure bucket (they hold parked records) and the member cleanup worker (it outlives its stack), none under a fixed name', () => {
     const kept = Object.entries(templates).flatMap(([name, resources]) =>
       Object.values(resources)
         .filter((r) => KEPT.has(r.DeletionPolicy ?? 'Delete'))
-        .map((r) => ({
-          where: `${name}/${r.Type}`,
-          named: NAME_PROPERTY[r.Type] && r.Properties?.[NAME_PROPERTY[r.Type] ?? ''],
-        })),
+        .map((r) => {
+          const named = NAME_PROPERTY[r.Type] && r.Properties?.[NAME_PROPERTY[r.Type] ?? ''];
+          return {
+            where: `${name}/${r.Type}`,
+            named: named === undefined ? 'generated' : uniqueToInstall(named) ? 'per install' : named,
+          };
+        }),
     );
-    expect(kept).toStrictEqual([
-      { where: 'central/AWS::KMS::Key', named: undefined },
-      { where: 'central/AWS::S3::Bucket', named: undefined },
-    ]);
+    kept.sort((a, b) => a.where.localeCompare(b.where));
+    expect(kept).toStrictEqual(
+      [
+        { where: 'central/AWS::KMS::Key', named: 'generated' },
+        { where: 'central/AWS::S3::Bucket', named: 'generated' },
+        ...['AWS::Logs::LogGroup', 'AWS::IAM::Role', 'AWS::Lambda::Function'].map((type) => ({
+          where: `member/${type}`,
+          named: 'per install',
+        })),
+        // The permission that lets the worker's own schedule invoke it (it has no name).
+        { where: 'member/AWS::Lambda::Permission', named: 'generated' },
+      ].sort((a, b) => a.where.localeCompare(b.where)),
+    );
   });
 
   it('deletes every resource with a fixed name along with its stack', () => {
@@ -72,6 +87,7 @@ describe('uninstall, then install again', () => {
       for (const [id, r] of Object.entries(resources)) {
         const property = NAME_PROPERTY[r.Type];
         if (!property || r.Properties?.[property] === undefined) continue;
+        if (uniqueToInstall(r.Properties?.[property])) continue;
         named += 1;
         expect(KEPT.has(r.DeletionPolicy ?? 'Delete'), `${name}/${id} (${r.Type})`).toBe(false);
       }
