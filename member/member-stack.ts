@@ -259,6 +259,8 @@ export class MemberStack extends StackSetStack {
       serviceName: 'backfill',
       memorySizeMb: 512,
       timeoutSeconds: 900,
+      // Hands large accounts on to itself, up to MAX_HOPS (member/runtime/continuation.ts).
+      selfInvoking: true,
       environment: {
         ...environment,
         INSTALL_ID: this.cleanup.installId,
@@ -272,6 +274,7 @@ export class MemberStack extends StackSetStack {
       serviceName: 'sweep',
       memorySizeMb: 512,
       timeoutSeconds: 900,
+      selfInvoking: true,
       environment,
     });
     this.functions = { subscriber, backfill, sweep };

@@ -43,6 +43,16 @@ export interface InlineFunctionProps {
   readonly serviceName: string;
   /** @default 30 days */
   readonly logRetention?: logs.RetentionDays;
+  /**
+   * The function hands its remaining work on to a fresh invocation of itself (a chain with a
+   * hop limit of its own). Lambda stops a chain of functions invoking each other after about
+   * 16 invocations unless the function's recursive loop detection is set to Allow ("Lambda
+   * also detects loops comprised only of Lambda functions, which may invoke each other
+   * synchronously or asynchronously",
+   * https://docs.aws.amazon.com/lambda/latest/dg/invocation-recursion.html).
+   * @default false (Lambda's default: Terminate)
+   */
+  readonly selfInvoking?: boolean;
   // No reserved concurrency, on purpose: new accounts cannot reserve any (Lambda keeps 100
   // unreserved, https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html),
   // and our stacks land in new accounts first. test/central/new-account-quotas.test.ts.
@@ -125,6 +135,7 @@ export class InlineFunction extends Construct {
       timeout: Duration.seconds(props.timeoutSeconds ?? 60),
       role: this.role,
       logGroup: this.logGroup,
+      ...(props.selfInvoking ? { recursiveLoop: lambda.RecursiveLoop.ALLOW } : {}),
       environment: {
         POWERTOOLS_SERVICE_NAME: props.serviceName,
         POWERTOOLS_METRICS_NAMESPACE: 'LogReflector',

@@ -275,6 +275,23 @@ describe('member stack ordering and self-continuation', () => {
       },
     });
   });
+
+  it('lets the self-invoking chains run past Lambda recursive loop detection (~16 hops), and no other function', () => {
+    // https://docs.aws.amazon.com/lambda/latest/dg/invocation-recursion.html: loops made of
+    // Lambda functions alone are stopped after about 16 invocations unless set to Allow.
+    const functions = Object.values(
+      (
+        synthesize(exampleConfig()).member.toJSON() as {
+          Resources: Record<string, { Type: string; Properties: Record<string, unknown> }>;
+        }
+      ).Resources,
+    ).filter((r) => r.Type === 'AWS::Lambda::Function');
+    const allowed = functions
+      .filter((f) => f.Properties.RecursiveLoop === 'Allow')
+      .map((f) => f.Properties.FunctionName)
+      .sort();
+    expect(allowed).toStrictEqual(['log-reflector-backfill', 'log-reflector-sweep']);
+  });
 });
 
 describe('exactly one answer: the backfill gets no Lambda retries (issue 15.7)', () => {
