@@ -35,9 +35,8 @@ import { FUNCTION_NAMES } from '../../shared/naming';
 import { type CfnResponseServer, startCfnResponseServer } from '../support/cfn-response-server';
 import { type MotoServer, startMoto } from '../support/moto';
 import { type FaultPlan, type SumoServer, startSumoServer } from '../support/sumo-server';
-import { exampleConfig } from '../support/synth';
 import { ACCESS_ROLE_NAME, type EmulatedAccount, MANAGEMENT_CREDENTIALS } from './aws';
-import { centralStack, type Deployment, demoConfig, synthesizeDeployment } from './deployment';
+import { centralStack, type Deployment, demoConfig, exampleConfig } from './deployment';
 import { Reconciler } from './enrollment';
 import { InProcessLambda } from './lambda';
 import { CloudTrailWatcher, MemberStacks, MemberTelemetry } from './member';
@@ -228,6 +227,7 @@ export class DemoSession {
   private constructor(
     startedAt: number,
     private readonly options: DemoOptions,
+    private readonly synthesis: Promise<typeof import('./synthesize')>,
     readonly moto: MotoServer,
     readonly sumo: SumoServer,
     readonly responses: CfnResponseServer,
@@ -250,6 +250,9 @@ export class DemoSession {
     positiveInt('regions', options.regions ?? 2, 1, DEMO_REGIONS.length);
     positiveInt('groups', options.groups ?? 4, 1, 2000);
     positiveInt('events', options.eventsPerGroup ?? 20, 1, 10_000);
+    // aws-cdk-lib takes seconds to load: load it while moto_server starts.
+    const synthesis = import('./synthesize');
+    synthesis.catch(() => undefined);
     const moto = await startMoto();
     const servers: { stop(): Promise<void> }[] = [moto];
     try {
@@ -259,7 +262,7 @@ export class DemoSession {
       servers.push({ stop: () => responses.close() });
       const proxy = options.faults ? await startThrottleProxy(moto.endpoint) : undefined;
       if (proxy) servers.push(proxy);
-      return new DemoSession(startedAt, options, moto, sumo, responses, proxy);
+      return new DemoSession(startedAt, options, synthesis, moto, sumo, responses, proxy);
     } catch (err) {
       await Promise.allSettled(servers.map((s) => s.stop()));
       throw err;
@@ -317,6 +320,7 @@ export class DemoSession {
     this.checkAborted();
 
     // 2. The deployment for this organization.
+    const { synthesizeDeployment } = await this.synthesis;
     const deployment = synthesizeDeployment(
       demoConfig({
         organizationId: org.organizationId,

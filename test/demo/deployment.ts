@@ -1,22 +1,23 @@
 /**
- * The deployment the demo emulates, synthesized in-process from the example configuration
- * (cdk.json) with the emulated organization's ids, by the same OrgStack `cdk synth` builds.
+ * The deployment the demo emulates, read from its synthesized templates (`synthesize.ts`).
  * Everything the demo gives a handler — environment variables, custom resource properties,
  * rule states, event source mapping settings, StackSet parameters and targets — is read from
- * these templates (`cfn-template.ts`), so the demo runs what would be deployed.
- *
- * cdk-nag is not run here: it only checks, it changes nothing in the templates (`npm run
- * synth` runs it), and it triples the synthesis time.
+ * the templates (`cfn-template.ts`), so the demo runs what would be deployed. This module does
+ * not load aws-cdk-lib: the demo starts moto while the synthesis module loads.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { App } from 'aws-cdk-lib';
-import { OrgStack, STACK_SET_NAMES } from '../../central/org-stack';
-import { type DeploymentConfig, type DeploymentConfigInput, loadDeploymentConfig } from '../../shared/config';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { DeploymentConfig, DeploymentConfigInput } from '../../shared/config';
 import { FUNCTION_NAMES } from '../../shared/naming';
-import { exampleConfig } from '../support/synth';
 import { type CfnTemplate, type StackScope, TemplateError, TemplateReader } from './cfn-template';
+
+/** The example configuration committed in cdk.json (what `npm run synth` uses). */
+export function exampleConfig(): DeploymentConfigInput {
+  const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+  const cdkJson = JSON.parse(readFileSync(join(root, 'cdk.json'), 'utf8'));
+  return structuredClone(cdkJson.context['log-reflector']);
+}
 
 /** What the emulated organization contributes to the configuration. */
 export interface OrgIdentity {
@@ -67,72 +68,6 @@ export function demoConfig(ids: OrgIdentity): DeploymentConfigInput {
     targetOuIds: [...ids.targetOuIds],
     deployFrom: 'management',
   } as DeploymentConfigInput;
-}
-
-function stackSetDefinition(org: TemplateReader, name: string): StackSetDefinition | undefined {
-  const ids = org.find('AWS::CloudFormation::StackSet', (p) => p.StackSetName === name);
-  if (ids.length === 0) return undefined;
-  const id = ids[0] as string;
-  const p = (key: string) => org.property(id, key);
-  const params: Record<string, string> = {};
-  for (const entry of (p('Parameters') as { ParameterKey: string; ParameterValue: string }[] | undefined) ??
-    [])
-    params[entry.ParameterKey] = String(entry.ParameterValue);
-  const groups =
-    (p('StackInstancesGroup') as
-      | { DeploymentTargets?: { OrganizationalUnitIds?: string[]; Accounts?: string[] }; Regions: string[] }[]
-      | undefined) ?? [];
-  return {
-    name,
-    permissionModel: p('PermissionModel') === 'SERVICE_MANAGED' ? 'SERVICE_MANAGED' : 'SELF_MANAGED',
-    callAs: p('CallAs') as string | undefined,
-    autoDeployment: p('AutoDeployment') as StackSetDefinition['autoDeployment'],
-    parameters: params,
-    instanceGroups: groups.map((g) => ({
-      organizationalUnitIds: g.DeploymentTargets?.OrganizationalUnitIds ?? [],
-      accounts: g.DeploymentTargets?.Accounts ?? [],
-      regions: g.Regions,
-    })),
-  };
-}
-
-/** Synthesizes the org stack (and every StackSet template) for `input`; takes ~3 s. */
-export function synthesizeDeployment(input: DeploymentConfigInput): Deployment {
-  const outdir = mkdtempSync(join(tmpdir(), 'log-reflector-demo-synth-'));
-  try {
-    const app = new App({ outdir, context: { 'log-reflector': input } });
-    const config = loadDeploymentConfig((key) => app.node.tryGetContext(key));
-    // The same construction as central/app.ts (buildApp), without the cdk-nag plugin.
-    const stack = new OrgStack(app, 'LogReflectorOrg', {
-      stackName: 'log-reflector-org',
-      env: { account: config.managementAccountId, region: config.homeRegion },
-      config,
-    });
-    app.synth();
-    const read = (file: string) => JSON.parse(readFileSync(join(outdir, file), 'utf8')) as CfnTemplate;
-    const org = read(stack.templateFile);
-    const orgReader = new TemplateReader(org, {
-      account: config.managementAccountId,
-      region: config.homeRegion,
-      stackName: stack.stackName,
-      parameters: {},
-      // Only read for names and targets; ARNs of these roles are never used by the demo.
-      physicalIds: {},
-    });
-    const members = stackSetDefinition(orgReader, STACK_SET_NAMES.members);
-    if (!members) throw new TemplateError(`the org template has no StackSet ${STACK_SET_NAMES.members}`);
-    const management = stackSetDefinition(orgReader, STACK_SET_NAMES.management);
-    return {
-      config,
-      orgStackName: stack.stackName,
-      org,
-      member: read(stack.memberTemplate.templateFile),
-      central: read(stack.centralTemplate.templateFile),
-      stackSets: { members, ...(management ? { management } : {}) },
-    };
-  } finally {
-    rmSync(outdir, { recursive: true, force: true });
-  }
 }
 
 /** The reconciler's environment, as the org stack sets it. */

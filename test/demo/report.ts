@@ -8,7 +8,8 @@ export function formatReport(report: DemoReport): string {
       account: a.account,
       name: a.name,
       region: r.region,
-      enrollment: a.optedOut && r.enrollment === 'enabled' ? 'enabled*' : r.enrollment,
+      'opt-out tag': a.optedOut ? 'yes' : '',
+      enrollment: r.enrollment,
       'log groups': r.logGroups,
       subscribed: r.subscribed,
       'events written': r.eventsWritten,
@@ -21,6 +22,7 @@ export function formatReport(report: DemoReport): string {
       'account',
       'name',
       'region',
+      'opt-out tag',
       'enrollment',
       'log groups',
       'subscribed',
@@ -28,8 +30,8 @@ export function formatReport(report: DemoReport): string {
       'events received',
     ]),
     '',
-    'log groups: the workload groups, one /aws/lambda/*-canary* group the example config excludes, and the member',
-    'stack’s own /aws/lambda/log-reflector-* groups (never subscribed). An opted-out account writes events; none may arrive.',
+    'log groups: the workload groups, one /aws/lambda/*-canary* group the example config excludes and the member stack’s',
+    'own /aws/lambda/log-reflector-* groups (never subscribed). Opted-out accounts write events too; none may arrive.',
   ];
   if (report.faults) {
     lines.push(
