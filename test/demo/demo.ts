@@ -210,6 +210,7 @@ export class DemoSession {
   private readonly savedEnv = new Map<string, string | undefined>();
   private pumpLoop: Promise<void> | undefined;
   private pumping = false;
+  private pumpError: unknown;
   private serving: ReturnType<typeof setInterval> | undefined;
   private stopped = false;
   private org?: EmulatedOrg;
@@ -280,6 +281,7 @@ export class DemoSession {
   }
 
   private setEnv(values: Record<string, string>): void {
+    if (this.stopped) return;
     for (const [k, v] of Object.entries(values)) {
       if (!this.savedEnv.has(k)) this.savedEnv.set(k, process.env[k]);
       process.env[k] = v;
@@ -535,8 +537,10 @@ export class DemoSession {
           moved =
             (await (this.relay as DestinationRelay).pump()) + (await (this.esm as EventSourceMapping).pump());
         } catch (err) {
-          if (this.stopped) return;
-          throw err;
+          // Kept for drain() to rethrow: a rejection nobody awaits would end the process
+          // before the servers are stopped.
+          if (!this.stopped) this.pumpError ??= err;
+          return;
         }
         if (moved === 0) await new Promise((r) => setTimeout(r, 100));
       }
@@ -548,6 +552,7 @@ export class DemoSession {
     const loop = this.pumpLoop;
     this.pumpLoop = undefined;
     await loop;
+    if (this.pumpError) throw this.pumpError;
   }
 
   /** Until every stand-in is copied and every record of the central stream acknowledged. */
@@ -723,7 +728,7 @@ export class DemoSession {
       this.responses.close(),
       ...(this.proxy ? [this.proxy.stop()] : []),
     ]);
-    await this.pumpLoop?.catch(() => undefined);
+    await this.pumpLoop;
     if (this.configDir) rmSync(this.configDir, { recursive: true, force: true });
     for (const [k, v] of this.savedEnv) {
       if (v === undefined) delete process.env[k];

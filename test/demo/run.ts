@@ -81,6 +81,19 @@ export async function main(argv: readonly string[]): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // Last resort if the process ends without the finally below (an uncaught error): no
+  // moto_server is left behind.
+  let motoPid: number | undefined;
+  const killMoto = () => {
+    if (motoPid !== undefined) {
+      try {
+        process.kill(motoPid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  };
+  process.on('exit', killMoto);
 
   let session: DemoSession | undefined;
   try {
@@ -96,8 +109,9 @@ export async function main(argv: readonly string[]): Promise<number> {
       // The wall time counts from the process start (imports and synthesis included).
       startedAt: 0,
     });
+    motoPid = session.moto.pid;
     progress(
-      `servers: moto_server pid ${session.moto.pid ?? '?'} at ${session.moto.endpoint}, local Sumo source at ${session.sumo.base}`,
+      `${(performance.now() / 1000).toFixed(1).padStart(5)}s  servers: moto_server pid ${session.moto.pid ?? '?'} at ${session.moto.endpoint}, local Sumo source at ${session.sumo.base}`,
     );
     const report: DemoReport = await session.run();
     let output: Record<string, unknown> = { ...report };
@@ -106,11 +120,11 @@ export async function main(argv: readonly string[]): Promise<number> {
       output = { ...output, emulator: access };
       if (!flags.json) process.stdout.write(`${formatReport(report)}\n${formatAccess(access)}\n`);
       else process.stdout.write(`${JSON.stringify(output)}\n`);
-      // Ctrl-C is how serving ends: the exit code is still the verdict's.
+      // Ctrl-C ends serving: 130, as after any Ctrl-C (the verdict was printed above).
       await new Promise<void>((resolve) =>
         controller.signal.addEventListener('abort', () => resolve(), { once: true }),
       );
-      return report.ok ? 0 : 1;
+      return 130;
     }
     if (flags.json) process.stdout.write(`${JSON.stringify(output)}\n`);
     else process.stdout.write(`${formatReport(report)}\n`);
@@ -121,10 +135,14 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stderr.write(`demo: ${err.message}\n`);
       return err instanceof DemoUsageError ? 2 : 1;
     }
-    process.stderr.write(`demo failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    const detail =
+      err instanceof Error ? (flags.verbose ? (err.stack ?? err.message) : err.message) : String(err);
+    process.stderr.write(`demo failed: ${detail}\n`);
     return 1;
   } finally {
     await session?.stop();
+    motoPid = undefined;
+    process.off('exit', killMoto);
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }

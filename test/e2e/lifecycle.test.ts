@@ -2,6 +2,7 @@
  * `npm run demo` stops the servers it started — moto_server, the local Sumo source — when a
  * run fails and on Ctrl-C (SIGINT), and rejects bad flags before starting anything.
  */
+import { existsSync, readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { runDemo } from '../demo/demo';
 import { main } from '../demo/run';
@@ -49,6 +50,27 @@ describe('demo lifecycle', () => {
     expect(processGone(Number(pid))).toBe(true);
     expect(await refusesConnections(moto ?? '')).toBe(true);
     expect(await refusesConnections(sumo ?? '')).toBe(true);
+  }, 300_000);
+
+  it('--keep-running serves until Ctrl-C, then stops everything and removes its config file', async () => {
+    const demo = startNode(
+      [...DEMO, '--accounts', '2', '--regions', '1', '--groups', '1', '--events', '1', '--keep-running'],
+      childEnv(),
+    );
+    const [, pid, moto, sumo] = await demo.waitForStderr(
+      /servers: moto_server pid (\d+) at (\S+), local Sumo source at (\S+)\n/,
+    );
+    const [, configFile] = await demo.waitForStdout(/export AWS_CONFIG_FILE=(\S+) /);
+    // One profile per account; every account but the management one is reached by AssumeRole.
+    expect(readFileSync(configFile ?? '', 'utf8')).toContain('role_arn = arn:aws:iam::');
+    demo.process.kill('SIGINT');
+    const done = await demo.finished;
+    expect(done.stdout).toMatch(/^PASS: /m);
+    expect(done.code).toBe(130);
+    expect(processGone(Number(pid))).toBe(true);
+    expect(await refusesConnections(moto ?? '')).toBe(true);
+    expect(await refusesConnections(sumo ?? '')).toBe(true);
+    expect(existsSync(configFile ?? '')).toBe(false);
   }, 300_000);
 
   it('rejects bad flags with exit code 2 before starting anything', async () => {

@@ -26,8 +26,10 @@ export interface Finished {
 
 export interface Child {
   readonly process: ChildProcess;
-  /** Resolves with the first stderr line matching `pattern` (rejects if the child exits first). */
+  /** Resolves with the first match of `pattern` in stderr (rejects if the child exits first). */
   waitForStderr(pattern: RegExp): Promise<RegExpMatchArray>;
+  /** The same for stdout. */
+  waitForStdout(pattern: RegExp): Promise<RegExpMatchArray>;
   readonly finished: Promise<Finished>;
 }
 
@@ -38,40 +40,41 @@ export function startNode(args: readonly string[], env: Record<string, string>):
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let stdout = '';
-  let stderr = '';
-  const waiters: { pattern: RegExp; resolve: (m: RegExpMatchArray) => void; reject: (e: Error) => void }[] =
-    [];
-  child.stdout?.on('data', (d: Buffer) => {
-    stdout += d.toString();
-  });
-  child.stderr?.on('data', (d: Buffer) => {
-    stderr += d.toString();
-    for (const w of [...waiters]) {
-      const m = w.pattern.exec(stderr);
+  const text = { stdout: '', stderr: '' };
+  type Stream = keyof typeof text;
+  interface Waiter {
+    readonly stream: Stream;
+    readonly pattern: RegExp;
+    readonly resolve: (m: RegExpMatchArray) => void;
+    readonly reject: (e: Error) => void;
+  }
+  const waiters: Waiter[] = [];
+  const onData = (stream: Stream) => (d: Buffer) => {
+    text[stream] += d.toString();
+    for (const w of waiters.filter((x) => x.stream === stream)) {
+      const m = w.pattern.exec(text[stream]);
       if (m) {
         waiters.splice(waiters.indexOf(w), 1);
         w.resolve(m);
       }
     }
-  });
+  };
+  child.stdout?.on('data', onData('stdout'));
+  child.stderr?.on('data', onData('stderr'));
+  const waitFor = (stream: Stream) => (pattern: RegExp) =>
+    new Promise<RegExpMatchArray>((resolve, reject) => {
+      const m = pattern.exec(text[stream]);
+      if (m) resolve(m);
+      else waiters.push({ stream, pattern, resolve, reject });
+    });
   const finished = new Promise<Finished>((resolve) => {
     child.once('close', (code, signal) => {
       for (const w of waiters.splice(0))
-        w.reject(new Error(`child exited (${code ?? signal}) before printing ${w.pattern}:\n${stderr}`));
-      resolve({ code, signal, stdout, stderr });
+        w.reject(new Error(`child exited (${code ?? signal}) before printing ${w.pattern}:\n${text.stderr}`));
+      resolve({ code, signal, stdout: text.stdout, stderr: text.stderr });
     });
   });
-  return {
-    process: child,
-    finished,
-    waitForStderr: (pattern) =>
-      new Promise((resolve, reject) => {
-        const m = pattern.exec(stderr);
-        if (m) resolve(m);
-        else waiters.push({ pattern, resolve, reject });
-      }),
-  };
+  return { process: child, finished, waitForStderr: waitFor('stderr'), waitForStdout: waitFor('stdout') };
 }
 
 export const CLI = join('central', 'cli', 'log-reflector.mjs');
