@@ -128,6 +128,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     if (flags.json) process.stdout.write(`${JSON.stringify(output)}\n`);
     else process.stdout.write(`${formatReport(report)}\n`);
+    progress(
+      'To point log-reflector verify (or the AWS CLI) at the emulator: npm run demo -- --keep-running (docs/demo.md)',
+    );
     return report.ok ? 0 : 1;
   } catch (err) {
     if (interrupted) return 130;

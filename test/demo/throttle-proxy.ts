@@ -6,11 +6,13 @@
  * functions' clients go through it in the fault scenario, so the SDK parses a real error
  * response and the project's retry policy and rate limiter do the rest.
  *
- * Deterministic: a request is identified by its caller's access key (the account), the
- * operation and its log group, filter name and page token. Of each operation's distinct
- * requests, every 3rd is refused on its first attempt, every 7th on its first two, and every
- * 5th PutSubscriptionFilter is aborted once; a later attempt always passes. So the retry path
- * is exercised on every run, and no run can exhaust the retries (8 attempts, docs/member.md).
+ * Bounded: a request is identified by its caller's access key (the account), the operation
+ * and its log group, filter name and page token. Of each operation's distinct requests, every
+ * 3rd is refused on its first attempt, every 7th on its first two, and every 5th
+ * PutSubscriptionFilter is aborted once; a later attempt always passes. Which requests are
+ * refused depends on the order they arrive in, but none is refused more than twice, so the
+ * retry path is exercised on every run and no run can exhaust the retries (8 attempts,
+ * docs/member.md).
  * Error shape: https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/CommonErrors.html
  */
 import { createServer, request as httpRequest, type Server } from 'node:http';
