@@ -3,7 +3,7 @@
  * (moto in tests). CloudWatch Logs calls get `maxAttempts: 1` because retries and throttle
  * feedback happen in `callWithRetry`, under the shared rate limiter.
  */
-import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
+import { CloudWatchLogsClient, type CloudWatchLogsClientConfig } from '@aws-sdk/client-cloudwatch-logs';
 import { InvokeCommand, type InvokeCommandOutput, LambdaClient } from '@aws-sdk/client-lambda';
 import { LogReflectorError } from '../../shared/errors';
 import { type Clock, RateLimiter, systemClock } from '../../shared/rate-limiter';
@@ -15,9 +15,17 @@ const CONNECTION_TIMEOUT_MS = 5_000;
 
 const LIMITER_BURST = 2;
 
-export function createLogsClient(region?: string): CloudWatchLogsClient {
+/**
+ * `target` adds an endpoint and credentials: the demo (test/demo/) runs one client per
+ * emulated account in one process; the functions themselves never pass it.
+ */
+export function createLogsClient(
+  region?: string,
+  target: Pick<CloudWatchLogsClientConfig, 'endpoint' | 'credentials'> = {},
+): CloudWatchLogsClient {
   return new CloudWatchLogsClient({
     ...(region ? { region } : {}),
+    ...target,
     maxAttempts: 1,
     requestHandler: { requestTimeout: REQUEST_TIMEOUT_MS, connectionTimeout: CONNECTION_TIMEOUT_MS },
   });

@@ -11,6 +11,8 @@ import { afterAll, beforeAll } from 'vitest';
 export interface MotoServer {
   /** e.g. `http://127.0.0.1:41234` */
   readonly endpoint: string;
+  /** The moto_server process id (the demo prints it; its tests check the process is gone). */
+  readonly pid: number | undefined;
   /** Clears all moto state (POST /moto-api/reset). */
   reset(): Promise<void>;
   stop(): Promise<void>;
@@ -107,6 +109,7 @@ export async function startMoto(extraEnv: Record<string, string> = {}): Promise<
   }
   return {
     endpoint,
+    pid: child.pid,
     async reset() {
       const res = await fetch(`${endpoint}/moto-api/reset`, { method: 'POST' });
       if (!res.ok) throw new Error(`moto reset failed: HTTP ${res.status}`);
@@ -145,6 +148,9 @@ export function useMoto(region = 'us-east-1', extraEnv: Record<string, string> =
   return {
     get endpoint() {
       return started().endpoint;
+    },
+    get pid() {
+      return started().pid;
     },
     reset: () => started().reset(),
     stop: () => started().stop(),

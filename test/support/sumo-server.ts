@@ -24,8 +24,11 @@ export type FaultAction =
   /** Read the body, then never answer (the client's timeout must fire). */
   | { readonly hang: true };
 
-/** Decides the answer to request number `n` (1-based); undefined = 200 after reading. */
-export type FaultPlan = (n: number) => FaultAction | undefined;
+/**
+ * Decides the answer to request number `n` (1-based), given its parsed lines; undefined = 200
+ * after reading.
+ */
+export type FaultPlan = (n: number, lines: readonly Record<string, unknown>[]) => FaultAction | undefined;
 
 export interface ReceivedRequest {
   readonly n: number;
@@ -101,7 +104,7 @@ export async function startSumoServer(initialToken = 'TESTTOKEN', tls?: ServerTl
         res.writeHead(401).end('Unauthorized');
         return;
       }
-      const action = plan(n);
+      const action = plan(n, lines);
       if (action && 'reset' in action) {
         requests.push({ ...base, outcome: 'reset' });
         req.socket.destroy();
