@@ -56,7 +56,8 @@ describe('settings a new account cannot satisfy', () => {
         (r) => r.Type === 'AWS::Lambda::Function',
       ),
     );
-    expect(functions.length).toBe(5);
+    // reconciler, reflector, subscriber, backfill, sweep, cleanup worker.
+    expect(functions.length).toBe(6);
     expect(quotaDependentSettings(templates)).toStrictEqual([]);
   });
 
