@@ -14,7 +14,7 @@
  *                   Organizations events from us-east-1 to the home region
  * plus the enrollment reconciler and its triggers (schedule, Organizations events, deploy).
  */
-import { Aws, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import { Aws, CfnParameter, Duration, Stack, type StackProps, Token } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -54,6 +54,46 @@ export const STACKSET_EXECUTION_ROLE_NAME = `${RESOURCE_PREFIX}stackset-executio
 
 /** Organizations events reach EventBridge in us-east-1 only. */
 export const ORGANIZATIONS_EVENTS_REGION = 'us-east-1';
+
+/**
+ * The StackSet-level value of the member stack's `Enrollment` parameter: `disabled`, so every
+ * instance starts without forwarding (fail-closed, docs/enrollment.md). Auto-deployed
+ * instances (accounts created in, invited to or moved into a target OU) take the StackSet's
+ * values, never an earlier per-account override ("Accounts added to the target OUs and their
+ * child OUs in the future won't use the overridden values",
+ * https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_UpdateStackInstances.html;
+ * https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/stacksets-orgs-manage-auto-deployment.html),
+ * so an opted-out account that joins never forwards a single event: only the reconciler
+ * enables an account, after it has read its tags and published it as enrolled.
+ */
+export const STACK_SET_ENROLLMENT = 'disabled';
+
+/**
+ * Every parameter the member template declares, at the StackSet level, with the template's
+ * own default (and `Enrollment` = STACK_SET_ENROLLMENT). UpdateStackInstances "can only
+ * override the parameter values that are specified in the StackSet"
+ * (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_UpdateStackInstances.html):
+ * a parameter left out here could never be overridden per account. Derived from the template,
+ * so a parameter added to the member stack is declared here without anyone remembering to.
+ */
+export function memberStackSetParameters(template: Stack): Record<string, string> {
+  const parameters: Record<string, string> = {};
+  for (const child of template.node.findAll()) {
+    if (!(child instanceof CfnParameter)) continue;
+    const value = child.default;
+    if (value === undefined || (typeof value === 'string' && Token.isUnresolved(value))) {
+      throw new Error(
+        `member template parameter ${child.logicalId} needs a literal default to be declared at the StackSet level (received ${String(value)})`,
+      );
+    }
+    parameters[template.resolve(child.logicalId) as string] = String(value);
+  }
+  if (!Object.hasOwn(parameters, 'Enrollment')) {
+    throw new Error('member template has no Enrollment parameter: the reconciler has nothing to override');
+  }
+  parameters.Enrollment = STACK_SET_ENROLLMENT;
+  return parameters;
+}
 
 export interface OrgStackProps extends StackProps {
   readonly config: DeploymentConfig;
@@ -152,6 +192,7 @@ export class OrgStack extends Stack {
       deploymentType: serviceManaged(true),
       capabilities: [Capability.NAMED_IAM],
       operationPreferences,
+      parameters: memberStackSetParameters(this.memberTemplate),
     });
     members.node.addDependency(destinations);
 
@@ -174,6 +215,7 @@ export class OrgStack extends Stack {
           deploymentType: selfManaged,
           capabilities: [Capability.NAMED_IAM],
           operationPreferences,
+          parameters: memberStackSetParameters(this.memberTemplate),
         });
         management.node.addDependency(destinations);
       }

@@ -93,8 +93,25 @@ describe('org stack (example config: management account, home eu-west-1, managem
       },
     ]);
     expect(dependsOn).toContain(destinations.id);
-    // No per-account value baked in: the Enrollment override is the reconciler's.
-    expect(props.Parameters).toBeUndefined();
+  });
+
+  it('declares every member parameter at the StackSet level, Enrollment disabled (issue 9.3, 9.6)', () => {
+    // UpdateStackInstances can only override parameters the StackSet specifies, and
+    // auto-deployed instances take these values: every instance starts disabled.
+    const declared = Object.keys(s.member.toJSON().Parameters ?? {})
+      .filter((k) => !k.startsWith('BootstrapVersion'))
+      .sort();
+    const defaults = s.member.toJSON().Parameters as Record<string, { Default?: unknown }>;
+    for (const name of ['log-reflector-members', 'log-reflector-management']) {
+      const { props } = stackSetNamed(s.org, name);
+      const parameters = props.Parameters as { ParameterKey: string; ParameterValue: string }[];
+      expect(parameters.map((p) => p.ParameterKey).sort(), name).toStrictEqual(declared);
+      for (const p of parameters) {
+        expect(p.ParameterValue, `${name} ${p.ParameterKey}`).toBe(
+          p.ParameterKey === 'Enrollment' ? 'disabled' : String(defaults[p.ParameterKey]?.Default),
+        );
+      }
+    }
   });
 
   it('covers the management account with a self-managed StackSet of the same member template', () => {
