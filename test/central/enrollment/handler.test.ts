@@ -17,9 +17,9 @@ import {
 import type { ReconcileDeps } from '../../../central/enrollment/reconcile';
 import { useMoto } from '../../support/moto';
 import {
+  apiCallEvent,
   createAccountRecord,
   moveAccount,
-  removeAccount,
   scheduledEvent,
   serviceEventEnvelope,
 } from './factories';
@@ -107,9 +107,9 @@ describe('enrollment handler', () => {
 
   it.each([
     [
-      'the real RemoveAccountFromOrganization sample',
-      removeAccount(),
-      'RemoveAccountFromOrganization does not affect enrollment',
+      'an Organizations call that changes no account (CreatePolicy)',
+      apiCallEvent('CreatePolicy', { name: 'p' }),
+      'CreatePolicy does not affect enrollment',
     ],
     [
       'a bare CloudTrail record',
