@@ -101,6 +101,8 @@ export type Trigger =
       readonly eventName?: string | undefined;
       /** Accounts the event names (read first). */
       readonly accountIds: readonly string[];
+      /** Accounts the event says left the organization: unpublished before anything else. */
+      readonly departedAccountIds?: readonly string[];
     }
   | { readonly reconcile: false; readonly reason: string };
 
