@@ -130,7 +130,9 @@ describe('enrollment handler', () => {
     const { handler, added } = setup({
       ...world.deps(),
       now: () => now,
-      sleep: async (ms) => void (now += ms),
+      sleep: async (ms) => {
+        now += ms;
+      },
     });
     await expect(handler(scheduledEvent, { getRemainingTimeInMillis: () => 60_000 })).rejects.toBeInstanceOf(
       LeaseHeldError,

@@ -431,7 +431,13 @@ describe('overlapping runs are harmless', () => {
     const mark = world.calls.length;
     const error = await reconcile(
       world.config(),
-      { ...world.deps(), now: () => now, sleep: async (ms) => void (now += ms) },
+      {
+        ...world.deps(),
+        now: () => now,
+        sleep: async (ms) => {
+          now += ms;
+        },
+      },
       { apply: true, deadline: 120_000 },
     ).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(LeaseHeldError);
