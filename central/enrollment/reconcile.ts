@@ -88,6 +88,11 @@ export const DEFAULT_INSTANCES_MAX_AGE_MS = 24 * 60 * 60_000;
 export const ROUND_RESERVE_MS = 15_000;
 /** Operations of ours not yet ended after which no new one is queued behind them. */
 export const MAX_PENDING_OPERATIONS = 4;
+/**
+ * Polls for an event-named account's instances (auto-deployment runs minutes after the join):
+ * 90 × 10 s = 15 minutes at most, whatever the deadline (the CLI has none).
+ */
+export const MAX_PRIORITY_POLLS = 90;
 /** Recent operations remembered (id → action), newest kept. */
 const OPERATIONS_REMEMBERED = 500;
 
@@ -1044,7 +1049,9 @@ class TargetRun {
   waitingPriority(): string[] {
     return [...this.priority].filter((id) => {
       const account = this.memory.accounts[id];
-      if (!account || account.tag === undefined || id === this.managementAccountId) return false;
+      if (!account || id === this.managementAccountId) return false;
+      // Only an account to enable is waited for: an opted-out one is disabled from the start.
+      if (desiredOf(account, this.run.config.optOut.value) !== 'enabled') return false;
       const instances = Object.values(account.instances);
       return (
         instances.length < this.run.config.regions.length ||
@@ -1221,10 +1228,13 @@ export async function reconcile(
     // An event-named account that just joined: wait for auto-deployment, then enable it.
     const pollIntervalMs = options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
     for (const t of targets) {
-      while (
+      for (
+        let polls = 0;
         options.apply &&
+        polls < MAX_PRIORITY_POLLS &&
         t.waitingPriority().length > 0 &&
-        !clock.expired(pollIntervalMs + 2 * ROUND_RESERVE_MS)
+        !clock.expired(pollIntervalMs + 2 * ROUND_RESERVE_MS);
+        polls++
       ) {
         await full.sleep(pollIntervalMs);
         const waiting = t.waitingPriority();
