@@ -110,7 +110,16 @@ export interface UpdateRequest {
 
 export interface StackSetPort {
   describeStackSet(name: string, callAs: CallAs): Promise<StackSetInfo>;
-  listInstances(name: string, callAs: CallAs, filter?: InstanceFilter): Promise<InstanceSummary[]>;
+  /**
+   * Every instance matching `filter`. Pages until done, or until `stop()` says the deadline is
+   * near: then what was read so far comes back with `complete: false` on the array.
+   */
+  listInstances(
+    name: string,
+    callAs: CallAs,
+    filter?: InstanceFilter,
+    stop?: () => boolean,
+  ): Promise<InstanceSummary[] & { complete?: boolean }>;
   /**
    * The instance's parameter overrides (DescribeStackInstance `ParameterOverrides`; the
    * ListStackInstances summaries do not carry them).
@@ -263,10 +272,14 @@ export function awsStackSets(client: CloudFormationClient): StackSetPort {
         parameters: parameterMap(set?.Parameters),
       };
     },
-    async listInstances(name, callAs, filter = {}) {
-      const instances: InstanceSummary[] = [];
+    async listInstances(name, callAs, filter = {}, stop = () => false) {
+      const instances: InstanceSummary[] & { complete?: boolean } = [];
       let NextToken: string | undefined;
       do {
+        if (instances.length > 0 && stop()) {
+          instances.complete = false;
+          return instances;
+        }
         // MaxResults ≤ 100; StackInstanceAccount/StackInstanceRegion and a DETAILED_STATUS filter
         // narrow the listing (ListStackInstances API reference).
         const page = await client.send(

@@ -82,6 +82,8 @@ export const DEFAULT_TAG_MAX_AGE_MS = 24 * 60 * 60_000;
 export const DEFAULT_VERIFY_PER_RUN = 50;
 /** An instance is re-verified at most this often. */
 export const VERIFY_MIN_AGE_MS = 60 * 60_000;
+/** An account whose instances someone else is still deploying is listed again after this. */
+export const IN_FLIGHT_RELIST_MS = 5 * 60_000;
 /** Instance listings older than this are refreshed, oldest first. */
 export const DEFAULT_INSTANCES_MAX_AGE_MS = 24 * 60 * 60_000;
 /** Kept back from the deadline for the last round's writes and the final state save. */
@@ -475,6 +477,11 @@ class TargetRun {
     return this.deps.now();
   }
 
+  /** No time left for reads this run. */
+  readsOver(): boolean {
+    return this.readsExpired();
+  }
+
   /** Time left for reads: the round reserve stays free for writes and the final save. */
   private readsExpired(): boolean {
     return this.run.clock.expired(ROUND_RESERVE_MS);
@@ -692,12 +699,18 @@ class TargetRun {
   /** Accounts whose instances must be listed before anything can be decided for them. */
   private instancesDue(): string[] {
     const now = this.now();
+    const unsettled = this.unsettled();
     const maxAge = DEFAULT_INSTANCES_MAX_AGE_MS;
     return Object.entries(this.memory.accounts)
       .filter(([id, a]) => {
         if (this.listedThisRun.has(id) || id === this.managementAccountId) return false;
         if (this.priority.has(id) || a.instancesReadAt === undefined) return true;
-        if (Object.values(a.instances).some((i) => IN_FLIGHT.has(i.detailed ?? ''))) return true;
+        // Someone else's operation under way (auto-deployment): look again after a while.
+        // Ours are settled from the operation's results, never by listing.
+        const foreign = Object.entries(a.instances).some(
+          ([region, i]) => IN_FLIGHT.has(i.detailed ?? '') && !unsettled.has(`${id}/${region}`),
+        );
+        if (foreign && now - a.instancesReadAt >= IN_FLIGHT_RELIST_MS) return true;
         return now - a.instancesReadAt >= maxAge;
       })
       .sort(
@@ -778,16 +791,22 @@ class TargetRun {
   /** Lists instances: by account for a few, by region when most of the organization is due. */
   async readInstances(maxAccounts: number): Promise<void> {
     const due = this.instancesDue();
-    if (due.length === 0) return;
+    if (due.length === 0) {
+      this.memory.regionPassCut = false;
+      return;
+    }
     const inScope = Object.keys(this.memory.accounts).length;
     const regions = this.run.config.regions;
     const pagesPerRegion = Math.max(1, Math.ceil(inScope / 100));
     const concurrency = this.run.options.listConcurrency ?? DEFAULT_LIST_CONCURRENCY;
     const name = this.target.stackSetName;
     const callAs = this.target.callAs;
+    // A region listing always starts at its first page: one the deadline keeps cutting short
+    // would never reach its last accounts, so after a cut the due accounts go one by one.
     if (
       this.target.kind === 'members' &&
       regions.length > 0 &&
+      !this.memory.regionPassCut &&
       due.length > regions.length * pagesPerRegion
     ) {
       // Most accounts unknown (first deploy, a long outage): whole regions, oldest listed first.
@@ -799,28 +818,39 @@ class TargetRun {
         order,
         concurrency,
         async (region) => {
-          const summaries = await this.deps.stackSets.listInstances(name, callAs, { region });
-          this.counters.instanceListings += pagesPerRegion;
+          const summaries = await this.deps.stackSets.listInstances(name, callAs, { region }, () =>
+            this.readsExpired(),
+          );
+          this.counters.instanceListings += Math.max(1, Math.ceil(summaries.length / 100));
           return summaries;
         },
         () => this.readsExpired(),
       );
       const now = this.now();
       const unsettled = this.unsettled();
+      let complete = 0;
       for (const [region, summaries] of listed) {
         const seen = new Set<string>();
         for (const s of summaries) {
           seen.add(s.account);
           this.observe(s, unsettled);
         }
-        seenInRegion.set(region, seen);
+        // Rotation moves on even when the deadline cut the listing short.
         this.memory.regionsListedAt[region] = now;
+        // Cut short: what was read counts, nothing is inferred from the rest.
+        if (summaries.complete === false) {
+          this.memory.regionPassCut = true;
+          continue;
+        }
+        complete += 1;
+        seenInRegion.set(region, seen);
         for (const [id, account] of Object.entries(this.memory.accounts)) {
           if (!seen.has(id) && account.instances[region]) delete account.instances[region];
         }
       }
-      if (listed.size === regions.length) {
-        for (const [id, account] of Object.entries(this.memory.accounts)) {
+      // An account is known once each of its regions was seen, in this run or an earlier one.
+      for (const [id, account] of Object.entries(this.memory.accounts)) {
+        if (complete === regions.length || Object.keys(account.instances).length >= regions.length) {
           account.instancesReadAt = now;
           this.listedThisRun.add(id);
         }
@@ -1213,9 +1243,22 @@ export async function reconcile(
       let read = 0;
       for (const t of targets) {
         t.counters.rounds += 1;
-        const tags = t.tagsDue(TAGS_PER_ROUND);
         const before = t.counters.tagReads + t.counters.instanceListings + t.counters.overrideReads;
-        await Promise.all([t.readTags(tags), t.readInstances(TAGS_PER_ROUND)]);
+        await t.settleOperations(false);
+        // Tags keep being read while the (slower) instance listing runs: the two control
+        // planes are throttled separately.
+        let listing = true;
+        const instances = t.readInstances(TAGS_PER_ROUND).finally(() => {
+          listing = false;
+        });
+        const tags = (async () => {
+          for (let first = true; first || listing; first = false) {
+            const batch = t.tagsDue(TAGS_PER_ROUND);
+            if (batch.length === 0 || t.readsOver()) break;
+            await t.readTags(batch);
+          }
+        })();
+        await Promise.all([instances, tags]);
         await t.readOverrides();
         read += t.counters.tagReads + t.counters.instanceListings + t.counters.overrideReads - before;
       }
@@ -1239,7 +1282,9 @@ export async function reconcile(
         await full.sleep(pollIntervalMs);
         const waiting = t.waitingPriority();
         t.forgetListed(waiting);
+        await t.refreshOperations(); // learns the auto-deployment's CREATE operation
         await t.readInstances(waiting.length);
+        await t.readOverrides();
         await t.settleOperations(false);
         await run.publish();
         await t.write();

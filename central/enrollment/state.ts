@@ -72,6 +72,8 @@ const StackSetMemorySchema = z.object({
   /** Per region: when every instance in it was last listed. */
   regionsListedAt: z.record(z.string(), z.number()),
   walkedAt: z.optional(z.number()),
+  /** The last listing by region was cut short: list by account until nothing is due. */
+  regionPassCut: z.optional(z.boolean()),
 });
 export type StackSetMemory = z.infer<typeof StackSetMemorySchema>;
 
