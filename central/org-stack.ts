@@ -14,10 +14,26 @@
  *                   Organizations events from us-east-1 to the home region
  * plus the enrollment reconciler and its triggers (schedule, Organizations events, deploy).
  */
-import { Aws, CfnParameter, Duration, Stack, type StackProps, Token } from 'aws-cdk-lib';
+import {
+  Aws,
+  CfnParameter,
+  Duration,
+  Fn,
+  RemovalPolicy,
+  Stack,
+  type StackProps,
+  Token,
+  Validations,
+} from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import {
   Capability,
   DeploymentType,
@@ -32,11 +48,13 @@ import { MemberStack } from '../member/member-stack';
 import type { DeploymentConfig } from '../shared/config';
 import { InlineFunction } from '../shared/constructs/inline-function';
 import { acknowledgeFindings } from '../shared/constructs/nag';
+import { ENROLLED_LIST_KEY } from '../shared/enrollment';
 import { FUNCTION_NAMES, RESOURCE_PREFIX } from '../shared/naming';
 import type * as z from '../shared/zod';
 import { CentralStack } from './central-stack';
 import { DestinationStack } from './destination-stack';
 import type { EnrollmentEnvSchema } from './enrollment/env';
+import { STATE_KEY } from './enrollment/state';
 import { ORGANIZATIONS_EVENT_PATTERN } from './org-event-pattern';
 import { OrgEventsStack } from './org-events-stack';
 
@@ -112,6 +130,10 @@ export class OrgStack extends Stack {
     readonly orgEvents: StackSet | undefined;
   };
   readonly reconciler: InlineFunction;
+  /** The central state bucket (central-stack.ts), where the enrolled list is published. */
+  readonly centralStateBucketName: string;
+  /** The reconciler's memory between runs (central/enrollment/state.ts). */
+  readonly reconcilerStateBucket: s3.Bucket;
 
   constructor(scope: Construct, id: string, props: OrgStackProps) {
     super(scope, id, props);
@@ -155,6 +177,9 @@ export class OrgStack extends Stack {
     // (cdk-stacksets' fromAccounts renders no OUs, so the OU list is added below).
     const centralTarget = (regions: string[]) =>
       StackSetTarget.fromAccounts({ accounts: [c.centralAccountId], regions });
+    // The central state bucket's name, from this stack's own id: fixed for the life of the
+    // deployment (the reconciler names it), new for a reinstall (the old one is retained).
+    this.centralStateBucketName = `${RESOURCE_PREFIX}state-${Fn.select(2, Fn.split('/', Aws.STACK_ID))}`;
     const central = new StackSet(this, 'CentralStackSet', {
       stackSetName: STACK_SET_NAMES.central,
       description: 'log-reflector: stream, reflector and failure bucket in the central account',
@@ -163,6 +188,12 @@ export class OrgStack extends Stack {
       deploymentType: serviceManaged(false),
       capabilities: [Capability.NAMED_IAM],
       operationPreferences,
+      parameters: {
+        StateBucketName: this.centralStateBucketName,
+        // The reconciler runs in this stack's account; its role is named after its function.
+        ReconcilerAccountId: Aws.ACCOUNT_ID,
+        ReconcilerRoleName: `${FUNCTION_NAMES.enrollment}-${Aws.REGION}`,
+      },
     });
     const destinations = new StackSet(this, 'DestinationsStackSet', {
       stackSetName: STACK_SET_NAMES.destinations,
@@ -237,7 +268,9 @@ export class OrgStack extends Stack {
     this.stackSets = { central, destinations, members, management, orgEvents };
 
     // ---- enrollment reconciler ----
+    this.reconcilerStateBucket = this.addReconcilerStateBucket();
     this.reconciler = this.addReconciler(c, members, management);
+    this.addReconcilerAlarms(c);
   }
 
   /**
@@ -394,6 +427,84 @@ export class OrgStack extends Stack {
     return { adminRole, executionRole };
   }
 
+  /** The reconciler's memory: small, private, encrypted, TLS only, old versions kept a week. */
+  private addReconcilerStateBucket(): s3.Bucket {
+    const bucket = new s3.Bucket(this, 'ReconcilerState', {
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      versioned: true,
+      // Memory only: losing it costs one slower run (everything is read again).
+      removalPolicy: RemovalPolicy.RETAIN,
+      lifecycleRules: [{ id: 'expire-old-versions', noncurrentVersionExpiration: Duration.days(7) }],
+    });
+    Validations.of(bucket).acknowledge({
+      id: 'AwsSolutions-S1',
+      reason:
+        'Holds one state object that only the reconciler role reads and writes; access is recorded by the organization CloudTrail trail. A separate access-log bucket would itself need an exception.',
+    });
+    return bucket;
+  }
+
+  /**
+   * Instances whose override keeps failing after STUCK_AFTER_ATTEMPTS re-sends, and enrolled
+   * lists that could not be published, alarm on an SNS topic in this account.
+   */
+  private addReconcilerAlarms(c: DeploymentConfig): void {
+    const key = new kms.Key(this, 'ReconcilerAlarmKey', {
+      description: 'log-reflector: enrollment alarm topic encryption',
+      enableKeyRotation: true,
+    });
+    // CloudWatch alarms publish to the encrypted topic.
+    key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+        conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } },
+      }),
+    );
+    const topic = new sns.Topic(this, 'ReconcilerAlarmTopic', {
+      topicName: `${RESOURCE_PREFIX}enrollment-alarms`,
+      displayName: 'log-reflector enrollment alarms',
+      masterKey: key,
+      enforceSSL: true,
+    });
+    if (c.alarmEmail) topic.addSubscription(new subscriptions.EmailSubscription(c.alarmEmail));
+    const metric = (name: string) =>
+      new cloudwatch.Metric({
+        namespace: 'LogReflector',
+        metricName: name,
+        dimensionsMap: { service: 'enrollment' },
+        statistic: 'Maximum',
+        period: Duration.minutes(15),
+      });
+    const alarms = [
+      new cloudwatch.Alarm(this, 'InstancesStuckAlarm', {
+        alarmName: `${RESOURCE_PREFIX}enrollment-instances-stuck`,
+        alarmDescription:
+          'Stack instances whose Enrollment override keeps failing after 3 re-sends: the account does not run what its tag asks for (docs/enrollment.md)',
+        metric: metric('InstancesStuck'),
+        threshold: 0,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+      new cloudwatch.Alarm(this, 'PublishFailuresAlarm', {
+        alarmName: `${RESOURCE_PREFIX}enrollment-publish-failures`,
+        alarmDescription:
+          'The reconciler could not publish the enrolled list to the central state bucket: no account is enabled until it can (docs/enrollment.md)',
+        metric: metric('PublishFailures'),
+        threshold: 0,
+        evaluationPeriods: 2,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+    ];
+    for (const alarm of alarms) alarm.addAlarmAction(new cwActions.SnsAction(topic));
+  }
+
   private addReconciler(
     c: DeploymentConfig,
     members: StackSet,
@@ -406,7 +517,10 @@ export class OrgStack extends Stack {
       functionName: FUNCTION_NAMES.enrollment,
       description: 'Sets each account’s Enrollment parameter override from its opt-out tag',
       serviceName: 'enrollment',
-      timeoutSeconds: 300,
+      // Lambda's maximum: a run reads in rounds and writes after each, so a long run is
+      // progress, not risk; runs that overlap the next schedule wait for the lease
+      // (https://docs.aws.amazon.com/lambda/latest/dg/configuration-timeout.html).
+      timeoutSeconds: 900,
       // One reconcile at a time: StackSets run one operation at a time anyway.
       reservedConcurrency: 1,
       environment: {
@@ -418,6 +532,8 @@ export class OrgStack extends Stack {
         OPT_OUT_TAG_VALUE: c.optOutTag.value,
         MANAGEMENT_ACCOUNT_ID: c.managementAccountId,
         ...(management ? { MANAGEMENT_STACK_SET_NAME: STACK_SET_NAMES.management } : {}),
+        STATE_BUCKET: this.reconcilerStateBucket.bucketName,
+        ENROLLED_LIST_BUCKET: this.centralStateBucketName,
         // A key the reconciler's schema does not know (a rename on either side) fails the build.
       } satisfies Partial<Record<keyof z.input<typeof EnrollmentEnvSchema>, string>>,
     });
@@ -462,6 +578,31 @@ export class OrgStack extends Stack {
           `arn:${p}:cloudformation:*:*:stackset-target/${name}:*/*`,
           `arn:${p}:cloudformation:*::type/resource/*`,
         ]),
+      }),
+    );
+    // Its memory: one object, read and conditionally rewritten; ListBucket (this prefix) so a
+    // first run's missing object reads as NoSuchKey, not AccessDenied.
+    fn.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReconcilerState',
+        actions: ['s3:GetObject', 's3:PutObject'],
+        resources: [this.reconcilerStateBucket.arnForObjects(STATE_KEY)],
+      }),
+    );
+    fn.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReconcilerStateList',
+        actions: ['s3:ListBucket'],
+        resources: [this.reconcilerStateBucket.bucketArn],
+        conditions: { StringEquals: { 's3:prefix': [STATE_KEY] } },
+      }),
+    );
+    // The enrolled list in the central account (its bucket policy admits this role for this key).
+    fn.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'PublishEnrolledList',
+        actions: ['s3:PutObject'],
+        resources: [`arn:${p}:s3:::${this.centralStateBucketName}/${ENROLLED_LIST_KEY}`],
       }),
     );
     if (c.deployFrom === 'delegated-admin') {

@@ -191,6 +191,54 @@ describe('org stack (example config: management account, home eu-west-1, managem
     });
   });
 
+  it('gives the central StackSet the state bucket name and the reconciler role it must admit', () => {
+    const { props } = stackSetNamed(s.org, 'log-reflector-central');
+    const parameters = Object.fromEntries(
+      (props.Parameters as { ParameterKey: string; ParameterValue: unknown }[]).map((p) => [
+        p.ParameterKey,
+        p.ParameterValue,
+      ]),
+    );
+    expect(parameters.ReconcilerAccountId).toStrictEqual({ Ref: 'AWS::AccountId' });
+    expect(parameters.ReconcilerRoleName).toStrictEqual({
+      'Fn::Join': ['', ['log-reflector-enrollment-', { Ref: 'AWS::Region' }]],
+    });
+    expect(JSON.stringify(parameters.StateBucketName)).toContain('log-reflector-state-');
+    // The reconciler's role is exactly that name, and it publishes to that bucket.
+    s.org.hasResourceProperties('AWS::IAM::Role', {
+      RoleName: { 'Fn::Join': ['', ['log-reflector-enrollment-', { Ref: 'AWS::Region' }]] },
+    });
+    s.org.hasResourceProperties('AWS::Lambda::Function', {
+      FunctionName: 'log-reflector-enrollment',
+      Timeout: 900,
+      Environment: {
+        Variables: Match.objectLike({
+          ENROLLED_LIST_BUCKET: parameters.StateBucketName,
+          STATE_BUCKET: { Ref: Match.stringLikeRegexp('^ReconcilerState') },
+        }),
+      },
+    });
+  });
+
+  it('keeps the reconciler state private and alarms on stuck instances and publish failures', () => {
+    s.org.hasResourceProperties('AWS::S3::Bucket', {
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+      },
+      VersioningConfiguration: { Status: 'Enabled' },
+    });
+    for (const name of [
+      'log-reflector-enrollment-instances-stuck',
+      'log-reflector-enrollment-publish-failures',
+    ]) {
+      s.org.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        AlarmName: name,
+        Namespace: 'LogReflector',
+        AlarmActions: [{ Ref: Match.stringLikeRegexp('^ReconcilerAlarmTopic') }],
+      });
+    }
+  });
+
   it('grants the reconciler only scoped Organizations and StackSet actions', () => {
     const policies = s.org.findResources('AWS::IAM::Policy') as Resources;
     const reconcilerPolicy = Object.entries(policies).find(([id]) => id.startsWith('ReconcilerRole'));
