@@ -221,7 +221,7 @@ export class SimulatedOrg {
   /** The Enrollment value an instance runs with. */
   effective(account: string, region: string): string | undefined {
     const instance = this.instances.get(`${account}/${region}`);
-    if (!instance || instance.detailed !== 'SUCCEEDED') return undefined;
+    if (instance?.detailed !== 'SUCCEEDED') return undefined;
     return instance.overrides.Enrollment ?? 'disabled';
   }
 
