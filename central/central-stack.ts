@@ -22,6 +22,7 @@ import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { StackSetStack } from 'cdk-stacksets';
 import type { Construct } from 'constructs';
 import { type DeploymentConfig, renderSumoFields } from '../shared/config';
+import { ENROLLED_LIST_KEY } from '../shared/enrollment';
 import { FUNCTION_NAMES, LOGS_TO_KINESIS_ROLE_NAME, RESOURCE_PREFIX, STREAM_NAME } from '../shared/naming';
 import type * as z from '../shared/zod';
 import type { ReflectorEnvSchema } from './reflector/env';
@@ -46,6 +47,12 @@ export class CentralStack extends StackSetStack {
   readonly logsToKinesisRole: iam.Role;
   readonly sumoSecret: secretsmanager.ISecret;
   readonly alarmTopic: sns.Topic;
+  /**
+   * Central state: `enrollment/accounts.json` (the enrolled accounts, written by the
+   * reconciler in the management account, read by the reflector). A general bucket for the
+   * central account's state; other writers get their own prefixes.
+   */
+  readonly stateBucket: s3.Bucket;
 
   constructor(scope: Construct, id: string, props: CentralStackProps) {
     super(scope, id);
@@ -156,6 +163,8 @@ export class CentralStack extends StackSetStack {
         'Only the reflector (and the ESM with its role) writes here and operators read it to replay; access is recorded by the organization CloudTrail trail. A separate access-log bucket would itself need an exception.',
     });
 
+    this.stateBucket = this.createStateBucket();
+
     this.sumoSecret = c.sumo.secretArn
       ? secretsmanager.Secret.fromSecretCompleteArn(this, 'SumoSecret', c.sumo.secretArn)
       : c.sumo.secretName
@@ -176,6 +185,7 @@ export class CentralStack extends StackSetStack {
         SUMO_LINE_CONTEXT: c.sumo.lineContext,
         // The config has checked every pair reads back as itself (shared/config.ts).
         SUMO_FIELDS: renderSumoFields(c.sumo.fields),
+        ENROLLED_LIST_BUCKET: this.stateBucket.bucketName,
         // A key the reflector's schema does not know (a rename on either side) fails the build.
       } satisfies Partial<Record<keyof z.input<typeof ReflectorEnvSchema>, string>>,
     });
@@ -192,6 +202,13 @@ export class CentralStack extends StackSetStack {
       new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [this.failureBucket.bucketArn] }),
     );
     this.key.grant(fn, 'kms:GenerateDataKey', 'kms:Decrypt');
+    // The enrolled list only (central/reflector/enrolled.ts).
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:GetObject'],
+        resources: [this.stateBucket.arnForObjects(ENROLLED_LIST_KEY)],
+      }),
+    );
 
     fn.addEventSource(
       new KinesisEventSource(this.stream, {
@@ -226,6 +243,63 @@ export class CentralStack extends StackSetStack {
     if (c.alarmEmail) this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(c.alarmEmail));
 
     this.addAlarmsAndDashboard();
+  }
+
+  /**
+   * The central state bucket. Its name comes from the org stack (`StateBucketName`, derived
+   * from the org stack's id: a reinstall gets a new bucket, the old one is retained), because
+   * the reconciler in the management account must name it in its own policy and environment.
+   * The reconciler's role may put the enrolled list, and nothing else: principal its account,
+   * condition its role's ARN (a bucket policy naming a role that does not exist yet would be
+   * refused, and the central StackSet deploys before the org stack creates the reconciler;
+   * https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-principalarn).
+   * SSE-S3: a cross-account writer needs no grant on a KMS key.
+   */
+  private createStateBucket(): s3.Bucket {
+    const name = new CfnParameter(this, 'StateBucketName', {
+      type: 'String',
+      allowedPattern: '^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$',
+      description: 'Name of the central state bucket (set by the org stack)',
+    });
+    const reconcilerAccount = new CfnParameter(this, 'ReconcilerAccountId', {
+      type: 'String',
+      allowedPattern: '^\\d{12}$',
+      description: 'Account of the enrollment reconciler (management account or delegated admin)',
+    });
+    const reconcilerRole = new CfnParameter(this, 'ReconcilerRoleName', {
+      type: 'String',
+      allowedPattern: '^[\\w+=,.@-]{1,64}$',
+      description: 'Name of the enrollment reconciler role, allowed to publish the enrolled list',
+    });
+    const bucket = new s3.Bucket(this, 'StateBucket', {
+      bucketName: name.valueAsString,
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      versioned: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+      lifecycleRules: [{ id: 'expire-old-versions', noncurrentVersionExpiration: Duration.days(7) }],
+    });
+    bucket.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'ReconcilerPublishesEnrolledList',
+        principals: [new iam.AccountPrincipal(reconcilerAccount.valueAsString)],
+        actions: ['s3:PutObject'],
+        resources: [bucket.arnForObjects(ENROLLED_LIST_KEY)],
+        conditions: {
+          ArnEquals: {
+            'aws:PrincipalArn': `arn:${Aws.PARTITION}:iam::${reconcilerAccount.valueAsString}:role/${reconcilerRole.valueAsString}`,
+          },
+        },
+      }),
+    );
+    Validations.of(bucket).acknowledge({
+      id: 'AwsSolutions-S1',
+      reason:
+        'Holds small state documents (the enrolled list) written by one role and read by the reflector; access is recorded by the organization CloudTrail trail. A separate access-log bucket would itself need an exception.',
+    });
+    return bucket;
   }
 
   private createSumoSecret(): secretsmanager.Secret {
@@ -314,6 +388,24 @@ export class CentralStack extends StackSetStack {
         1,
       ),
     ];
+    alarms.push(
+      alarm(
+        'EnrollmentListAlarm',
+        'enrollment-list-unavailable',
+        'The reflector cannot read the enrolled list (enrollment/accounts.json): batches go back to Kinesis until it can (docs/enrollment.md)',
+        metric('EnrollmentListUnavailable'),
+        0,
+        1,
+      ),
+      alarm(
+        'EnrollmentListAgeAlarm',
+        'enrollment-list-age',
+        'The enrolled list was last published over 2 hours ago: is the enrollment reconciler running? (docs/enrollment.md)',
+        metric('EnrollmentListAgeSeconds', 'Maximum'),
+        2 * 60 * 60,
+        3,
+      ),
+    );
     for (const alarm of alarms) alarm.addAlarmAction(action);
 
     new cloudwatch.Dashboard(this, 'Dashboard', {
@@ -345,6 +437,11 @@ export class CentralStack extends StackSetStack {
           new cloudwatch.GraphWidget({
             title: 'Retries / failed / malformed records',
             left: [metric('Retries'), metric('FailedRecords'), metric('MalformedRecords')],
+            width: 8,
+          }),
+          new cloudwatch.GraphWidget({
+            title: 'Events not enrolled (not forwarded) / list unavailable',
+            left: [metric('EventsNotEnrolled'), metric('EnrollmentListUnavailable')],
             width: 8,
           }),
           new cloudwatch.GraphWidget({

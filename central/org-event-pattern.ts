@@ -10,7 +10,11 @@ export const ORGANIZATIONS_EVENT_NAMES = [
   'UntagResource',
   'CreateAccountResult',
   'MoveAccount',
-  'AcceptHandshake',
+  // The management account sees an invited account join as this service event, never as the
+  // member's AcceptHandshake (API_AcceptHandshake.html, Organizations API reference).
+  'AccountJoinedOrganization',
+  'RemoveAccountFromOrganization',
+  'AccountDepartedOrganization',
 ] as const;
 
 export const ORGANIZATIONS_EVENT_PATTERN: events.EventPattern = {

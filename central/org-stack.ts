@@ -14,10 +14,26 @@
  *                   Organizations events from us-east-1 to the home region
  * plus the enrollment reconciler and its triggers (schedule, Organizations events, deploy).
  */
-import { Aws, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import {
+  Aws,
+  CfnParameter,
+  Duration,
+  Fn,
+  RemovalPolicy,
+  Stack,
+  type StackProps,
+  Token,
+  Validations,
+} from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import {
   Capability,
   DeploymentType,
@@ -32,11 +48,13 @@ import { MemberStack } from '../member/member-stack';
 import type { DeploymentConfig } from '../shared/config';
 import { InlineFunction } from '../shared/constructs/inline-function';
 import { acknowledgeFindings } from '../shared/constructs/nag';
+import { ENROLLED_LIST_KEY } from '../shared/enrollment';
 import { FUNCTION_NAMES, RESOURCE_PREFIX } from '../shared/naming';
 import type * as z from '../shared/zod';
 import { CentralStack } from './central-stack';
 import { DestinationStack } from './destination-stack';
 import type { EnrollmentEnvSchema } from './enrollment/env';
+import { STATE_KEY } from './enrollment/state';
 import { ORGANIZATIONS_EVENT_PATTERN } from './org-event-pattern';
 import { OrgEventsStack } from './org-events-stack';
 
@@ -55,6 +73,46 @@ export const STACKSET_EXECUTION_ROLE_NAME = `${RESOURCE_PREFIX}stackset-executio
 /** Organizations events reach EventBridge in us-east-1 only. */
 export const ORGANIZATIONS_EVENTS_REGION = 'us-east-1';
 
+/**
+ * The StackSet-level value of the member stack's `Enrollment` parameter: `disabled`, so every
+ * instance starts without forwarding (fail-closed, docs/enrollment.md). Auto-deployed
+ * instances (accounts created in, invited to or moved into a target OU) take the StackSet's
+ * values, never an earlier per-account override ("Accounts added to the target OUs and their
+ * child OUs in the future won't use the overridden values",
+ * https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_UpdateStackInstances.html;
+ * https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/stacksets-orgs-manage-auto-deployment.html),
+ * so an opted-out account that joins never forwards a single event: only the reconciler
+ * enables an account, after it has read its tags and published it as enrolled.
+ */
+export const STACK_SET_ENROLLMENT = 'disabled';
+
+/**
+ * Every parameter the member template declares, at the StackSet level, with the template's
+ * own default (and `Enrollment` = STACK_SET_ENROLLMENT). UpdateStackInstances "can only
+ * override the parameter values that are specified in the StackSet"
+ * (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_UpdateStackInstances.html):
+ * a parameter left out here could never be overridden per account. Derived from the template,
+ * so a parameter added to the member stack is declared here without anyone remembering to.
+ */
+export function memberStackSetParameters(template: Stack): Record<string, string> {
+  const parameters: Record<string, string> = {};
+  for (const child of template.node.findAll()) {
+    if (!(child instanceof CfnParameter)) continue;
+    const value = child.default;
+    if (value === undefined || (typeof value === 'string' && Token.isUnresolved(value))) {
+      throw new Error(
+        `member template parameter ${child.logicalId} needs a literal default to be declared at the StackSet level (received ${String(value)})`,
+      );
+    }
+    parameters[template.resolve(child.logicalId) as string] = String(value);
+  }
+  if (!Object.hasOwn(parameters, 'Enrollment')) {
+    throw new Error('member template has no Enrollment parameter: the reconciler has nothing to override');
+  }
+  parameters.Enrollment = STACK_SET_ENROLLMENT;
+  return parameters;
+}
+
 export interface OrgStackProps extends StackProps {
   readonly config: DeploymentConfig;
 }
@@ -72,6 +130,10 @@ export class OrgStack extends Stack {
     readonly orgEvents: StackSet | undefined;
   };
   readonly reconciler: InlineFunction;
+  /** The central state bucket (central-stack.ts), where the enrolled list is published. */
+  readonly centralStateBucketName: string;
+  /** The reconciler's memory between runs (central/enrollment/state.ts). */
+  readonly reconcilerStateBucket: s3.Bucket;
 
   constructor(scope: Construct, id: string, props: OrgStackProps) {
     super(scope, id, props);
@@ -116,6 +178,9 @@ export class OrgStack extends Stack {
     // (cdk-stacksets' fromAccounts renders no OUs, so the OU list is added below).
     const centralTarget = (regions: string[]) =>
       StackSetTarget.fromAccounts({ accounts: [c.centralAccountId], regions });
+    // The central state bucket's name, from this stack's own id: fixed for the life of the
+    // deployment (the reconciler names it), new for a reinstall (the old one is retained).
+    this.centralStateBucketName = `${RESOURCE_PREFIX}state-${Fn.select(2, Fn.split('/', Aws.STACK_ID))}`;
     const central = new StackSet(this, 'CentralStackSet', {
       stackSetName: STACK_SET_NAMES.central,
       description: 'log-reflector: stream, reflector and failure bucket in the central account',
@@ -124,6 +189,12 @@ export class OrgStack extends Stack {
       deploymentType: serviceManaged(false),
       capabilities: [Capability.NAMED_IAM],
       operationPreferences,
+      parameters: {
+        StateBucketName: this.centralStateBucketName,
+        // The reconciler runs in this stack's account; its role is named after its function.
+        ReconcilerAccountId: Aws.ACCOUNT_ID,
+        ReconcilerRoleName: `${FUNCTION_NAMES.enrollment}-${Aws.REGION}`,
+      },
     });
     const destinations = new StackSet(this, 'DestinationsStackSet', {
       stackSetName: STACK_SET_NAMES.destinations,
@@ -153,6 +224,7 @@ export class OrgStack extends Stack {
       deploymentType: serviceManaged(true),
       capabilities: [Capability.NAMED_IAM],
       operationPreferences,
+      parameters: memberStackSetParameters(this.memberTemplate),
     });
     members.node.addDependency(destinations);
     // Strict failure tolerance (the default) caps concurrency at failure tolerance + 1 accounts
@@ -183,6 +255,7 @@ export class OrgStack extends Stack {
           deploymentType: selfManaged,
           capabilities: [Capability.NAMED_IAM],
           operationPreferences,
+          parameters: memberStackSetParameters(this.memberTemplate),
         });
         management.node.addDependency(destinations);
       }
@@ -209,7 +282,9 @@ export class OrgStack extends Stack {
     this.stackSets = { central, destinations, members, management, orgEvents };
 
     // ---- enrollment reconciler ----
+    this.reconcilerStateBucket = this.addReconcilerStateBucket();
     this.reconciler = this.addReconciler(c, members, management);
+    this.addReconcilerAlarms(c);
   }
 
   /**
@@ -258,6 +333,84 @@ export class OrgStack extends Stack {
     return { adminRole, executionRole };
   }
 
+  /** The reconciler's memory: small, private, encrypted, TLS only, old versions kept a week. */
+  private addReconcilerStateBucket(): s3.Bucket {
+    const bucket = new s3.Bucket(this, 'ReconcilerState', {
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      versioned: true,
+      // Memory only: losing it costs one slower run (everything is read again).
+      removalPolicy: RemovalPolicy.RETAIN,
+      lifecycleRules: [{ id: 'expire-old-versions', noncurrentVersionExpiration: Duration.days(7) }],
+    });
+    Validations.of(bucket).acknowledge({
+      id: 'AwsSolutions-S1',
+      reason:
+        'Holds one state object that only the reconciler role reads and writes; access is recorded by the organization CloudTrail trail. A separate access-log bucket would itself need an exception.',
+    });
+    return bucket;
+  }
+
+  /**
+   * Instances whose override keeps failing after STUCK_AFTER_ATTEMPTS re-sends, and enrolled
+   * lists that could not be published, alarm on an SNS topic in this account.
+   */
+  private addReconcilerAlarms(c: DeploymentConfig): void {
+    const key = new kms.Key(this, 'ReconcilerAlarmKey', {
+      description: 'log-reflector: enrollment alarm topic encryption',
+      enableKeyRotation: true,
+    });
+    // CloudWatch alarms publish to the encrypted topic.
+    key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+        conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } },
+      }),
+    );
+    const topic = new sns.Topic(this, 'ReconcilerAlarmTopic', {
+      topicName: `${RESOURCE_PREFIX}enrollment-alarms`,
+      displayName: 'log-reflector enrollment alarms',
+      masterKey: key,
+      enforceSSL: true,
+    });
+    if (c.alarmEmail) topic.addSubscription(new subscriptions.EmailSubscription(c.alarmEmail));
+    const metric = (name: string) =>
+      new cloudwatch.Metric({
+        namespace: 'LogReflector',
+        metricName: name,
+        dimensionsMap: { service: 'enrollment' },
+        statistic: 'Maximum',
+        period: Duration.minutes(15),
+      });
+    const alarms = [
+      new cloudwatch.Alarm(this, 'InstancesStuckAlarm', {
+        alarmName: `${RESOURCE_PREFIX}enrollment-instances-stuck`,
+        alarmDescription:
+          'Stack instances whose Enrollment override keeps failing after 3 re-sends: the account does not run what its tag asks for (docs/enrollment.md)',
+        metric: metric('InstancesStuck'),
+        threshold: 0,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+      new cloudwatch.Alarm(this, 'PublishFailuresAlarm', {
+        alarmName: `${RESOURCE_PREFIX}enrollment-publish-failures`,
+        alarmDescription:
+          'The reconciler could not publish the enrolled list to the central state bucket: no account is enabled until it can (docs/enrollment.md)',
+        metric: metric('PublishFailures'),
+        threshold: 0,
+        evaluationPeriods: 2,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+    ];
+    for (const alarm of alarms) alarm.addAlarmAction(new cwActions.SnsAction(topic));
+  }
+
   private addReconciler(
     c: DeploymentConfig,
     members: StackSet,
@@ -270,7 +423,12 @@ export class OrgStack extends Stack {
       functionName: FUNCTION_NAMES.enrollment,
       description: 'Sets each account’s Enrollment parameter override from its opt-out tag',
       serviceName: 'enrollment',
-      timeoutSeconds: 300,
+      // Lambda's maximum: a run reads in rounds and writes after each, so a long run is
+      // progress, not risk; runs that overlap the next schedule wait for the lease
+      // (https://docs.aws.amazon.com/lambda/latest/dg/configuration-timeout.html).
+      // No reserved concurrency: overlapping runs are made harmless by the lease in the
+      // state object (docs/enrollment.md).
+      timeoutSeconds: 900,
       environment: {
         STACK_SET_NAME: STACK_SET_NAMES.members,
         CALL_AS: c.deployFrom === 'management' ? 'SELF' : 'DELEGATED_ADMIN',
@@ -280,6 +438,8 @@ export class OrgStack extends Stack {
         OPT_OUT_TAG_VALUE: c.optOutTag.value,
         MANAGEMENT_ACCOUNT_ID: c.managementAccountId,
         ...(management ? { MANAGEMENT_STACK_SET_NAME: STACK_SET_NAMES.management } : {}),
+        STATE_BUCKET: this.reconcilerStateBucket.bucketName,
+        ENROLLED_LIST_BUCKET: this.centralStateBucketName,
         // A key the reconciler's schema does not know (a rename on either side) fails the build.
       } satisfies Partial<Record<keyof z.input<typeof EnrollmentEnvSchema>, string>>,
     });
@@ -324,6 +484,31 @@ export class OrgStack extends Stack {
           `arn:${p}:cloudformation:*:*:stackset-target/${name}:*/*`,
           `arn:${p}:cloudformation:*::type/resource/*`,
         ]),
+      }),
+    );
+    // Its memory: one object, read and conditionally rewritten; ListBucket (this prefix) so a
+    // first run's missing object reads as NoSuchKey, not AccessDenied.
+    fn.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReconcilerState',
+        actions: ['s3:GetObject', 's3:PutObject'],
+        resources: [this.reconcilerStateBucket.arnForObjects(STATE_KEY)],
+      }),
+    );
+    fn.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReconcilerStateList',
+        actions: ['s3:ListBucket'],
+        resources: [this.reconcilerStateBucket.bucketArn],
+        conditions: { StringEquals: { 's3:prefix': [STATE_KEY] } },
+      }),
+    );
+    // The enrolled list in the central account (its bucket policy admits this role for this key).
+    fn.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'PublishEnrolledList',
+        actions: ['s3:PutObject'],
+        resources: [`arn:${p}:s3:::${this.centralStateBucketName}/${ENROLLED_LIST_KEY}`],
       }),
     );
     if (c.deployFrom === 'delegated-admin') {

@@ -19,11 +19,15 @@
  * 4. no stack instances yet, one still PENDING/RUNNING, or its overrides not read this run →
  *    wait (auto-deployment still running; a later run picks it up);
  * 5. otherwise write `Enrollment=desired` to exactly the instances whose effective value
- *    (override, else the StackSet's own value) differs. Nothing differs → no write.
+ *    (override, else the StackSet's own value) differs, and re-send it to instances whose last
+ *    operation FAILED or that are OUTDATED (a failed update rolls the stack back to its previous
+ *    parameters while the override already says the new value, so "already right" would be a
+ *    lie; issue 15.6), each no earlier than its `retryAt` backoff. Nothing to send → no write.
  * Accounts that have instances but are no longer under the target OUs (moved out) are reported
  * and never written: auto-deployment removes their instances.
  */
 import type { Enrollment } from './naming';
+import * as z from './zod';
 
 /** The member stack parameter the reconciler overrides per account. */
 export const ENROLLMENT_PARAMETER_KEY = 'Enrollment';
@@ -34,9 +38,27 @@ export const ENROLLMENT_PARAMETER_KEY = 'Enrollment';
  * "StackSets instance operations" quota: stack instances, across all StackSets, in operations
  * at the same time per Region and administrator account (10,000 today, 3,500 in older
  * accounts' docs; https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/cloudformation-limits.html).
- * 500 leaves most of it to auto-deployment and to the other StackSets of the deployment.
+ * An operation of ours puts at most this many instances per Region in flight: 2,000 leaves
+ * four fifths of today's quota (and more than two fifths of the older one) to auto-deployment
+ * and the deployment's other StackSets, and lets 5,000 accounts go in three operations
+ * (operations on one StackSet run one after another).
  */
-export const MAX_ACCOUNTS_PER_OPERATION = 500;
+export const MAX_ACCOUNTS_PER_OPERATION = 2_000;
+
+/**
+ * Backoff between re-sends of the override to an instance that keeps failing: 15 minutes
+ * doubling per attempt, at most 24 hours. A re-send is a whole StackSet operation for that
+ * account, so a broken account (an SCP, a full concurrency quota) must not be hammered.
+ */
+export const RETRY_BASE_MS = 15 * 60_000;
+export const RETRY_CAP_MS = 24 * 60 * 60_000;
+/** Re-sends after which an instance counts as stuck (metric `InstancesStuck`, alarmed). */
+export const STUCK_AFTER_ATTEMPTS = 3;
+
+/** When the next re-send to an instance that failed `attempts` times in a row may go out. */
+export function nextRetryAt(now: number, attempts: number): number {
+  return now + Math.min(RETRY_CAP_MS, RETRY_BASE_MS * 2 ** Math.max(0, attempts - 1));
+}
 
 /** Organizations account states that the reconciler writes to (everything else is left alone). */
 const WRITABLE_ACCOUNT_STATE = 'ACTIVE';
@@ -65,8 +87,10 @@ export interface InstanceState {
   readonly status: string;
   /** StackInstanceStatus.DetailedStatus: PENDING, RUNNING, SUCCEEDED, FAILED, … */
   readonly detailedStatus?: string | undefined;
-  /** The instance's parameter overrides (key → value); undefined when not read this run. */
+  /** The instance's parameter overrides (key → value); undefined when not known. */
   readonly overrides: Readonly<Record<string, string>> | undefined;
+  /** Epoch ms before which a failed instance is not re-sent (backoff); undefined = now. */
+  readonly retryAt?: number | undefined;
 }
 
 export interface OptOutTag {
@@ -88,6 +112,8 @@ export interface PlanInput {
   readonly regionOrder?: readonly string[] | undefined;
   /** @default MAX_ACCOUNTS_PER_OPERATION */
   readonly maxAccountsPerOperation?: number | undefined;
+  /** Epoch ms, for the re-send backoff. @default 0 (every failed instance is due) */
+  readonly now?: number | undefined;
 }
 
 export type EnrollmentAction = 'none' | 'enable' | 'disable' | 'wait' | 'skip';
@@ -139,6 +165,20 @@ export function effectiveEnrollment(instance: InstanceState, stackSetEnrollment:
   return Object.hasOwn(instance.overrides, ENROLLMENT_PARAMETER_KEY)
     ? instance.overrides[ENROLLMENT_PARAMETER_KEY]
     : stackSetEnrollment;
+}
+
+/**
+ * An instance whose stack does not run its override: its last operation FAILED or was
+ * CANCELLED, or it is OUTDATED (CloudFormation could not bring it to the StackSet's current
+ * template and parameters). Re-sending the override is what heals it
+ * (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_StackInstanceSummary.html).
+ */
+export function needsResend(instance: InstanceState): boolean {
+  return (
+    instance.status === 'OUTDATED' ||
+    instance.detailedStatus === 'FAILED' ||
+    instance.detailedStatus === 'CANCELLED'
+  );
 }
 
 function byString(a: string, b: string): number {
@@ -243,11 +283,26 @@ export function planEnrollment(input: PlanInput): EnrollmentPlan {
       });
       continue;
     }
-    const differing = updatable.filter((i) => effectiveEnrollment(i, input.stackSetEnrollment) !== desired);
-    const failed = updatable.filter((i) => i.detailedStatus === 'FAILED').length;
-    const failedNote = failed > 0 ? `; ${failed} instance(s) FAILED their last operation` : '';
+    const now = input.now ?? 0;
+    const stale = updatable.filter((i) => effectiveEnrollment(i, input.stackSetEnrollment) !== desired);
+    const broken = updatable.filter(
+      (i) => effectiveEnrollment(i, input.stackSetEnrollment) === desired && needsResend(i),
+    );
+    const due = broken.filter((i) => (i.retryAt ?? 0) <= now);
+    const differing = [...stale, ...due];
+    const failedNote =
+      broken.length > 0 ? `; re-send to ${due.length} of ${broken.length} FAILED/OUTDATED instance(s)` : '';
     if (differing.length === 0) {
-      decisions.push({ ...base, action: 'none', reason: `already ${desired}${failedNote}` });
+      if (broken.length > 0) {
+        const next = Math.min(...broken.map((i) => i.retryAt ?? 0));
+        decisions.push({
+          ...base,
+          action: 'wait',
+          reason: `${broken.length} instance(s) FAILED/OUTDATED with Enrollment=${desired}: re-sent after ${new Date(next).toISOString()} (backoff)`,
+        });
+        continue;
+      }
+      decisions.push({ ...base, action: 'none', reason: `already ${desired}` });
       continue;
     }
     const regions = sortRegions(
@@ -345,9 +400,40 @@ export function applyOperations(
   return instances.map((instance) => {
     const value = writes.get(`${instance.account}\u0000${instance.region}`);
     if (value === undefined) return instance;
-    return { ...instance, overrides: { ...(instance.overrides ?? {}), [ENROLLMENT_PARAMETER_KEY]: value } };
+    // A successful operation leaves the instance CURRENT with its new override.
+    return {
+      ...instance,
+      status: 'CURRENT',
+      detailedStatus: 'SUCCEEDED',
+      retryAt: undefined,
+      overrides: { ...(instance.overrides ?? {}), [ENROLLMENT_PARAMETER_KEY]: value },
+    };
   });
 }
+
+/**
+ * The accounts whose events the reflector may forward (docs/enrollment.md, "Defence in depth"):
+ * in scope, tags read, not opted out. Accounts still undecided (tags not read), opted out,
+ * outside the target OUs or gone are not listed. Published before any `enable` operation of
+ * the same run, so an account is listed before its filters can exist; an account that turns
+ * `disable` leaves the list in the same publish, before its operation starts.
+ */
+export function enrolledAccounts(plans: readonly EnrollmentPlan[]): string[] {
+  const enrolled = new Set<string>();
+  for (const plan of plans) {
+    for (const d of plan.decisions) if (d.desired === 'enabled') enrolled.add(d.account);
+  }
+  return [...enrolled].sort(byString);
+}
+
+/**
+ * The enrolled-accounts document the reconciler publishes to the central state bucket
+ * (`enrollment/accounts.json`) and the reflector reads. `generation` only grows, so a reader
+ * can tell an older copy from a newer one.
+ *
+ * Sample: `{"version":1,"generation":42,"updatedAt":"2026-06-02T09:15:00.000Z","accounts":["111122223333"]}`
+ */
+export const ENROLLED_LIST_KEY = 'enrollment/accounts.json';
 
 /**
  * The instances whose overrides the planner will look at: those of ACTIVE, in-scope,
@@ -378,3 +464,11 @@ export function instancesToRead(
       !NOT_UPDATABLE_STATUSES.has(i.detailedStatus ?? ''),
   );
 }
+
+export const EnrolledListSchema = z.object({
+  version: z.literal(1),
+  generation: z.number().check(z.int(), z.minimum(0)),
+  updatedAt: z.string(),
+  accounts: z.array(z.string().check(z.regex(/^\d{12}$/, 'must be a 12-digit account id'))),
+});
+export type EnrolledList = z.infer<typeof EnrolledListSchema>;

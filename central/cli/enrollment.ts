@@ -17,7 +17,13 @@ import { jsonOption, knownRegions } from '../../shared/cli/options';
 import { formatTable, printJson } from '../../shared/cli/output';
 import { ConfigError } from '../../shared/errors';
 import { DEFAULT_OPT_OUT_TAG_KEY, DEFAULT_OPT_OUT_TAG_VALUE } from '../../shared/naming';
-import { awsOrganizations, awsStackSets, defaultClients } from '../enrollment/aws';
+import {
+  awsOrganizations,
+  awsStackSets,
+  defaultClients,
+  s3EnrolledPublisher,
+  s3StateStore,
+} from '../enrollment/aws';
 import { type EnrollmentConfig, parseEnrollmentEnv } from '../enrollment/env';
 import { type ReconcileResult, reconcile, summarize } from '../enrollment/reconcile';
 
@@ -29,6 +35,8 @@ export interface EnrollmentOptions {
   readonly region?: readonly string[];
   readonly managementStackSet?: string;
   readonly managementAccount?: string;
+  readonly stateBucket?: string;
+  readonly listBucket?: string;
   readonly json?: boolean;
 }
 
@@ -42,6 +50,8 @@ const FLAG_OF: Readonly<Record<string, string>> = {
   OPT_OUT_TAG_VALUE: '--tag',
   MANAGEMENT_ACCOUNT_ID: '--management-account',
   MANAGEMENT_STACK_SET_NAME: '--management-stack-set',
+  STATE_BUCKET: '--state-bucket',
+  ENROLLED_LIST_BUCKET: '--list-bucket',
 };
 
 /** Splits `KEY=VALUE` at the first `=` (tag keys may not contain `=`, values may). */
@@ -82,6 +92,8 @@ export async function configFromOptions(
       OPT_OUT_TAG_VALUE: tag.value,
       MANAGEMENT_ACCOUNT_ID: managementAccount,
       MANAGEMENT_STACK_SET_NAME: options.managementStackSet,
+      STATE_BUCKET: options.stateBucket,
+      ENROLLED_LIST_BUCKET: options.listBucket,
     });
     return { ...config, regions: regions.length > 0 ? config.regions : [] };
   } catch (err) {
@@ -146,10 +158,16 @@ async function run(apply: boolean, options: EnrollmentOptions): Promise<void> {
     {
       organizations: awsOrganizations(clients.organizations),
       stackSets: awsStackSets(clients.cloudFormation),
+      // The Lambda's own memory and lease: an apply from a shell never races a scheduled run.
+      ...(config.stateBucket ? { stateStore: s3StateStore(clients.s3, config.stateBucket) } : {}),
+      publisher: config.enrolledListBucket
+        ? s3EnrolledPublisher(clients.s3, config.enrolledListBucket)
+        : undefined,
       log: { info: log.info, warn: log.info },
     },
     { apply },
   );
+  if (apply && result.publishProblem) process.stderr.write(`${result.publishProblem}\n`);
   if (options.json) {
     printJson({ summary: summarize(result), stackSets: result.outcomes });
   } else {
@@ -184,6 +202,14 @@ function addOptions(command: Command): Command {
     )
     .option('--management-stack-set <name>', 'the self-managed StackSet covering the management account')
     .option('--management-account <id>', 'management account id (default: from DescribeOrganization)')
+    .option(
+      '--state-bucket <name>',
+      'the reconciler state bucket (org stack output): share the Lambda’s memory and lease',
+    )
+    .option(
+      '--list-bucket <name>',
+      'the central state bucket the enrolled list is published to; without it apply enables nobody',
+    )
     .addOption(jsonOption());
 }
 

@@ -30,8 +30,22 @@ import {
   ListTagsForResourceCommand,
   OrganizationsClient,
 } from '@aws-sdk/client-organizations';
-import { ENROLLMENT_PARAMETER_KEY, type UpdateOperation } from '../../shared/enrollment';
+import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  ENROLLED_LIST_KEY,
+  ENROLLMENT_PARAMETER_KEY,
+  type EnrolledList,
+  type UpdateOperation,
+} from '../../shared/enrollment';
 import type { CallAs } from './env';
+import {
+  decodeState,
+  emptyState,
+  encodeState,
+  STATE_KEY,
+  StateConflictError,
+  type StateStore,
+} from './state';
 
 /** An account as listed by Organizations, before its tags are read. */
 export interface OrgAccountSummary {
@@ -63,6 +77,15 @@ export interface InstanceSummary {
   readonly region: string;
   readonly status: string;
   readonly detailedStatus?: string | undefined;
+  /** The last StackSet operation on this instance (StackInstanceSummary.LastOperationId). */
+  readonly lastOperationId?: string | undefined;
+}
+
+/** Narrows ListStackInstances: one account, one region, or one detailed status. */
+export interface InstanceFilter {
+  readonly account?: string;
+  readonly region?: string;
+  readonly detailedStatus?: string;
 }
 
 export interface OperationSummary {
@@ -87,7 +110,16 @@ export interface UpdateRequest {
 
 export interface StackSetPort {
   describeStackSet(name: string, callAs: CallAs): Promise<StackSetInfo>;
-  listInstances(name: string, callAs: CallAs): Promise<InstanceSummary[]>;
+  /**
+   * Every instance matching `filter`. Pages until done, or until `stop()` says the deadline is
+   * near: then what was read so far comes back with `complete: false` on the array.
+   */
+  listInstances(
+    name: string,
+    callAs: CallAs,
+    filter?: InstanceFilter,
+    stop?: () => boolean,
+  ): Promise<InstanceSummary[] & { complete?: boolean }>;
   /**
    * The instance's parameter overrides (DescribeStackInstance `ParameterOverrides`; the
    * ListStackInstances summaries do not carry them).
@@ -240,13 +272,28 @@ export function awsStackSets(client: CloudFormationClient): StackSetPort {
         parameters: parameterMap(set?.Parameters),
       };
     },
-    async listInstances(name, callAs) {
-      const instances: InstanceSummary[] = [];
+    async listInstances(name, callAs, filter = {}, stop = () => false) {
+      const instances: InstanceSummary[] & { complete?: boolean } = [];
       let NextToken: string | undefined;
       do {
-        // MaxResults ≤ 100 (ListStackInstances API reference).
+        if (instances.length > 0 && stop()) {
+          instances.complete = false;
+          return instances;
+        }
+        // MaxResults ≤ 100; StackInstanceAccount/StackInstanceRegion and a DETAILED_STATUS filter
+        // narrow the listing (ListStackInstances API reference).
         const page = await client.send(
-          new ListStackInstancesCommand({ StackSetName: name, CallAs: callAs, NextToken, MaxResults: 100 }),
+          new ListStackInstancesCommand({
+            StackSetName: name,
+            CallAs: callAs,
+            NextToken,
+            MaxResults: 100,
+            ...(filter.account ? { StackInstanceAccount: filter.account } : {}),
+            ...(filter.region ? { StackInstanceRegion: filter.region } : {}),
+            ...(filter.detailedStatus
+              ? { Filters: [{ Name: 'DETAILED_STATUS', Values: filter.detailedStatus }] }
+              : {}),
+          }),
         );
         for (const s of page.Summaries ?? []) {
           if (s.Account === undefined || s.Region === undefined) continue;
@@ -255,6 +302,7 @@ export function awsStackSets(client: CloudFormationClient): StackSetPort {
             region: s.Region,
             status: s.Status ?? 'UNKNOWN',
             detailedStatus: s.StackInstanceStatus?.DetailedStatus,
+            lastOperationId: s.LastOperationId,
           });
         }
         NextToken = page.NextToken;
@@ -329,9 +377,82 @@ export function awsStackSets(client: CloudFormationClient): StackSetPort {
 export function defaultClients(region?: string): {
   organizations: OrganizationsClient;
   cloudFormation: CloudFormationClient;
+  s3: S3Client;
 } {
   return {
     organizations: new OrganizationsClient({ ...CLIENT_RETRY, region }),
     cloudFormation: new CloudFormationClient({ ...CLIENT_RETRY, region }),
+    // Path-style only against a local endpoint (tests: moto); deployed functions never set it.
+    s3: new S3Client({ ...CLIENT_RETRY, region, forcePathStyle: Boolean(process.env.AWS_ENDPOINT_URL) }),
+  };
+}
+
+/**
+ * The reconciler's memory in its own bucket (central/enrollment/state.ts). Writes are
+ * conditional on the ETag read (If-Match; If-None-Match: * for the first one), so two runs
+ * can never both think they wrote last
+ * (https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html).
+ */
+export function s3StateStore(client: S3Client, bucket: string, key = STATE_KEY): StateStore {
+  return {
+    async load() {
+      try {
+        const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+        const body = await out.Body?.transformToByteArray();
+        return { state: decodeState(body ?? new Uint8Array(), `s3://${bucket}/${key}`), etag: out.ETag };
+      } catch (err) {
+        if ((err as Error).name === 'NoSuchKey') return { state: emptyState(), etag: undefined };
+        throw err;
+      }
+    },
+    async save(state, etag) {
+      try {
+        const out = await client.send(
+          new PutObjectCommand({
+            Bucket: bucket,
+            Key: key,
+            Body: encodeState(state),
+            ContentType: 'application/json',
+            ContentEncoding: 'gzip',
+            ...(etag === undefined ? { IfNoneMatch: '*' } : { IfMatch: etag }),
+          }),
+        );
+        return out.ETag ?? '';
+      } catch (err) {
+        const name = (err as Error).name;
+        // 412: someone wrote since our read; 409: a concurrent conditional write won.
+        if (name === 'PreconditionFailed' || name === 'ConditionalRequestConflict') {
+          throw new StateConflictError(`s3://${bucket}/${key} changed since this run read it`, {
+            cause: err,
+          });
+        }
+        throw err;
+      }
+    },
+  };
+}
+
+/** Writes the enrolled-accounts document (shared/enrollment.ts) where the reflector reads it. */
+export interface EnrolledPublisher {
+  publish(list: EnrolledList): Promise<void>;
+}
+
+/**
+ * PutObject into the central state bucket, cross-account: the bucket policy admits this
+ * function's role for `enrollment/accounts.json` only, and the bucket owner owns the object
+ * (BucketOwnerEnforced, https://docs.aws.amazon.com/AmazonS3/latest/userguide/about-object-ownership.html).
+ */
+export function s3EnrolledPublisher(client: S3Client, bucket: string): EnrolledPublisher {
+  return {
+    async publish(list) {
+      await client.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: ENROLLED_LIST_KEY,
+          Body: JSON.stringify(list),
+          ContentType: 'application/json',
+        }),
+      );
+    },
   };
 }

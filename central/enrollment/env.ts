@@ -7,6 +7,7 @@
  * STACK_SET_NAME=log-reflector-members  CALL_AS=SELF  TARGET_OU_IDS=ou-ab12-cdef3456,r-ab12
  * REGIONS=eu-west-1,us-east-1  OPT_OUT_TAG_KEY=log-reflector:opt-out  OPT_OUT_TAG_VALUE=true
  * MANAGEMENT_ACCOUNT_ID=111122223333  MANAGEMENT_STACK_SET_NAME=log-reflector-management
+ * STATE_BUCKET=log-reflector-org-reconcilerstate1a2b3c  ENROLLED_LIST_BUCKET=log-reflector-state-<guid>
  * ```
  */
 
@@ -21,6 +22,22 @@ const ACCOUNT_ID_PATTERN = /^\d{12}$/;
 /** StackSet names: a letter, then letters, digits and hyphens, ≤ 128 (CreateStackSet StackSetName). */
 const STACK_SET_NAME_PATTERN = /^[a-zA-Z][-a-zA-Z0-9]{0,127}$/;
 const STACK_SET_NAME_RULE = 'must be a StackSet name (a letter, then letters, digits, hyphens; ≤ 128)';
+/** S3 bucket names (https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html). */
+const BUCKET_NAME_PATTERN = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+const bucketName = () =>
+  z.optional(
+    z.pipe(
+      z.string(),
+      z.transform((value: string, ctx) => {
+        const name = value.trim();
+        if (name === '') return undefined;
+        if (!BUCKET_NAME_PATTERN.test(name)) {
+          ctx.issues.push({ code: 'custom', message: 'must be an S3 bucket name', input: value });
+        }
+        return name;
+      }),
+    ),
+  );
 
 /** A comma-separated list: trimmed, empty entries dropped, de-duplicated, each matching `pattern`. */
 function csvOf(pattern: RegExp, what: string) {
@@ -91,6 +108,10 @@ export const EnrollmentEnvSchema = z.pipe(
         }),
       ),
     ),
+    /** The reconciler's memory (management account). Empty: nothing remembered between runs. */
+    STATE_BUCKET: bucketName(),
+    /** The central state bucket the enrolled list is published to. Empty: no account is enabled. */
+    ENROLLED_LIST_BUCKET: bucketName(),
   }),
   z.transform((env) => ({
     stackSetName: env.STACK_SET_NAME,
@@ -100,6 +121,8 @@ export const EnrollmentEnvSchema = z.pipe(
     optOut: { key: env.OPT_OUT_TAG_KEY, value: env.OPT_OUT_TAG_VALUE },
     managementAccountId: env.MANAGEMENT_ACCOUNT_ID,
     managementStackSetName: env.MANAGEMENT_STACK_SET_NAME,
+    stateBucket: env.STATE_BUCKET,
+    enrolledListBucket: env.ENROLLED_LIST_BUCKET,
   })),
 );
 

@@ -6,8 +6,15 @@
  * Accepted:
  * - Organizations events through EventBridge (delivered only in us-east-1 and forwarded to the
  *   home region's bus, https://docs.aws.amazon.com/organizations/latest/userguide/orgs_security_incident-response.html):
- *   `AWS API Call via CloudTrail` for TagResource, UntagResource, MoveAccount, AcceptHandshake;
- *   `AWS Service Event via CloudTrail` for CreateAccountResult (state SUCCEEDED).
+ *   `AWS API Call via CloudTrail` for TagResource, UntagResource, MoveAccount,
+ *   RemoveAccountFromOrganization; `AWS Service Event via CloudTrail` for CreateAccountResult
+ *   (state SUCCEEDED), AccountJoinedOrganization and AccountDepartedOrganization.
+ *   An invited account's AcceptHandshake is called by (and logged in) the member account, so
+ *   the management account never sees it; what it sees is AccountJoinedOrganization, "logged in
+ *   CloudTrail and available only in the management account's event history" with
+ *   `joinedMethod` Invited or Created (AcceptHandshake and CreateAccount API references,
+ *   https://docs.aws.amazon.com/organizations/latest/APIReference/API_AcceptHandshake.html,
+ *   https://docs.aws.amazon.com/organizations/latest/APIReference/API_CreateAccount.html).
  *   Sample (trimmed): `{"source":"aws.organizations","detail-type":"AWS API Call via CloudTrail",
  *   "detail":{"eventName":"MoveAccount","requestParameters":{"accountId":"549271133721",…}}}`
  * - the schedule: `{"source":"aws.events","detail-type":"Scheduled Event",…}`
@@ -20,8 +27,21 @@ export const RECONCILING_API_CALLS = [
   'TagResource',
   'UntagResource',
   'MoveAccount',
-  'AcceptHandshake',
+  'RemoveAccountFromOrganization',
 ] as const;
+
+/** Organizations service events (no API call of ours) that change which accounts exist. */
+export const RECONCILING_SERVICE_EVENTS = [
+  'CreateAccountResult',
+  'AccountJoinedOrganization',
+  'AccountDepartedOrganization',
+] as const;
+
+/** Events after which the named account must no longer forward (it left the organization). */
+const DEPARTURES: ReadonlySet<string> = new Set([
+  'RemoveAccountFromOrganization',
+  'AccountDepartedOrganization',
+]);
 
 const ACCOUNT_ID = /^\d{12}$/;
 
@@ -46,7 +66,15 @@ export const OrganizationsCloudTrailDetailSchema = z.looseObject({
       createAccountStatus: z.optional(
         z.looseObject({ state: z.optional(z.string()), accountId: z.optional(z.string()) }),
       ),
+      // AccountJoinedOrganization / AccountDepartedOrganization: where the account id sits is
+      // not documented; these are the places a CloudTrail record names an account.
+      accountId: z.optional(z.string()),
+      account: z.optional(z.looseObject({ id: z.optional(z.string()), accountId: z.optional(z.string()) })),
     }),
+  ),
+  recipientAccountId: z.optional(z.string()),
+  resources: z.nullish(
+    z.array(z.looseObject({ accountId: z.optional(z.string()), ARN: z.optional(z.string()) })),
   ),
 });
 
@@ -73,6 +101,8 @@ export type Trigger =
       readonly eventName?: string | undefined;
       /** Accounts the event names (read first). */
       readonly accountIds: readonly string[];
+      /** Accounts the event says left the organization: unpublished before anything else. */
+      readonly departedAccountIds?: readonly string[];
     }
   | { readonly reconcile: false; readonly reason: string };
 
@@ -91,8 +121,29 @@ function classifyOrganizations(event: OrganizationsEvent, optOutTagKey: string):
     return { reconcile: false, reason: `failed ${d.eventName} call (${d.errorCode}) changes nothing` };
   }
   if (detailType === 'AWS Service Event via CloudTrail') {
-    if (d.eventName !== 'CreateAccountResult') {
+    if (!(RECONCILING_SERVICE_EVENTS as readonly string[]).includes(d.eventName)) {
       return { reconcile: false, reason: `service event ${d.eventName} does not affect enrollment` };
+    }
+    if (d.eventName !== 'CreateAccountResult') {
+      const details = d.serviceEventDetails;
+      const named = [
+        ...new Set(
+          accountIdsOf(
+            details?.accountId,
+            details?.account?.accountId,
+            details?.account?.id,
+            d.requestParameters?.accountId,
+            ...(d.resources ?? []).flatMap((r) => [r.accountId, r.ARN?.split('/').pop()]),
+          ),
+        ),
+      ].filter((id) => id !== d.recipientAccountId);
+      return {
+        reconcile: true,
+        trigger: 'organizations',
+        eventName: d.eventName,
+        accountIds: named,
+        ...(DEPARTURES.has(d.eventName) ? { departedAccountIds: named } : {}),
+      };
     }
     const status = d.serviceEventDetails?.createAccountStatus;
     if (status?.state !== 'SUCCEEDED') {
@@ -132,11 +183,13 @@ function classifyOrganizations(event: OrganizationsEvent, optOutTagKey: string):
       accountIds: accountIdsOf(params.resourceId),
     };
   }
+  const named = accountIdsOf(params.accountId);
   return {
     reconcile: true,
     trigger: 'organizations',
     eventName: d.eventName,
-    accountIds: accountIdsOf(params.accountId),
+    accountIds: named,
+    ...(DEPARTURES.has(d.eventName) ? { departedAccountIds: named } : {}),
   };
 }
 

@@ -5,12 +5,15 @@
  *
  * Invoked by Organizations events (forwarded from us-east-1), a schedule, and
  * `{"trigger":"deploy"}` after each deploy of the org stack. Each accepted trigger runs the
- * same full reconcile, so a missed or duplicated event costs nothing: the next run heals it.
+ * same reconcile, the event's accounts first, so a missed or duplicated event costs nothing:
+ * the next run heals it. Invocations may overlap (no reserved concurrency): the lease in the
+ * state object makes the later one wait, and one that never gets it fails with LeaseHeldError
+ * so Lambda's asynchronous retries run it again (an event's account is not dropped).
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
-import { awsOrganizations, awsStackSets, defaultClients } from './aws';
+import { awsOrganizations, awsStackSets, defaultClients, s3EnrolledPublisher, s3StateStore } from './aws';
 import { type EnrollmentConfig, parseEnrollmentEnv } from './env';
 import { classifyTrigger } from './events';
 import {
@@ -20,6 +23,7 @@ import {
   reconcile,
   summarize,
 } from './reconcile';
+import { LeaseHeldError } from './state';
 
 export const METRICS_NAMESPACE = 'LogReflector';
 export const SERVICE_NAME = 'enrollment';
@@ -132,8 +136,15 @@ export function createHandler(resolve: () => HandlerDeps) {
           apply: true,
           deadline: now() + context.getRemainingTimeInMillis() - DEADLINE_GRACE_MS,
           priorityAccounts: trigger.accountIds,
+          departedAccounts: trigger.departedAccountIds ?? [],
         },
       );
+      if (result.publishProblem) logger.warn('enrolled list problem', { problem: result.publishProblem });
+      for (const outcome of result.outcomes) {
+        for (const stuck of outcome.stuck) {
+          logger.warn('stack instance keeps failing', { stackSet: outcome.stackSetName, ...stuck });
+        }
+      }
       logOutcome(result, logger);
       const counts = summarize(result);
       for (const [name, value] of Object.entries(counts)) metrics.addMetric(name, MetricUnit.Count, value);
@@ -152,6 +163,15 @@ export function createHandler(resolve: () => HandlerDeps) {
         })),
       };
     } catch (err) {
+      if (err instanceof LeaseHeldError) {
+        // Another run is working; failing lets Lambda retry this trigger later (async retries).
+        logger.warn('another reconcile run held the lease until this one’s deadline', {
+          owner: err.owner,
+          expiresAt: err.expiresAt,
+        });
+        metrics.addMetric('LeaseBusy', MetricUnit.Count, 1);
+        throw err;
+      }
       // Not swallowed: the invocation fails (async invokes retry), and the error is counted.
       logger.error('enrollment reconcile failed', err as Error);
       metrics.addMetric('ReconcileErrors', MetricUnit.Count, 1);
@@ -174,6 +194,10 @@ function defaultDeps(): HandlerDeps {
     reconcileDeps: {
       organizations: awsOrganizations(clients.organizations),
       stackSets: awsStackSets(clients.cloudFormation),
+      ...(config.stateBucket ? { stateStore: s3StateStore(clients.s3, config.stateBucket) } : {}),
+      publisher: config.enrolledListBucket
+        ? s3EnrolledPublisher(clients.s3, config.enrolledListBucket)
+        : undefined,
     },
     logger: new Logger({ serviceName: SERVICE_NAME }),
     metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAME }),

@@ -54,6 +54,11 @@ export const ReflectorEnvSchema = z.object({
   /** First backoff step and cap (full jitter). */
   SUMO_BACKOFF_BASE_MS: int(1, 10_000, 100),
   SUMO_BACKOFF_CAP_MS: int(10, 60_000, 5_000),
+  /**
+   * Central state bucket holding `enrollment/accounts.json`: only enrolled accounts' events are
+   * forwarded (central/reflector/enrolled.ts). Unset only in local runs and tests.
+   */
+  ENROLLED_LIST_BUCKET: z.optional(z.string().check(z.minLength(3))),
   /** Time kept in reserve before the Lambda deadline to answer with batchItemFailures. */
   DEADLINE_GRACE_MS: int(100, 60_000, 3_000),
 });

@@ -62,6 +62,11 @@ export interface ForwardDeps {
   readonly log?: ForwardLog;
   /** Decoder (injectable for tests); default `decodeRecordData`. */
   readonly decode?: (data: string) => DecodeResult;
+  /**
+   * Accounts whose events may be forwarded (central/reflector/enrolled.ts). A record from any
+   * other account is acknowledged without being sent and counted in `notEnrolled`.
+   */
+  readonly enrolled?: ReadonlySet<string>;
 }
 
 export interface ForwardStats extends SendStats {
@@ -76,6 +81,8 @@ export interface ForwardStats extends SendStats {
   skippedForDeadline: number;
   /** Largest now − approximateArrivalTimestamp over the batch, ms (how far behind we are). */
   lagMs: number;
+  /** Events not forwarded because their account is not enrolled, by account. */
+  notEnrolled: Record<string, number>;
 }
 
 export interface ForwardResult {
@@ -129,6 +136,7 @@ export async function forwardRecords(
     splitEvents: 0,
     skippedForDeadline: 0,
     lagMs: 0,
+    notEnrolled: {},
   };
   const failed = new Uint8Array(records.length);
   const queue: Chunk[] = [];
@@ -233,6 +241,11 @@ export async function forwardRecords(
       continue;
     }
     const p = decoded.payload;
+    if (deps.enrolled !== undefined && !deps.enrolled.has(p.owner)) {
+      // Opted out, undecided, outside the target OUs or gone: never forwarded, always counted.
+      stats.notEnrolled[p.owner] = (stats.notEnrolled[p.owner] ?? 0) + p.logEvents.length;
+      continue;
+    }
     const ctx: StreamContext = {
       account: p.owner,
       region: regionFromFilterNames(p.subscriptionFilters) ?? 'unknown',

@@ -14,6 +14,7 @@ import type { Context, KinesisStreamBatchResponse, KinesisStreamEvent } from 'aw
 import { DecodeError, describeValue } from '../../shared/errors';
 import * as z from '../../shared/zod';
 import { defaultSecretsClient, secretEndpoint, staticEndpoint } from './endpoint';
+import { EnrolledAccounts, s3EnrolledSource } from './enrolled';
 import { forwardConfigFrom, loadReflectorEnv, senderOptionsFrom } from './env';
 import { storeMalformed } from './failure-store';
 import { type ForwardConfig, type ForwardRecord, type ForwardStats, forwardRecords } from './forward';
@@ -42,6 +43,8 @@ interface Runtime {
   readonly sender: SumoSender;
   readonly putFailure: (key: string, body: string) => Promise<void>;
   readonly graceMs: number;
+  /** Undefined only where no list is configured (local runs): deployed stacks always set it. */
+  readonly enrolled: EnrolledAccounts | undefined;
 }
 
 let runtime: Runtime | undefined;
@@ -56,6 +59,15 @@ function init(): Runtime {
     sender: new SumoSender(endpoint, senderOptionsFrom(env)),
     putFailure: failureBucketWriter(env.FAILURE_BUCKET),
     graceMs: env.DEADLINE_GRACE_MS,
+    enrolled: env.ENROLLED_LIST_BUCKET
+      ? new EnrolledAccounts(
+          s3EnrolledSource(
+            async () =>
+              new (await loadS3()).S3Client({ forcePathStyle: Boolean(process.env.AWS_ENDPOINT_URL) }),
+            env.ENROLLED_LIST_BUCKET,
+          ),
+        )
+      : undefined,
   };
 }
 
@@ -120,6 +132,13 @@ function publish(stats: ForwardStats): void {
   metrics.addMetric('ControlMessages', MetricUnit.Count, stats.control);
   metrics.addMetric('SplitEvents', MetricUnit.Count, stats.splitEvents);
   metrics.addMetric('LagMs', MetricUnit.Milliseconds, stats.lagMs);
+  const notEnrolled = Object.values(stats.notEnrolled).reduce((a, b) => a + b, 0);
+  metrics.addMetric('EventsNotEnrolled', MetricUnit.Count, notEnrolled);
+  if (notEnrolled > 0) {
+    logger.warn('events from accounts that are not enrolled were not forwarded', {
+      accounts: stats.notEnrolled,
+    });
+  }
   metrics.publishStoredMetrics();
 }
 
@@ -140,7 +159,23 @@ export async function handler(
   const rt = runtime;
   const records = toRecords(parsed.data);
   const deadline = Date.now() + context.getRemainingTimeInMillis() - rt.graceMs;
+  let enrolled: ReadonlySet<string> | undefined;
+  if (rt.enrolled) {
+    const view = await rt.enrolled.view();
+    if (!view.ok) {
+      // Fail closed without losing anything: the whole batch goes back to Kinesis.
+      logger.error('enrolled list unavailable: the batch goes back to Kinesis', { reason: view.reason });
+      metrics.addMetric('EnrollmentListUnavailable', MetricUnit.Count, 1);
+      metrics.addMetric('Records', MetricUnit.Count, records.length);
+      metrics.publishStoredMetrics();
+      return { batchItemFailures: records.map((r) => ({ itemIdentifier: r.sequenceNumber })) };
+    }
+    metrics.addMetric('EnrollmentListAgeSeconds', MetricUnit.Seconds, Math.round(view.ageMs / 1000));
+    if (view.stale) metrics.addMetric('EnrollmentListStale', MetricUnit.Count, 1);
+    enrolled = view.accounts;
+  }
   const result = await forwardRecords(records, deadline, rt.config, {
+    ...(enrolled ? { enrolled } : {}),
     deliver: (chunk, until, stats) => rt.sender.deliver(chunk, until, stats),
     storeMalformed: async (record, error) => {
       await storeMalformed(rt.putFailure, record, error);

@@ -152,6 +152,93 @@ describe('central stack template', () => {
     s.central.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
   });
 
+  it('has a central state bucket the reconciler role may put the enrolled list into, and nothing else (issue 15.4)', () => {
+    s.central.hasResourceProperties('AWS::S3::Bucket', {
+      BucketName: { Ref: 'StateBucketName' },
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+      },
+      PublicAccessBlockConfiguration: {
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      },
+      OwnershipControls: { Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] },
+    });
+    const policies = Object.values(s.central.findResources('AWS::S3::BucketPolicy')) as {
+      Properties: { Bucket: unknown; PolicyDocument: { Statement: Record<string, unknown>[] } };
+    }[];
+    const state = policies.find((p) => JSON.stringify(p.Properties.Bucket).includes('StateBucket'));
+    const statements = state?.Properties.PolicyDocument.Statement ?? [];
+    expect(statements.find((st) => st.Sid === 'ReconcilerPublishesEnrolledList')).toStrictEqual({
+      Sid: 'ReconcilerPublishesEnrolledList',
+      Effect: 'Allow',
+      Action: 's3:PutObject',
+      Principal: {
+        AWS: {
+          'Fn::Join': [
+            '',
+            ['arn:', { Ref: 'AWS::Partition' }, ':iam::', { Ref: 'ReconcilerAccountId' }, ':root'],
+          ],
+        },
+      },
+      Resource: {
+        'Fn::Join': [
+          '',
+          [{ 'Fn::GetAtt': [expect.stringMatching(/^StateBucket/), 'Arn'] }, '/enrollment/accounts.json'],
+        ],
+      },
+      Condition: {
+        ArnEquals: {
+          'aws:PrincipalArn': {
+            'Fn::Join': [
+              '',
+              [
+                'arn:',
+                { Ref: 'AWS::Partition' },
+                ':iam::',
+                { Ref: 'ReconcilerAccountId' },
+                ':role/',
+                { Ref: 'ReconcilerRoleName' },
+              ],
+            ],
+          },
+        },
+      },
+    });
+    // TLS only.
+    expect(
+      statements.some(
+        (st) => st.Effect === 'Deny' && JSON.stringify(st.Condition).includes('aws:SecureTransport'),
+      ),
+    ).toBe(true);
+  });
+
+  it('points the reflector at the enrolled list and lets it read that key only', () => {
+    s.central.hasResourceProperties('AWS::Lambda::Function', {
+      FunctionName: 'log-reflector-reflector',
+      Environment: {
+        Variables: Match.objectLike({
+          ENROLLED_LIST_BUCKET: { Ref: Match.stringLikeRegexp('^StateBucket') },
+        }),
+      },
+    });
+    const policies = Object.values(s.central.findResources('AWS::IAM::Policy')) as {
+      Properties: { PolicyDocument: { Statement: { Action: unknown; Resource: unknown }[] } };
+    }[];
+    const reads = policies
+      .flatMap((p) => p.Properties.PolicyDocument.Statement)
+      .filter((st) => JSON.stringify(st.Resource).includes('/enrollment/accounts.json'));
+    expect(reads.map((st) => st.Action)).toStrictEqual(['s3:GetObject']);
+  });
+
+  it('alarms when the reflector cannot read the list or the list grows old', () => {
+    for (const name of ['log-reflector-enrollment-list-unavailable', 'log-reflector-enrollment-list-age']) {
+      s.central.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: name });
+    }
+  });
+
   it('is environment-agnostic: no account id or region literal of the config in the template', () => {
     const text = JSON.stringify(s.central.toJSON().Resources);
     expect(text).not.toContain('222222222222');

@@ -100,8 +100,25 @@ describe('org stack (example config: management account, home eu-west-1, managem
       FailureTolerancePercentage: 10,
       ConcurrencyMode: 'SOFT_FAILURE_TOLERANCE',
     });
-    // No per-account value baked in: the Enrollment override is the reconciler's.
-    expect(props.Parameters).toBeUndefined();
+  });
+
+  it('declares every member parameter at the StackSet level, Enrollment disabled (issue 9.3, 9.6)', () => {
+    // UpdateStackInstances can only override parameters the StackSet specifies, and
+    // auto-deployed instances take these values: every instance starts disabled.
+    const declared = Object.keys(s.member.toJSON().Parameters ?? {})
+      .filter((k) => !k.startsWith('BootstrapVersion'))
+      .sort();
+    const defaults = s.member.toJSON().Parameters as Record<string, { Default?: unknown }>;
+    for (const name of ['log-reflector-members', 'log-reflector-management']) {
+      const { props } = stackSetNamed(s.org, name);
+      const parameters = props.Parameters as { ParameterKey: string; ParameterValue: string }[];
+      expect(parameters.map((p) => p.ParameterKey).sort(), name).toStrictEqual(declared);
+      for (const p of parameters) {
+        expect(p.ParameterValue, `${name} ${p.ParameterKey}`).toBe(
+          p.ParameterKey === 'Enrollment' ? 'disabled' : String(defaults[p.ParameterKey]?.Default),
+        );
+      }
+    }
   });
 
   it('covers the management account with a self-managed StackSet of the same member template', () => {
@@ -135,7 +152,9 @@ describe('org stack (example config: management account, home eu-west-1, managem
             'UntagResource',
             'CreateAccountResult',
             'MoveAccount',
-            'AcceptHandshake',
+            'AccountJoinedOrganization',
+            'RemoveAccountFromOrganization',
+            'AccountDepartedOrganization',
           ],
         }),
       },
@@ -205,6 +224,54 @@ describe('org stack (example config: management account, home eu-west-1, managem
         }),
       },
     });
+  });
+
+  it('gives the central StackSet the state bucket name and the reconciler role it must admit', () => {
+    const { props } = stackSetNamed(s.org, 'log-reflector-central');
+    const parameters = Object.fromEntries(
+      (props.Parameters as { ParameterKey: string; ParameterValue: unknown }[]).map((p) => [
+        p.ParameterKey,
+        p.ParameterValue,
+      ]),
+    );
+    expect(parameters.ReconcilerAccountId).toStrictEqual({ Ref: 'AWS::AccountId' });
+    expect(parameters.ReconcilerRoleName).toStrictEqual({
+      'Fn::Join': ['', ['log-reflector-enrollment-', { Ref: 'AWS::Region' }]],
+    });
+    expect(JSON.stringify(parameters.StateBucketName)).toContain('log-reflector-state-');
+    // The reconciler's role is exactly that name, and it publishes to that bucket.
+    s.org.hasResourceProperties('AWS::IAM::Role', {
+      RoleName: { 'Fn::Join': ['', ['log-reflector-enrollment-', { Ref: 'AWS::Region' }]] },
+    });
+    s.org.hasResourceProperties('AWS::Lambda::Function', {
+      FunctionName: 'log-reflector-enrollment',
+      Timeout: 900,
+      Environment: {
+        Variables: Match.objectLike({
+          ENROLLED_LIST_BUCKET: parameters.StateBucketName,
+          STATE_BUCKET: { Ref: Match.stringLikeRegexp('^ReconcilerState') },
+        }),
+      },
+    });
+  });
+
+  it('keeps the reconciler state private and alarms on stuck instances and publish failures', () => {
+    s.org.hasResourceProperties('AWS::S3::Bucket', {
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+      },
+      VersioningConfiguration: { Status: 'Enabled' },
+    });
+    for (const name of [
+      'log-reflector-enrollment-instances-stuck',
+      'log-reflector-enrollment-publish-failures',
+    ]) {
+      s.org.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        AlarmName: name,
+        Namespace: 'LogReflector',
+        AlarmActions: [{ Ref: Match.stringLikeRegexp('^ReconcilerAlarmTopic') }],
+      });
+    }
   });
 
   it('grants the reconciler only scoped Organizations and StackSet actions', () => {

@@ -5,9 +5,12 @@ import {
   effectiveEnrollment,
   type InstanceState,
   instancesToRead,
+  nextRetryAt,
   type OrgAccount,
   type PlanInput,
   planEnrollment,
+  RETRY_BASE_MS,
+  RETRY_CAP_MS,
 } from '../../shared/enrollment';
 import { DEFAULT_OPT_OUT_TAG_KEY, DEFAULT_OPT_OUT_TAG_VALUE } from '../../shared/naming';
 
@@ -280,7 +283,8 @@ describe('planEnrollment', () => {
     ]);
   });
 
-  it('notes instances whose last operation failed without retrying them', () => {
+  it('re-sends the override to FAILED or OUTDATED instances whose override is already right (issue 15.6)', () => {
+    // A failed update rolled the stacks back to enabled while the override says disabled.
     const plan = planEnrollment(
       input(
         [optedOut('111111111111')],
@@ -291,8 +295,41 @@ describe('planEnrollment', () => {
         ),
       ),
     );
-    expect(plan.operations).toStrictEqual([]);
-    expect(plan.decisions[0]?.reason).toBe('already disabled; 2 instance(s) FAILED their last operation');
+    expect(plan.operations).toStrictEqual([
+      { enrollment: 'disabled', accounts: ['111111111111'], regions: REGIONS, preservedKeys: [] },
+    ]);
+    expect(plan.decisions[0]?.reason).toBe(
+      'opt-out tag set: set Enrollment=disabled in 2 region(s); re-send to 2 of 2 FAILED/OUTDATED instance(s)',
+    );
+  });
+
+  it('backs off: an instance that failed is re-sent no earlier than its retryAt', () => {
+    const failing = instances(
+      '111111111111',
+      { Enrollment: 'disabled' },
+      { status: 'OUTDATED', detailedStatus: 'FAILED' },
+    ).map((i) => ({ ...i, retryAt: nextRetryAt(1_000, 2) }));
+    const early = planEnrollment({ ...input([optedOut('111111111111')], failing), now: 1_000 });
+    expect(early.operations).toStrictEqual([]);
+    expect(early.decisions[0]?.action).toBe('wait');
+    expect(early.decisions[0]?.reason).toBe(
+      `2 instance(s) FAILED/OUTDATED with Enrollment=disabled: re-sent after ${new Date(1_000 + 2 * RETRY_BASE_MS).toISOString()} (backoff)`,
+    );
+    const due = planEnrollment({
+      ...input([optedOut('111111111111')], failing),
+      now: 1_000 + 2 * RETRY_BASE_MS,
+    });
+    expect(due.operations.map((o) => o.accounts)).toStrictEqual([['111111111111']]);
+  });
+
+  it('backoff doubles per attempt up to a day', () => {
+    expect([1, 2, 3, 10, 20].map((n) => nextRetryAt(0, n) / RETRY_BASE_MS)).toStrictEqual([
+      1,
+      2,
+      4,
+      RETRY_CAP_MS / RETRY_BASE_MS,
+      RETRY_CAP_MS / RETRY_BASE_MS,
+    ]);
   });
 
   it('lists an account once when overlapping target OUs report it twice', () => {

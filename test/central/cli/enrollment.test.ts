@@ -3,8 +3,10 @@
  * its own clients, exactly as on an operator's machine.
  */
 import { ListStackSetOperationsCommand } from '@aws-sdk/client-cloudformation';
+import { CreateBucketCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { main } from '../../../central/cli/main';
+import { ENROLLED_LIST_KEY } from '../../../shared/enrollment';
 import { useMoto } from '../../support/moto';
 import { buildWorld, MANAGEMENT_ACCOUNT_ID, MEMBERS_STACK_SET, type World } from '../enrollment/world';
 
@@ -55,13 +57,23 @@ describe('log-reflector enrollment', () => {
       'reason',
     ]);
     const beta = lines.find((l) => l.startsWith(world.accounts.beta));
-    expect(beta?.split(/\s{2,}/).slice(0, 7)).toStrictEqual([
+    expect(beta?.split(/\s{2,}/).slice(0, 6)).toStrictEqual([
       world.accounts.beta,
       'beta',
       'true',
       'disabled',
+      // Fail-closed: the StackSet's own value is disabled, nothing to write.
+      'disabled',
+      'none',
+    ]);
+    const alpha = lines.find((l) => l.startsWith(world.accounts.alpha));
+    expect(alpha?.split(/\s{2,}/).slice(0, 7)).toStrictEqual([
+      world.accounts.alpha,
+      'alpha',
+      '-',
       'enabled',
-      'disable',
+      'disabled',
+      'enable',
       // No --region: alphabetical.
       'eu-west-1,us-east-1',
     ]);
@@ -86,18 +98,47 @@ describe('log-reflector enrollment', () => {
       regions: [],
       reason: 'management account: service-managed StackSets never deploy to it',
     });
-    expect(decisions.find((d) => d.account === world.accounts.beta)?.action).toBe('disable');
-    expect(out.summary.AccountsToDisable).toBe(1);
+    expect(decisions.find((d) => d.account === world.accounts.beta)?.action).toBe('none');
+    expect(out.summary.AccountsToEnable).toBe(2);
   });
 
-  it('apply starts the UpdateStackInstances operation and waits for it', async () => {
-    expect(await cli('apply', '--stack-set', MEMBERS_STACK_SET, '--ou', world.workloads)).toBe(0);
+  it('apply publishes the enrolled list, then starts the operation and waits for it', async () => {
+    const s3 = new S3Client({ forcePathStyle: true });
+    await s3.send(new CreateBucketCommand({ Bucket: 'log-reflector-state-test' }));
+    await s3.send(new CreateBucketCommand({ Bucket: 'log-reflector-reconciler-test' }));
+    const args = ['--stack-set', MEMBERS_STACK_SET, '--ou', world.workloads];
+    const buckets = [
+      '--list-bucket',
+      'log-reflector-state-test',
+      '--state-bucket',
+      'log-reflector-reconciler-test',
+    ];
+    expect(await cli('apply', ...args, ...buckets)).toBe(0);
     expect(stdout).toContain(`members StackSet ${MEMBERS_STACK_SET}: applied`);
     expect(stdout).toMatch(
-      / {2}operation [0-9a-f-]{36} SUCCEEDED: disabled for 1 account\(s\) in eu-west-1,us-east-1/,
+      / {2}operation [0-9a-f-]{36} SUCCEEDED: enabled for 2 account\(s\) in eu-west-1,us-east-1/,
     );
     expect(stderr).toContain('enrollment operation started');
     expect(await updateOperations()).toBe(1);
+    const list = await s3.send(
+      new GetObjectCommand({ Bucket: 'log-reflector-state-test', Key: ENROLLED_LIST_KEY }),
+    );
+    expect(JSON.parse((await list.Body?.transformToString()) ?? '')).toMatchObject({
+      version: 1,
+      generation: 1,
+      accounts: [world.accounts.alpha, world.accounts.gamma].sort(),
+    });
+    // The memory is in the state bucket: a second apply writes nothing.
+    stdout = '';
+    expect(await cli('apply', ...args, ...buckets)).toBe(0);
+    expect(stdout).toContain(`members StackSet ${MEMBERS_STACK_SET}: in-sync`);
+    expect(await updateOperations()).toBe(1);
+  });
+
+  it('apply without --list-bucket enables nobody and says why (exit 1)', async () => {
+    expect(await cli('apply', '--stack-set', MEMBERS_STACK_SET, '--ou', world.workloads)).toBe(1);
+    expect(stderr).toContain('no enrolled-list bucket configured: accounts are not enabled');
+    expect(await updateOperations()).toBe(0);
   });
 
   it('honours --tag KEY=VALUE', async () => {
@@ -114,10 +155,11 @@ describe('log-reflector enrollment', () => {
       ),
     ).toBe(0);
     const out = JSON.parse(stdout) as { stackSets: { plan: { operations: unknown[] } }[] };
+    // gamma carries team=x: opted out under this tag (already disabled); alpha and beta enabled.
     expect(out.stackSets[0]?.plan.operations).toStrictEqual([
       {
-        enrollment: 'disabled',
-        accounts: [world.accounts.gamma],
+        enrollment: 'enabled',
+        accounts: [world.accounts.alpha, world.accounts.beta].sort(),
         regions: ['eu-west-1', 'us-east-1'],
         preservedKeys: [],
       },

@@ -5,7 +5,7 @@
 import { createRequire } from 'node:module';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { bundleHandler } from '../../../shared/constructs/bundle';
-import { removeAccount } from './factories';
+import { apiCallEvent } from './factories';
 
 /** Far below the 4 MB inline ZipFile limit; ~78 KB today (zod/mini, not classic zod). */
 const MAX_BUNDLE_BYTES = 200_000;
@@ -39,12 +39,12 @@ describe('enrollment handler bundle', () => {
       module.exports,
       createRequire(import.meta.url),
     );
-    const result = await module.exports.handler?.(removeAccount(), {
+    const result = await module.exports.handler?.(apiCallEvent('CreatePolicy', { name: 'p' }), {
       getRemainingTimeInMillis: () => 60_000,
     });
     expect(result).toStrictEqual({
       status: 'ignored',
-      reason: 'RemoveAccountFromOrganization does not affect enrollment',
+      reason: 'CreatePolicy does not affect enrollment',
     });
   });
 });

@@ -11,6 +11,8 @@ const VALID = {
   OPT_OUT_TAG_VALUE: 'yes',
   MANAGEMENT_ACCOUNT_ID: '111122223333',
   MANAGEMENT_STACK_SET_NAME: 'log-reflector-management',
+  STATE_BUCKET: 'log-reflector-org-reconcilerstate1a2b',
+  ENROLLED_LIST_BUCKET: 'log-reflector-state-0d6c8e9a-1b2c-4d5e-8f90-a1b2c3d4e5f6',
 };
 
 describe('EnrollmentEnvSchema', () => {
@@ -23,6 +25,8 @@ describe('EnrollmentEnvSchema', () => {
       optOut: { key: 'acme:no-logs', value: 'yes' },
       managementAccountId: '111122223333',
       managementStackSetName: 'log-reflector-management',
+      stateBucket: 'log-reflector-org-reconcilerstate1a2b',
+      enrolledListBucket: 'log-reflector-state-0d6c8e9a-1b2c-4d5e-8f90-a1b2c3d4e5f6',
     });
   });
 

@@ -3,6 +3,7 @@ import { classifyTrigger } from '../../../central/enrollment/events';
 import { DEFAULT_OPT_OUT_TAG_KEY } from '../../../shared/naming';
 import { loadEvent } from '../../support/events';
 import {
+  accountJoined,
   apiCallEvent,
   createAccountRecord,
   type Json,
@@ -53,10 +54,13 @@ describe('classifyTrigger', () => {
     });
   });
 
-  it('ignores the real RemoveAccountFromOrganization event', () => {
+  it('reconciles on the real RemoveAccountFromOrganization event, naming the departed account', () => {
     expect(classifyTrigger(removeAccount(), KEY)).toStrictEqual({
-      reconcile: false,
-      reason: 'RemoveAccountFromOrganization does not affect enrollment',
+      reconcile: true,
+      trigger: 'organizations',
+      eventName: 'RemoveAccountFromOrganization',
+      accountIds: ['588801414845'],
+      departedAccountIds: ['588801414845'],
     });
   });
 
@@ -115,15 +119,59 @@ describe('classifyTrigger', () => {
     ).toStrictEqual({ reconcile: false, reason: 'failed MoveAccount call (AccessDenied) changes nothing' });
   });
 
-  it('reconciles on AcceptHandshake (an invited account joined)', () => {
-    expect(
-      classifyTrigger(apiCallEvent('AcceptHandshake', { handshakeId: 'h-1234567890' }), KEY),
-    ).toStrictEqual({
+  it('reconciles on AccountJoinedOrganization, the event the management account sees for an invited account (issue 15.8)', () => {
+    expect(classifyTrigger(accountJoined(), KEY)).toStrictEqual({
       reconcile: true,
       trigger: 'organizations',
-      eventName: 'AcceptHandshake',
+      eventName: 'AccountJoinedOrganization',
+      accountIds: ['444455556666'],
+    });
+  });
+
+  it('finds the joined account wherever the record names it, never the management account, and reconciles without one', () => {
+    const event = accountJoined();
+    const detail = event.detail as Json;
+    const moved = {
+      ...event,
+      detail: {
+        ...detail,
+        serviceEventDetails: { joinedMethod: 'Created' },
+        resources: [{ ARN: 'arn:aws:organizations::111122223333:account/o-a1b2c3d4e5/777788889999' }],
+      },
+    };
+    expect(classifyTrigger(moved, KEY)).toMatchObject({ reconcile: true, accountIds: ['777788889999'] });
+    const bare = { ...event, detail: { ...detail, serviceEventDetails: { joinedMethod: 'Invited' } } };
+    expect(classifyTrigger(bare, KEY)).toStrictEqual({
+      reconcile: true,
+      trigger: 'organizations',
+      eventName: 'AccountJoinedOrganization',
       accountIds: [],
     });
+  });
+
+  it('marks the account of AccountDepartedOrganization as departed', () => {
+    const event = accountJoined();
+    const departed = {
+      ...event,
+      detail: {
+        ...(event.detail as Json),
+        eventName: 'AccountDepartedOrganization',
+        serviceEventDetails: { accountId: '444455556666', departedMethod: 'Removed' },
+      },
+    };
+    expect(classifyTrigger(departed, KEY)).toStrictEqual({
+      reconcile: true,
+      trigger: 'organizations',
+      eventName: 'AccountDepartedOrganization',
+      accountIds: ['444455556666'],
+      departedAccountIds: ['444455556666'],
+    });
+  });
+
+  it('no longer treats AcceptHandshake as a trigger: the member account calls it, the management account never sees it', () => {
+    expect(
+      classifyTrigger(apiCallEvent('AcceptHandshake', { handshakeId: 'h-1234567890' }), KEY),
+    ).toStrictEqual({ reconcile: false, reason: 'AcceptHandshake does not affect enrollment' });
   });
 
   it('reconciles on the schedule and after a deploy', () => {

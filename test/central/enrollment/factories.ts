@@ -7,6 +7,9 @@ export const moveAccount = () =>
   loadEvent<Json>('organizations/organizations-moveaccount.eventbridge.asea.json');
 export const removeAccount = () =>
   loadEvent<Json>('organizations/organizations-removeaccountfromorganization.eventbridge.asea.json');
+/** Constructed from the AWS docs (no public sample yet): see test/events/SOURCES.md. */
+export const accountJoined = () =>
+  loadEvent<Json>('organizations/organizations-accountjoinedorganization.eventbridge.constructed.json');
 export const createAccountRecord = () =>
   loadEvent<Json>('organizations/organizations-createaccountresult.cloudtrail-record.awsdocs.json');
 

@@ -15,11 +15,13 @@ import {
   SERVICE_NAME,
 } from '../../../central/enrollment/handler';
 import type { ReconcileDeps } from '../../../central/enrollment/reconcile';
+import { LeaseHeldError } from '../../../central/enrollment/state';
 import { useMoto } from '../../support/moto';
 import {
+  accountJoined,
+  apiCallEvent,
   createAccountRecord,
   moveAccount,
-  removeAccount,
   scheduledEvent,
   serviceEventEnvelope,
 } from './factories';
@@ -54,36 +56,44 @@ function sentAccounts(): string[][] {
 
 describe('enrollment handler', () => {
   it('reconciles on the real MoveAccount sample', async () => {
+    const { alpha, gamma } = world.accounts;
     const { handler, added, published } = setup();
     const result = await handler(moveAccount(), context);
-    expect(sentAccounts()).toStrictEqual([[world.accounts.beta]]);
+    expect(sentAccounts()).toStrictEqual([[alpha, gamma].sort()]);
     expect(result).toStrictEqual({
       status: 'reconciled',
       trigger: 'organizations',
       counts: {
         AccountsInScope: 3,
         AccountsOptedOut: 1,
-        AccountsToDisable: 1,
-        AccountsToEnable: 0,
+        AccountsToDisable: 0,
+        AccountsToEnable: 2,
         AccountsWaiting: 0,
         AccountsSkipped: 0,
+        AccountsEnrolled: 2,
         OperationsStarted: 1,
         OperationsDeferred: 0,
         InstanceFailures: 0,
+        InstancesStuck: 0,
         StateUnread: 0,
         StackSetBusy: 0,
+        PublishFailures: 0,
+        TagReads: 3,
+        // The FAILED listing and both regions (cheaper than one listing per account here).
+        InstanceListings: 3,
+        OverrideReads: 6,
       },
       stackSets: [
         {
           name: 'log-reflector-members',
           status: 'applied',
-          changes: [{ account: world.accounts.beta, action: 'disable', regions: REGIONS }],
+          changes: [alpha, gamma].sort().map((account) => ({ account, action: 'enable', regions: REGIONS })),
           operationIds: [expect.any(String)],
           deferredOperations: 0,
         },
       ],
     });
-    expect(added).toContainEqual(['AccountsToDisable', 1]);
+    expect(added).toContainEqual(['AccountsToEnable', 2]);
     expect(added).toContainEqual(['OperationsStarted', 1]);
     expect(published).toHaveBeenCalledTimes(1);
   });
@@ -93,23 +103,47 @@ describe('enrollment handler', () => {
     const { handler } = setup();
     const result = await handler(serviceEventEnvelope(createAccountRecord()), context);
     expect(result.status).toBe('reconciled');
-    expect(sentAccounts()).toStrictEqual([[world.accounts.alpha, world.accounts.beta].sort()]);
+    expect(sentAccounts()).toStrictEqual([[world.accounts.gamma]]);
   });
 
-  it('reconciles on the schedule and on the post-deploy invoke', async () => {
+  it('reconciles on AccountJoinedOrganization, the event an invited account produces in the management account', async () => {
+    const { handler } = setup();
+    const result = await handler(accountJoined(), context);
+    expect(result).toMatchObject({ status: 'reconciled', trigger: 'organizations' });
+    expect(sentAccounts()).toStrictEqual([[world.accounts.alpha, world.accounts.gamma].sort()]);
+  });
+
+  it('reconciles on the schedule and on the post-deploy invoke, remembering between them', async () => {
     const { handler } = setup();
     await handler(scheduledEvent, context);
-    expect(sentAccounts()).toStrictEqual([[world.accounts.beta]]);
-    await handler({ trigger: 'deploy' }, context);
-    // Overrides not landed (moto keeps none): the deploy run plans the same write again.
-    expect(sentAccounts()).toStrictEqual([[world.accounts.beta]]);
+    expect(sentAccounts()).toStrictEqual([[world.accounts.alpha, world.accounts.gamma].sort()]);
+    const again = await handler({ trigger: 'deploy' }, context);
+    expect(sentAccounts()).toStrictEqual([]);
+    expect(again.status === 'reconciled' && again.counts.TagReads).toBe(0);
+  });
+
+  it('a run that never gets the lease fails (Lambda retries it) and counts LeaseBusy', async () => {
+    const held = await world.store.load();
+    await world.store.save({ ...held.state, lease: { owner: 'other', expiresAt: 10 ** 13 } }, held.etag);
+    let now = 0;
+    const { handler, added } = setup({
+      ...world.deps(),
+      now: () => now,
+      sleep: async (ms) => {
+        now += ms;
+      },
+    });
+    await expect(handler(scheduledEvent, { getRemainingTimeInMillis: () => 60_000 })).rejects.toBeInstanceOf(
+      LeaseHeldError,
+    );
+    expect(added).toStrictEqual([['LeaseBusy', 1]]);
   });
 
   it.each([
     [
-      'the real RemoveAccountFromOrganization sample',
-      removeAccount(),
-      'RemoveAccountFromOrganization does not affect enrollment',
+      'an Organizations call that changes no account (CreatePolicy)',
+      apiCallEvent('CreatePolicy', { name: 'p' }),
+      'CreatePolicy does not affect enrollment',
     ],
     [
       'a bare CloudTrail record',

@@ -3,10 +3,16 @@
  *
  * moto emulates Organizations (accounts, OUs, tags, MoveAccount, CloseAccount) and
  * service-managed StackSets (instances by OU), but keeps no parameter overrides for
- * service-managed instances updated through DeploymentTargets. So the tests:
- * - record every UpdateStackInstances request the reconciler sends (a client middleware), and
+ * service-managed instances updated through DeploymentTargets, ignores ListStackInstances'
+ * StackInstanceAccount/StackInstanceRegion/Filters and reports no LastOperationId. So the tests:
+ * - record every UpdateStackInstances request the reconciler sends (a client middleware),
  * - keep the "current" overrides in `overrides`, fed to the reconciler through the injectable
- *   `readOverrides`; `landWrites()` applies the recorded requests to it, as AWS would.
+ *   `readOverrides`; `landWrites()` applies the recorded requests to it, as AWS would,
+ * - apply ListStackInstances' filters to moto's answer, as AWS would,
+ * - keep the reconciler's memory in a conditional in-memory store and capture what it publishes.
+ *
+ * The StackSet is created with the StackSet-level parameters the org stack declares (Enrollment
+ * disabled: fail-closed); `stackset.test.ts` creates it from the synthesized template itself.
  */
 import {
   CloudFormationClient,
@@ -23,9 +29,16 @@ import {
   MoveAccountCommand,
   OrganizationsClient,
 } from '@aws-sdk/client-organizations';
-import { awsOrganizations, awsStackSets, type StackSetPort } from '../../../central/enrollment/aws';
+import {
+  awsOrganizations,
+  awsStackSets,
+  type EnrolledPublisher,
+  type StackSetPort,
+} from '../../../central/enrollment/aws';
 import type { EnrollmentConfig } from '../../../central/enrollment/env';
 import type { ReconcileDeps } from '../../../central/enrollment/reconcile';
+import { memoryStateStore, type StateStore } from '../../../central/enrollment/state';
+import type { EnrolledList } from '../../../shared/enrollment';
 import { DEFAULT_OPT_OUT_TAG_KEY, DEFAULT_OPT_OUT_TAG_VALUE } from '../../../shared/naming';
 
 /** moto's account id: the organization's management account. */
@@ -35,11 +48,22 @@ export const MANAGEMENT_STACK_SET = 'log-reflector-management';
 export const REGIONS = ['us-east-1', 'eu-west-1'];
 export const OPT_OUT_TAG = { Key: DEFAULT_OPT_OUT_TAG_KEY, Value: DEFAULT_OPT_OUT_TAG_VALUE };
 
-/** A member template with just the Enrollment parameter (the real one is the lead's member stack). */
+/** A member template with just the Enrollment parameter (`stackset.test.ts` uses the synthesized one). */
 export const MEMBER_TEMPLATE = JSON.stringify({
   Parameters: { Enrollment: { Type: 'String', Default: 'enabled', AllowedValues: ['enabled', 'disabled'] } },
   Resources: { Marker: { Type: 'AWS::SNS::Topic', Properties: { TopicName: 'log-reflector-marker' } } },
 });
+
+/** How the org stack declares the members StackSet (org-stack.ts memberStackSetParameters). */
+export interface StackSetSpec {
+  readonly templateBody: string;
+  readonly parameters: { ParameterKey: string; ParameterValue: string }[];
+}
+
+export const MINIMAL_STACK_SET: StackSetSpec = {
+  templateBody: MEMBER_TEMPLATE,
+  parameters: [{ ParameterKey: 'Enrollment', ParameterValue: 'disabled' }],
+};
 
 /** Commands that change something in AWS; "nothing changed" means none of these was sent. */
 const WRITE_COMMANDS = new Set([
@@ -71,21 +95,45 @@ export interface World {
   writesSince(mark: number): string[];
   /** Makes the next N UpdateStackInstances calls fail with OperationInProgressException. */
   failNextUpdatesAsBusy(n: number): void;
-  /** Applies the recorded updates to `overrides`, as AWS keeps them. */
+  /** Writes land in `overrides` when sent (moto's operations succeed at once); a no-op marker. */
   landWrites(updates: readonly UpdateStackInstancesCommandInput[]): void;
+  /** The reconciler's memory, kept across runs of one test. */
+  readonly store: StateStore;
+  /** Every enrolled list published, in order; `events` interleaves publishes and writes. */
+  readonly published: EnrolledList[];
+  readonly events: string[];
   config(extra?: Partial<EnrollmentConfig>): EnrollmentConfig;
-  deps(stackSets?: Partial<StackSetPort>): ReconcileDeps;
+  deps(stackSets?: Partial<StackSetPort>, publisher?: EnrolledPublisher | null): ReconcileDeps;
   createAccount(name: string, parentId: string, tags?: { Key: string; Value: string }[]): Promise<string>;
   deployInstances(ouId: string): Promise<void>;
 }
 
-export async function buildWorld(): Promise<World> {
+export async function buildWorld(spec: StackSetSpec = MINIMAL_STACK_SET): Promise<World> {
   const org = new OrganizationsClient({});
   const cfn = new CloudFormationClient({});
   const calls: string[] = [];
   let recording = true;
   let updates: UpdateStackInstancesCommandInput[] = [];
   let busyFailures = 0;
+  const events: string[] = [];
+  const overrides = new Map<string, Record<string, string>>();
+  const landInto = (input: UpdateStackInstancesCommandInput) => {
+    const accounts = input.DeploymentTargets?.Accounts ?? input.Accounts ?? [];
+    for (const account of accounts) {
+      for (const region of input.Regions ?? []) {
+        const key = `${account}/${region}`;
+        const before = overrides.get(key) ?? {};
+        const after: Record<string, string> = {};
+        for (const p of input.ParameterOverrides ?? []) {
+          if (p.ParameterKey === undefined) continue;
+          if (p.UsePreviousValue) {
+            if (before[p.ParameterKey] !== undefined) after[p.ParameterKey] = before[p.ParameterKey];
+          } else after[p.ParameterKey] = p.ParameterValue ?? '';
+        }
+        overrides.set(key, after);
+      }
+    }
+  };
 
   for (const client of [org, cfn] as const) {
     client.middlewareStack.add(
@@ -100,7 +148,16 @@ export async function buildWorld(): Promise<World> {
               $metadata: {},
             });
           }
-          updates.push(structuredClone(args.input as UpdateStackInstancesCommandInput));
+          const input = structuredClone(args.input as UpdateStackInstancesCommandInput);
+          updates.push(input);
+          // moto's operations succeed at once; AWS then reports the new overrides.
+          landInto(input);
+          const value = input.ParameterOverrides?.find(
+            (p) => p.ParameterKey === 'Enrollment',
+          )?.ParameterValue;
+          events.push(
+            `update ${value} ${(input.DeploymentTargets?.Accounts ?? input.Accounts ?? []).join(',')}`,
+          );
         }
         return next(args);
       },
@@ -142,22 +199,24 @@ export async function buildWorld(): Promise<World> {
   await cfn.send(
     new CreateStackSetCommand({
       StackSetName: MEMBERS_STACK_SET,
-      TemplateBody: MEMBER_TEMPLATE,
+      TemplateBody: spec.templateBody,
       PermissionModel: 'SERVICE_MANAGED',
       AutoDeployment: { Enabled: true, RetainStacksOnAccountRemoval: false },
-      Parameters: [{ ParameterKey: 'Enrollment', ParameterValue: 'enabled' }],
+      Capabilities: ['CAPABILITY_NAMED_IAM'],
+      ManagedExecution: { Active: true },
+      Parameters: spec.parameters,
     }),
   );
   const deployInstances = async (ouId: string) => {
     const wasRecording = recording;
     recording = false;
     // Plays auto-deployment: moto does not deploy to accounts joining an OU by itself.
+    // Auto-deployed instances take the StackSet's values: no ParameterOverrides.
     await cfn.send(
       new CreateStackInstancesCommand({
         StackSetName: MEMBERS_STACK_SET,
         DeploymentTargets: { OrganizationalUnitIds: [ouId] },
         Regions: REGIONS,
-        ParameterOverrides: [{ ParameterKey: 'Enrollment', ParameterValue: 'enabled' }],
       }),
     );
     recording = wasRecording;
@@ -165,7 +224,14 @@ export async function buildWorld(): Promise<World> {
   await deployInstances(workloads); // moto includes the child OU team-a
   recording = true;
 
-  const overrides = new Map<string, Record<string, string>>();
+  const store = memoryStateStore();
+  const published: EnrolledList[] = [];
+  const publisher: EnrolledPublisher = {
+    async publish(list) {
+      published.push(structuredClone(list));
+      events.push(`publish ${list.accounts.join(',')}`);
+    },
+  };
   const world: World = {
     org,
     cfn,
@@ -175,6 +241,9 @@ export async function buildWorld(): Promise<World> {
     sandbox,
     accounts: { alpha, beta, gamma },
     overrides,
+    store,
+    published,
+    events,
     calls,
     takeUpdates() {
       const taken = updates;
@@ -187,24 +256,8 @@ export async function buildWorld(): Promise<World> {
     failNextUpdatesAsBusy(n) {
       busyFailures = n;
     },
-    landWrites(sent) {
-      for (const input of sent) {
-        const accounts = input.DeploymentTargets?.Accounts ?? input.Accounts ?? [];
-        for (const account of accounts) {
-          for (const region of input.Regions ?? []) {
-            const key = `${account}/${region}`;
-            const before = overrides.get(key) ?? {};
-            const after: Record<string, string> = {};
-            for (const p of input.ParameterOverrides ?? []) {
-              if (p.ParameterKey === undefined) continue;
-              if (p.UsePreviousValue) {
-                if (before[p.ParameterKey] !== undefined) after[p.ParameterKey] = before[p.ParameterKey];
-              } else after[p.ParameterKey] = p.ParameterValue ?? '';
-            }
-            overrides.set(key, after);
-          }
-        }
-      }
+    landWrites() {
+      // Writes land when they are sent (see the recorder); kept for the tests' readability.
     },
     config(extra = {}) {
       return {
@@ -215,20 +268,33 @@ export async function buildWorld(): Promise<World> {
         optOut: { key: OPT_OUT_TAG.Key, value: OPT_OUT_TAG.Value },
         managementAccountId: MANAGEMENT_ACCOUNT_ID,
         managementStackSetName: undefined,
+        stateBucket: undefined,
+        enrolledListBucket: undefined,
         ...extra,
       };
     },
-    deps(stackSets = {}) {
+    deps(stackSets = {}, withPublisher = publisher) {
+      const base = awsStackSets(cfn);
       return {
         organizations: awsOrganizations(org),
         stackSets: {
-          ...awsStackSets(cfn),
+          ...base,
           // The injectable read: moto keeps no overrides for service-managed instances.
           readOverrides: async (_name, _callAs, account, region) => ({
             ...(overrides.get(`${account}/${region}`) ?? {}),
           }),
+          // moto ignores these filters; AWS applies them.
+          listInstances: async (name, callAs, filter = {}) =>
+            (await base.listInstances(name, callAs)).filter(
+              (i) =>
+                (filter.account === undefined || i.account === filter.account) &&
+                (filter.region === undefined || i.region === filter.region) &&
+                (filter.detailedStatus === undefined || i.detailedStatus === filter.detailedStatus),
+            ),
           ...stackSets,
         },
+        stateStore: store,
+        publisher: withPublisher ?? undefined,
         sleep: async () => undefined,
       };
     },
