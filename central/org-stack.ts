@@ -361,6 +361,11 @@ export class OrgStack extends Stack {
     const key = new kms.Key(this, 'ReconcilerAlarmKey', {
       description: 'log-reflector: enrollment alarm topic encryption',
       enableKeyRotation: true,
+      // It encrypts notifications in flight only, never stored data: it goes with the stack
+      // (scheduled for deletion after the 30-day waiting period) instead of costing a key a
+      // month after every uninstall.
+      removalPolicy: RemovalPolicy.DESTROY,
+      pendingWindow: Duration.days(30),
     });
     // CloudWatch alarms publish to the encrypted topic.
     key.addToResourcePolicy(

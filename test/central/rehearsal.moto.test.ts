@@ -177,7 +177,12 @@ describe('deploy rehearsal in moto', () => {
     results = [];
     for (const set of stackSetsOf(s)) {
       for (const { account, region } of set.targets) {
-        results.push(await createInstance(set.name, set.template, set.parameters, account, region));
+        // Member instances start with the StackSet's Enrollment=disabled (fail-closed); an
+        // untagged account runs with the override the reconciler then sets: enabled.
+        const parameters = set.parameters.map((p) =>
+          p.ParameterKey === 'Enrollment' ? { ...p, ParameterValue: 'enabled' } : p,
+        );
+        results.push(await createInstance(set.name, set.template, parameters, account, region));
       }
     }
   });
@@ -212,6 +217,14 @@ describe('deploy rehearsal in moto', () => {
     const deployed = types(synthesize(exampleConfig()).central.toJSON() as Template);
     expect([...deployed].filter((t) => !rehearsed.has(t))).toStrictEqual(MOTO_SKIPS_ELSEWHERE);
     expect([...rehearsed].filter((t) => !deployed.has(t))).toStrictEqual([]);
+  });
+
+  it('declares Enrollment=disabled at the StackSet level, so every instance starts disabled (fail-closed)', () => {
+    const members = stackSetsOf(s).filter((set) => set.template.Parameters?.Enrollment);
+    expect(members.map((set) => set.name)).toStrictEqual(['log-reflector-members', 'log-reflector-management']);
+    for (const set of members) {
+      expect(set.parameters.find((p) => p.ParameterKey === 'Enrollment')?.ParameterValue).toBe('disabled');
+    }
   });
 
   it('delivers to the stream in the central home region, to the destination elsewhere, and not from the central account elsewhere', async () => {

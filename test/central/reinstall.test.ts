@@ -35,8 +35,13 @@ const NAME_PROPERTY: Readonly<Record<string, string>> = {
 /** What stays behind when its stack is deleted. */
 const KEPT = new Set(['Retain', 'RetainExceptOnCreate', 'Snapshot']);
 
-/** A name that embeds the stack's id is unique to one install, so a reinstall never collides. */
-const uniqueToInstall = (name: unknown) => JSON.stringify(name ?? null).includes('{"Ref":"AWS::StackId"}');
+/**
+ * A name that embeds a stack's id is unique to one install, so a reinstall never collides:
+ * the stack's own id, or the central state bucket's name, which the org stack derives from its
+ * id and passes as the `StateBucketName` parameter (checked below).
+ */
+const uniqueToInstall = (name: unknown) =>
+  /\{"Ref":"AWS::StackId"\}|^\{"Ref":"StateBucketName"\}$/.test(JSON.stringify(name ?? null));
 
 describe('uninstall, then install again', () => {
   let s: Synthesized;
@@ -54,7 +59,20 @@ describe('uninstall, then install again', () => {
     );
   });
 
-  it('retains only the KMS key and the failure bucket (they hold parked records) and the member cleanup worker (it outlives its stack), none under a fixed name', () => {
+  it('passes the central state bucket a name derived from the org stack id', () => {
+    const central = Object.values(templates.org ?? {}).find(
+      (r) =>
+        r.Type === 'AWS::CloudFormation::StackSet' && r.Properties?.StackSetName === 'log-reflector-central',
+    );
+    const parameters = (central?.Properties?.Parameters ?? []) as {
+      ParameterKey: string;
+      ParameterValue: unknown;
+    }[];
+    const name = parameters.find((p) => p.ParameterKey === 'StateBucketName')?.ParameterValue;
+    expect(JSON.stringify(name)).toContain('{"Ref":"AWS::StackId"}');
+  });
+
+  it('retains only what holds data (KMS key, failure bucket, the state buckets: S3 cannot delete a non-empty bucket) and the member cleanup worker (it outlives its stack), none under a fixed name', () => {
     const kept = Object.entries(templates).flatMap(([name, resources]) =>
       Object.values(resources)
         .filter((r) => KEPT.has(r.DeletionPolicy ?? 'Delete'))
@@ -71,6 +89,9 @@ describe('uninstall, then install again', () => {
       [
         { where: 'central/AWS::KMS::Key', named: 'generated' },
         { where: 'central/AWS::S3::Bucket', named: 'generated' },
+        { where: 'central/AWS::S3::Bucket', named: 'per install' },
+        // The reconciler's state bucket in the management account.
+        { where: 'org/AWS::S3::Bucket', named: 'generated' },
         ...['AWS::Logs::LogGroup', 'AWS::IAM::Role', 'AWS::Lambda::Function'].map((type) => ({
           where: `member/${type}`,
           named: 'per install',
