@@ -6,6 +6,13 @@ import { exampleConfig, type Synthesized, synthesize } from '../support/synth';
 
 type Statement = { Action: string | string[]; Resource: unknown };
 
+/** CloudWatch Logs actions that accept no resource ARN (Service Authorization Reference). */
+const ACCOUNT_POLICY_ACTIONS = new Set([
+  'logs:DescribeAccountPolicies',
+  'logs:PutAccountPolicy',
+  'logs:DeleteAccountPolicy',
+]);
+
 /** The install id: the first 8 hex digits of the stack's UUID. */
 const INSTALL_ID_EXPR = {
   'Fn::Select': [
@@ -200,7 +207,8 @@ describe('member stack template', () => {
       const statements = (policy.Properties.PolicyDocument as { Statement: Statement[] }).Statement;
       for (const st of statements) {
         expect([st.Action].flat()).not.toContain('*');
-        expect(st.Resource).not.toBe('*');
+        // Only the account policy actions, which take no resource ARN, may name "*".
+        if (st.Resource === '*') expect([st.Action].flat().every((a) => ACCOUNT_POLICY_ACTIONS.has(a))).toBe(true);
       }
       const pass = statements.find((st) => [st.Action].flat().includes('iam:PassRole'));
       expect(pass).toMatchObject({
@@ -400,7 +408,9 @@ describe('the cleanup worker outlives the stack (issue 15.3)', () => {
       'events:PutTargets',
       'lambda:GetFunctionConfiguration',
       'logs:CreateLogStream',
+      'logs:DeleteAccountPolicy',
       'logs:DeleteSubscriptionFilter',
+      'logs:DescribeAccountPolicies',
       'logs:DescribeLogGroups',
       'logs:DescribeSubscriptionFilters',
       'logs:PutLogEvents',
@@ -414,7 +424,11 @@ describe('the cleanup worker outlives the stack (issue 15.3)', () => {
     ]);
     const text = JSON.stringify(policies);
     expect(text).not.toContain('logs:PutSubscriptionFilter');
-    expect(text).not.toMatch(/"Resource":"\*"/);
+    expect(text).not.toContain('logs:PutAccountPolicy');
+    // "*" only for the account policy actions, which take no resource ARN.
+    for (const st of policies.flatMap((x) => x.PolicyDocument.Statement)) {
+      if (st.Resource === '*') expect([st.Action].flat().every((a) => ACCOUNT_POLICY_ACTIONS.has(a))).toBe(true);
+    }
     // No separate AWS::IAM::Policy: a policy resource would be deleted with the stack.
     const attached = Object.values(resources).filter(
       (r) => r.Type === 'AWS::IAM::Policy' && JSON.stringify(r.Properties.Roles).includes('CleanupRole'),

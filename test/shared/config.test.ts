@@ -44,7 +44,7 @@ describe('deployment config', () => {
     });
     expect(c.kinesis).toStrictEqual({ mode: 'on-demand', retentionHours: 24 });
     expect(c.deployFrom).toBe('management');
-    expect(c.filter).toStrictEqual({ name: 'log-reflector', pattern: '' });
+    expect(c.filter).toStrictEqual({ name: 'log-reflector', pattern: '', scope: 'log-group' });
     expect(c.coverManagementAccount).toBe(false);
   });
 
