@@ -56,10 +56,10 @@ export const INSTALL_ID_LENGTH = 8;
  * group matters most: in the central account's home region the policy delivers to the stream
  * the reflector reads, and forwarding its logs would feed the pipeline with itself.
  */
-export function ownLogGroupNames(installId: string): string[] {
+export function ownLogGroupNames(installId?: string): string[] {
   return [
     ...Object.values(FUNCTION_NAMES).map((name) => `/aws/lambda/${name}`),
-    `/aws/lambda/${CLEANUP_PREFIX}${installId}`,
+    ...(installId === undefined ? [] : [`/aws/lambda/${CLEANUP_PREFIX}${installId}`]),
   ];
 }
 

@@ -354,7 +354,8 @@ export function createBackfillHandler(deps: BackfillDeps) {
       ...(outcome?.result.cursor ? { cursor: outcome.result.cursor } : {}),
       ...(!outcome?.result.complete && after !== undefined ? { recheckThrough: after } : {}),
     });
-    const policyNote = policy.state === 'absent' ? '' : `; ${describePolicyOutcome(policy)}`;
+    // Log-group scope with nothing of ours to delete (or no answer about it) says nothing.
+    const policyNote = policy.state === 'removed' || policyLeft ? `; ${describePolicyOutcome(policy)}` : '';
     const done = `Removed ${totals.removed} filter(s) named "${filterName}"${failure ? ` (stopped: ${failure})` : ''}${policyNote}`;
     const reason = cleanup.started
       ? `${done}; ${cleanup.worker} ${complete ? 're-checks every log group' : 'removes the rest'} and then deletes itself (docs/member.md)`
