@@ -29,6 +29,7 @@ import {
   CfnParameter,
   Duration,
   Fn,
+  type ICfnConditionExpression,
   Stack,
   Validations,
 } from 'aws-cdk-lib';
@@ -108,7 +109,7 @@ export class MemberStack extends StackSetStack {
   readonly cleanup: CleanupWorker;
   private readonly settings: MemberSettings;
   /** Enrollment enabled, and not the central account outside its home region. */
-  private readonly isEnabled: CfnCondition;
+  private readonly isEnabled: ICfnConditionExpression;
 
   constructor(scope: Construct, id: string, props: MemberStackProps) {
     super(scope, id);
@@ -180,12 +181,11 @@ export class MemberStack extends StackSetStack {
     const isCentralElsewhere = new CfnCondition(this, 'IsCentralElsewhere', {
       expression: Fn.conditionAnd(isCentralAccount, Fn.conditionNot(isHomeRegion)),
     });
-    this.isEnabled = new CfnCondition(this, 'IsEnabled', {
-      expression: Fn.conditionAnd(
-        Fn.conditionEquals(enrollment.valueAsString, 'enabled'),
-        Fn.conditionNot(isCentralElsewhere),
-      ),
-    });
+    // Switches the CreateLogGroup rule (log-group scope only: account scope has no rule).
+    this.isEnabled = Fn.conditionAnd(
+      Fn.conditionEquals(enrollment.valueAsString, 'enabled'),
+      Fn.conditionNot(isCentralElsewhere),
+    );
     const effectiveEnrollment = Fn.conditionIf(
       isCentralElsewhere.logicalId,
       'disabled',
@@ -494,8 +494,9 @@ export class MemberStack extends StackSetStack {
         }),
       ],
     });
+    const isEnabled = new CfnCondition(this, 'IsEnabled', { expression: this.isEnabled });
     (createLogGroupRule.node.defaultChild as events.CfnRule).state = Fn.conditionIf(
-      this.isEnabled.logicalId,
+      isEnabled.logicalId,
       'ENABLED',
       'DISABLED',
     ).toString();
