@@ -52,7 +52,7 @@ export const INSTALL_ID_LENGTH = 8;
  * Every log group of a function we create, by exact name: `LogGroupName NOT IN` takes exact
  * names, not the `/aws/lambda/log-reflector-*` glob the per-group planner uses. Every function
  * of every template is in FUNCTION_NAMES or is the cleanup worker
- * (test/central/own-log-groups.test.ts walks the synthesized templates). The reflector's own
+ * (test/member/member-stack.test.ts walks every synthesized template for functions). The reflector's own
  * group matters most: in the central account's home region the policy delivers to the stream
  * the reflector reads, and forwarding its logs would feed the pipeline with itself.
  */
