@@ -56,7 +56,9 @@ describe('settings a new account cannot satisfy', () => {
         (r) => r.Type === 'AWS::Lambda::Function',
       ),
     );
-    expect(functions.length).toBe(5);
+    // reconciler, reflector, subscriber, backfill, sweep and the cleanup worker (a plain
+    // AWS::Lambda::Function in the member template since the worker was added).
+    expect(functions.length).toBe(6);
     expect(quotaDependentSettings(templates)).toStrictEqual([]);
   });
 

@@ -520,13 +520,11 @@ describe('account scope (issue 14): one account-level policy, no per-group funct
       FunctionName: 'log-reflector-backfill',
       Environment: { Variables: Match.objectLike({ SCOPE: 'account', EXCLUDE: exclude }) },
     });
-    const joined = JSON.stringify(
-      (
-        ofType('AWS::CloudFormation::CustomResource')[0]?.Properties.Exclude as {
-          'Fn::Join': [string, unknown[]];
-        }
-      )['Fn::Join'][1][0],
-    );
+    const [backfillRun] = ofType('AWS::CloudFormation::CustomResource');
+    const join = (backfillRun?.Properties.Exclude as { 'Fn::Join': [string, unknown[]] } | undefined)?.[
+      'Fn::Join'
+    ];
+    const joined = JSON.stringify(join?.[1][0]);
     for (const fn of ['reflector', 'subscriber', 'backfill', 'sweep', 'enrollment'])
       expect(joined).toContain(`/aws/lambda/log-reflector-${fn}`);
     expect(joined).toContain('/aws/lambda/log-reflector-cleanup-');
