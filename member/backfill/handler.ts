@@ -581,6 +581,15 @@ export function createBackfillHandler(deps: BackfillDeps) {
       return { kind: 'answered', status: 'FAILED' };
     }
     const accountScope = r.ResourceProperties.Scope === 'account';
+    if (r.RequestType === 'Update' && accountScope && r.OldResourceProperties?.Scope !== 'account') {
+      // A switch to account scope whose invocation failed: the policy may not be in place, so
+      // the switch is refused as in handleAccountScope; the stack stays in log-group scope.
+      await answer(target, {
+        Status: 'FAILED',
+        Reason: `Switch to account scope not done: ${what}; the stack stays in log-group scope`,
+      });
+      return { kind: 'answered', status: 'FAILED' };
+    }
     if (r.RequestType === 'Update') {
       await answer(target, {
         Status: 'SUCCESS',

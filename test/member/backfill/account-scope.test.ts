@@ -462,3 +462,37 @@ describe('switching scope on a running account, without a gap', () => {
     );
   });
 });
+
+describe('an invocation that failed still gets its one answer (account scope)', () => {
+  const record = (payload: unknown) => ({
+    version: '1.0',
+    requestContext: {
+      requestId: 'r',
+      functionArn: FUNCTION_ARN,
+      condition: 'RetriesExhausted',
+      approximateInvokeCount: 1,
+    },
+    requestPayload: payload,
+    responseContext: { statusCode: 200, executedVersion: '$LATEST', functionError: 'Unhandled' },
+    responsePayload: { errorType: 'Error', errorMessage: 'boom' },
+  });
+
+  it('a switch to account scope → FAILED (log-group scope stays); within account scope → SUCCESS; Delete → the worker deletes the policy', async () => {
+    const logs = account(eligibleNames(2), true);
+    const b = backfill(logs, virtualClock(), 'account');
+    await b.handler(record(request('Update', props('account'), props('log-group'))), context);
+    expect(b.answers[0]?.response).toMatchObject({
+      Status: 'FAILED',
+      Reason: expect.stringContaining('the stack stays in log-group scope'),
+    });
+    await b.handler(
+      record(request('Update', props('account', { FilterPattern: '?ERROR' }), props('account'))),
+      context,
+    );
+    expect(b.answers[1]?.response.Status).toBe('SUCCESS');
+    await b.handler(record(request('Delete', props('account'))), context);
+    expect(b.answers[2]?.response.Status).toBe('SUCCESS');
+    expect(b.jobs).toMatchObject([{ kind: 'uninstall', filterName: FILTER_NAME, policyName: FILTER_NAME }]);
+    expect(logs.groupsWith(FILTER_NAME)).toHaveLength(2);
+  });
+});
