@@ -14,6 +14,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { StackSetStack } from 'cdk-stacksets';
 import type { Construct } from 'constructs';
 import { DESTINATION_NAME } from '../member/member-stack';
+import type { SubscriptionScope } from '../shared/account-policy';
 import type { DeploymentConfig } from '../shared/config';
 import { LOGS_TO_KINESIS_ROLE_NAME, STREAM_NAME } from './central-stack';
 
@@ -21,16 +22,19 @@ import { LOGS_TO_KINESIS_ROLE_NAME, STREAM_NAME } from './central-stack';
 export const DESTINATION_POLICY_LIMIT_BYTES = 5120;
 
 /**
- * How member accounts attach to the destination. Today one mode: a subscription filter per log
- * group, which needs `logs:PutSubscriptionFilter` on the destination and nothing else ("Step 1:
- * Create a destination", https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/CreateDestination.html).
- * An account-level subscription filter policy would also need `logs:PutAccountPolicy`
- * (https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/CreateDestination-Account.html): when
- * that mode exists, it is a new key here, chosen from the configuration.
+ * What the organization may do with the destination, by subscription scope
+ * (`filter.scope`, shared/account-policy.ts). A filter per log group needs
+ * `logs:PutSubscriptionFilter` and nothing else ("Step 1: Create a destination",
+ * https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/CreateDestination.html); an
+ * account-level subscription filter policy also needs `logs:PutAccountPolicy` ("Step 1: Create
+ * a destination" for account-level policies,
+ * https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/CreateDestination-Account.html).
+ * Account scope keeps PutSubscriptionFilter: member stacks switching from log-group scope keep
+ * their filters until their policy is in place (docs/member.md, "Switching scope").
  */
-export type SubscriptionScope = 'log-group';
 export const DESTINATION_ACTIONS: Readonly<Record<SubscriptionScope, readonly string[]>> = {
   'log-group': ['logs:PutSubscriptionFilter'],
+  account: ['logs:PutSubscriptionFilter', 'logs:PutAccountPolicy'],
 };
 
 export interface DestinationStackProps {
@@ -64,8 +68,7 @@ export class DestinationStack extends StackSetStack {
 
     // Org-wide grant: any principal of the organization may subscribe to this destination; the
     // aws:PrincipalOrgID condition keeps everyone else out. Only what the subscription mode needs.
-    const subscriptionScope: SubscriptionScope = 'log-group';
-    const actions = DESTINATION_ACTIONS[subscriptionScope];
+    const actions = DESTINATION_ACTIONS[c.filter.scope];
     const policy = {
       Version: '2012-10-17',
       Statement: [

@@ -166,6 +166,7 @@ export class OrgStack extends Stack {
         homeRegion: c.homeRegion,
         filterNameBase: c.filter.name,
         filterPattern: c.filter.pattern,
+        scope: c.filter.scope,
         include: c.logGroups.include,
         exclude: c.logGroups.exclude,
         rateLimitRps: c.memberRateLimitRps,

@@ -12,6 +12,12 @@
  * - the `Enrollment` parameter the enrollment reconciler overrides per account: `disabled`
  *   turns the CreateLogGroup rule off and makes the backfill and the sweep remove our filters.
  *
+ * In account scope (`filter.scope: "account"`) the subscriber, its rule and dead-letter queue,
+ * the sweep and its schedule are not in the template: the backfill puts one account-level
+ * subscription filter policy instead, and no function runs outside stack operations
+ * (docs/member.md, "Two scopes", says why that is a custom resource and not
+ * AWS::Logs::AccountPolicy).
+ *
  * Environment-agnostic (a StackSet template): nothing per account is baked in; org-wide
  * settings are parameter defaults, account and region come from pseudo parameters.
  */
@@ -23,6 +29,7 @@ import {
   CfnParameter,
   Duration,
   Fn,
+  type ICfnConditionExpression,
   Stack,
   Validations,
 } from 'aws-cdk-lib';
@@ -35,6 +42,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { StackSetStack } from 'cdk-stacksets';
 import { Construct } from 'constructs';
+import { ownLogGroupNames, type SubscriptionScope } from '../shared/account-policy';
 import { bundleHandler } from '../shared/constructs/bundle';
 import {
   FUNCTION_RUNTIME,
@@ -77,6 +85,8 @@ export interface MemberSettings {
   readonly rateLimitRps: number;
   /** Minutes between sweeps. */
   readonly sweepIntervalMinutes: number;
+  /** `log-group` (a filter per group) or `account` (one account-level policy). */
+  readonly scope: SubscriptionScope;
 }
 
 export interface MemberStackProps {
@@ -87,17 +97,24 @@ export interface MemberStackProps {
 export class MemberStack extends StackSetStack {
   /** Every function this stack deploys, by role. */
   readonly functions: {
-    readonly subscriber: InlineFunction;
+    /** Log-group scope only. */
+    readonly subscriber?: InlineFunction;
     readonly backfill: InlineFunction;
-    readonly sweep: InlineFunction;
+    /** Log-group scope only. */
+    readonly sweep?: InlineFunction;
   };
-  readonly deadLetterQueue: sqs.Queue;
+  /** Log-group scope only. */
+  readonly deadLetterQueue?: sqs.Queue;
   /** The worker that removes our filters after the stack is gone (docs/member.md). */
   readonly cleanup: CleanupWorker;
+  private readonly settings: MemberSettings;
+  /** Enrollment enabled, and not the central account outside its home region. */
+  private readonly isEnabled: ICfnConditionExpression;
 
   constructor(scope: Construct, id: string, props: MemberStackProps) {
     super(scope, id);
     const s = props.settings;
+    this.settings = s;
     this.templateOptions.description =
       'log-reflector member: subscribes every eligible log group to the central destination (StackSet instance)';
 
@@ -136,10 +153,13 @@ export class MemberStack extends StackSetStack {
       default: s.include.join(','),
       description: 'Comma-separated globs over log group names to subscribe; empty = all',
     });
+    const accountScope = s.scope === 'account';
     const exclude = new CfnParameter(this, 'ExcludePatterns', {
       type: 'String',
-      default: [OWN_LOG_GROUP_PATTERN, ...s.exclude].join(','),
-      description: `Comma-separated globs never subscribed (${OWN_LOG_GROUP_PATTERN} is always excluded)`,
+      default: (accountScope ? s.exclude : [OWN_LOG_GROUP_PATTERN, ...s.exclude]).join(','),
+      description: accountScope
+        ? 'Comma-separated exact log group names the account policy leaves out (our own are always left out)'
+        : `Comma-separated globs never subscribed (${OWN_LOG_GROUP_PATTERN} is always excluded)`,
     });
     // The member stack lands in the central account too (it is in the target OUs). A CloudWatch
     // Logs destination serves cross-account delivery: PutSubscriptionFilter documents "a logical
@@ -161,12 +181,11 @@ export class MemberStack extends StackSetStack {
     const isCentralElsewhere = new CfnCondition(this, 'IsCentralElsewhere', {
       expression: Fn.conditionAnd(isCentralAccount, Fn.conditionNot(isHomeRegion)),
     });
-    const isEnabled = new CfnCondition(this, 'IsEnabled', {
-      expression: Fn.conditionAnd(
-        Fn.conditionEquals(enrollment.valueAsString, 'enabled'),
-        Fn.conditionNot(isCentralElsewhere),
-      ),
-    });
+    // Switches the CreateLogGroup rule (log-group scope only: account scope has no rule).
+    this.isEnabled = Fn.conditionAnd(
+      Fn.conditionEquals(enrollment.valueAsString, 'enabled'),
+      Fn.conditionNot(isCentralElsewhere),
+    );
     const effectiveEnrollment = Fn.conditionIf(
       isCentralElsewhere.logicalId,
       'disabled',
@@ -217,17 +236,14 @@ export class MemberStack extends StackSetStack {
       senderRole.roleArn,
     ).toString();
 
-    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
-      queueName: `${RESOURCE_PREFIX}subscriber-dlq`,
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
-    });
-    Validations.of(this.deadLetterQueue).acknowledge({
-      id: 'AwsSolutions-SQS3',
-      reason:
-        'This queue is itself the dead-letter queue of the subscriber (EventBridge target and Lambda on-failure); the sweep re-plans every group, so nothing in it is lost.',
-    });
+    // The cleanup worker outlives the stack; the backfill's Delete starts it (docs/member.md).
+    this.cleanup = new CleanupWorker(this, 'Cleanup', { rateLimitRps: s.rateLimitRps });
+
+    // In account scope EXCLUDE lists, by exact name, every log group the policy leaves out: all
+    // our functions' (the selection criteria take no glob) and the configured names.
+    const excludeValue = accountScope
+      ? [...ownLogGroupNames(this.cleanup.installId), exclude.valueAsString].join(',')
+      : exclude.valueAsString;
 
     const environment = {
       DESTINATION_ARN: deliveryArn,
@@ -235,27 +251,19 @@ export class MemberStack extends StackSetStack {
       FILTER_NAME: filterName,
       FILTER_PATTERN: filterPattern.valueAsString,
       INCLUDE: include.valueAsString,
-      EXCLUDE: exclude.valueAsString,
+      EXCLUDE: excludeValue,
       ENROLLMENT: effectiveEnrollment,
       RATE_LIMIT_RPS: String(s.rateLimitRps),
+      SCOPE: s.scope,
       // A key the runtime's schema does not know (a rename on either side) fails the build.
     } satisfies Partial<Record<keyof z.input<typeof MemberEnvSchema>, string>>;
 
-    const subscriber = new InlineFunction(this, 'Subscriber', {
-      entry: 'member/subscriber/handler.ts',
-      functionName: FUNCTION_NAMES.subscriber,
-      description: 'Subscribes a new log group (CloudTrail CreateLogGroup) to the log-reflector destination',
-      serviceName: 'subscriber',
-      timeoutSeconds: 180,
-      environment,
-    });
-    // The cleanup worker outlives the stack; the backfill's Delete starts it (docs/member.md).
-    this.cleanup = new CleanupWorker(this, 'Cleanup', { rateLimitRps: s.rateLimitRps });
     const backfill = new InlineFunction(this, 'Backfill', {
       entry: 'member/backfill/handler.ts',
       functionName: FUNCTION_NAMES.backfill,
-      description:
-        'Custom resource: subscribes existing log groups on deploy, removes our filters on disable/delete',
+      description: accountScope
+        ? 'Custom resource: puts the account-level subscription policy, removes it on disable/delete'
+        : 'Custom resource: subscribes existing log groups on deploy, removes our filters on disable/delete',
       serviceName: 'backfill',
       memorySizeMb: 512,
       timeoutSeconds: 900,
@@ -267,21 +275,17 @@ export class MemberStack extends StackSetStack {
         CLEANUP_FUNCTION_ARN: this.cleanup.functionArn,
       },
     });
-    const sweep = new InlineFunction(this, 'Sweep', {
-      entry: 'member/sweep/handler.ts',
-      functionName: FUNCTION_NAMES.sweep,
-      description: 'Re-plans every log group of the account and region and heals drift',
-      serviceName: 'sweep',
-      memorySizeMb: 512,
-      timeoutSeconds: 900,
-      selfInvoking: true,
-      environment,
-    });
-    this.functions = { subscriber, backfill, sweep };
+    const perGroup = accountScope ? undefined : this.perGroupFunctions(environment);
+    this.functions = {
+      backfill,
+      ...(perGroup ? { subscriber: perGroup.subscriber, sweep: perGroup.sweep } : {}),
+    };
+    this.deadLetterQueue = perGroup?.deadLetterQueue;
 
     // Control-plane permissions, scoped to this account and region's log groups.
     const logGroupArn = `arn:${Aws.PARTITION}:logs:${Aws.REGION}:${Aws.ACCOUNT_ID}:log-group:*`;
-    for (const fn of [subscriber, backfill, sweep]) {
+    for (const fn of [perGroup?.subscriber, backfill, perGroup?.sweep]) {
+      if (!fn) continue;
       fn.role.addToPrincipalPolicy(
         new iam.PolicyStatement({
           sid: 'ManageOurSubscriptionFilters',
@@ -317,9 +321,41 @@ export class MemberStack extends StackSetStack {
         'Every log group of this account and region, including ones created after deploy: the function lists them and manages its own filter on each (never a foreign filter: shared/plan.ts).',
       );
     }
-    // The backfill and the sweep hand the rest of a large account on to a fresh invocation of
-    // themselves, with a cursor (docs/member.md).
-    for (const fn of [backfill, sweep]) {
+    // The account-level subscription filter policy: the backfill puts it (account scope) and
+    // deletes ours when not wanted; the sweep deletes one left from account scope. These
+    // actions take no resource ARN ("*" only, Service Authorization Reference,
+    // https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatchlogs.html);
+    // the code acts on SUBSCRIPTION_FILTER_POLICY only, and on ours by name only (shared/plan.ts).
+    // PutAccountPolicy of a subscription policy also needs logs:PutSubscriptionFilter and
+    // iam:PassRole, DeleteAccountPolicy logs:DeleteSubscriptionFilter, DescribeAccountPolicies
+    // logs:DescribeSubscriptionFilters (PutAccountPolicy, DeleteAccountPolicy,
+    // DescribeAccountPolicies API references): held above.
+    for (const [fn, actions] of [
+      [
+        backfill,
+        [
+          'logs:DescribeAccountPolicies',
+          'logs:DeleteAccountPolicy',
+          ...(accountScope ? ['logs:PutAccountPolicy'] : []),
+        ],
+      ],
+      [perGroup?.sweep, ['logs:DescribeAccountPolicies', 'logs:DeleteAccountPolicy']],
+    ] as const) {
+      if (!fn) continue;
+      fn.role.addToPrincipalPolicy(
+        new iam.PolicyStatement({ sid: 'OurAccountPolicy', actions: [...actions], resources: ['*'] }),
+      );
+      acknowledgeFindings(
+        fn.role,
+        'AwsSolutions-IAM5',
+        ['Resource::*'],
+        'CloudWatch Logs account policy actions accept no resource ARN (Service Authorization Reference); the function acts on the subscription filter policy named like our filter only, never on another policy or type.',
+      );
+    }
+    // The backfill (and in log-group scope the sweep) hand the rest of a large account on to a
+    // fresh invocation of themselves, with a cursor (docs/member.md).
+    for (const fn of [backfill, perGroup?.sweep]) {
+      if (!fn) continue;
       fn.role.addToPrincipalPolicy(
         new iam.PolicyStatement({
           sid: 'ContinueOnAFreshInvocation',
@@ -367,11 +403,75 @@ export class MemberStack extends StackSetStack {
       },
     }).node.addDependency(backfill.role);
 
+    // The backfill: CloudFormation calls the function directly (ServiceToken = its ARN) and
+    // the function answers the ResponseURL itself. Every setting is a property, so changing
+    // one (Enrollment above all) makes CloudFormation send Update.
+    const backfillResource = new CfnCustomResource(this, 'BackfillRun', {
+      serviceToken: backfill.function.functionArn,
+    });
+    backfillResource.addPropertyOverride('DestinationArn', deliveryArn);
+    backfillResource.addPropertyOverride('SenderRoleArn', deliveryRoleArn);
+    backfillResource.addPropertyOverride('FilterName', filterName);
+    backfillResource.addPropertyOverride('FilterPattern', filterPattern.valueAsString);
+    backfillResource.addPropertyOverride('Include', include.valueAsString);
+    backfillResource.addPropertyOverride('Exclude', excludeValue);
+    backfillResource.addPropertyOverride('Enrollment', effectiveEnrollment);
+    // Switching scope is an Update of this resource (docs/member.md, "Switching scope"). Absent
+    // before account scope existed; the runtime reads absent as log-group, so the property is
+    // written only in account scope and existing log-group stacks see no change.
+    if (accountScope) backfillResource.addPropertyOverride('Scope', s.scope);
+    // Its role's policies must exist before CloudFormation invokes it, and on delete the
+    // function and its permissions must outlive the resource that removes our filters.
+    backfillResource.node.addDependency(backfill.role, senderRole, this.cleanup);
+    // On uninstall the rules go first, so nothing re-subscribes a group while the backfill's
+    // Delete removes our filters. (On create they come up right after the backfill answers.)
+    if (perGroup) {
+      perGroup.createLogGroupRule.node.addDependency(backfillResource);
+      perGroup.sweepRule.node.addDependency(backfillResource);
+    }
+  }
+
+  /**
+   * Log-group scope: the subscriber (CloudTrail CreateLogGroup rule, retries, dead-letter
+   * queue) and the scheduled sweep.
+   */
+  private perGroupFunctions(environment: Record<string, string>) {
+    const s = this.settings;
+    const deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
+      queueName: `${RESOURCE_PREFIX}subscriber-dlq`,
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    Validations.of(deadLetterQueue).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason:
+        'This queue is itself the dead-letter queue of the subscriber (EventBridge target and Lambda on-failure); the sweep re-plans every group, so nothing in it is lost.',
+    });
+    const subscriber = new InlineFunction(this, 'Subscriber', {
+      entry: 'member/subscriber/handler.ts',
+      functionName: FUNCTION_NAMES.subscriber,
+      description: 'Subscribes a new log group (CloudTrail CreateLogGroup) to the log-reflector destination',
+      serviceName: 'subscriber',
+      timeoutSeconds: 180,
+      environment,
+    });
+    const sweep = new InlineFunction(this, 'Sweep', {
+      entry: 'member/sweep/handler.ts',
+      functionName: FUNCTION_NAMES.sweep,
+      description: 'Re-plans every log group of the account and region and heals drift',
+      serviceName: 'sweep',
+      memorySizeMb: 512,
+      timeoutSeconds: 900,
+      selfInvoking: true,
+      environment,
+    });
+
     // Subscriber: async invocation, retried by Lambda, then parked in the DLQ.
     subscriber.function.configureAsyncInvoke({
       retryAttempts: 2,
       maxEventAge: Duration.hours(6),
-      onFailure: new lambdaDestinations.SqsDestination(this.deadLetterQueue),
+      onFailure: new lambdaDestinations.SqsDestination(deadLetterQueue),
     });
     const createLogGroupRule = new events.Rule(this, 'CreateLogGroupRule', {
       ruleName: `${RESOURCE_PREFIX}create-log-group`,
@@ -390,10 +490,11 @@ export class MemberStack extends StackSetStack {
         new targets.LambdaFunction(subscriber.function, {
           retryAttempts: 8,
           maxEventAge: Duration.hours(6),
-          deadLetterQueue: this.deadLetterQueue,
+          deadLetterQueue,
         }),
       ],
     });
+    const isEnabled = new CfnCondition(this, 'IsEnabled', { expression: this.isEnabled });
     (createLogGroupRule.node.defaultChild as events.CfnRule).state = Fn.conditionIf(
       isEnabled.logicalId,
       'ENABLED',
@@ -408,27 +509,7 @@ export class MemberStack extends StackSetStack {
     });
     // The sweep runs whatever Enrollment says: with `disabled` it removes our filters (and only
     // ours) from every group, finishing what the backfill's removal chain left (docs/member.md).
-
-    // The backfill: CloudFormation calls the function directly (ServiceToken = its ARN) and
-    // the function answers the ResponseURL itself. Every setting is a property, so changing
-    // one (Enrollment above all) makes CloudFormation send Update.
-    const backfillResource = new CfnCustomResource(this, 'BackfillRun', {
-      serviceToken: backfill.function.functionArn,
-    });
-    backfillResource.addPropertyOverride('DestinationArn', deliveryArn);
-    backfillResource.addPropertyOverride('SenderRoleArn', deliveryRoleArn);
-    backfillResource.addPropertyOverride('FilterName', filterName);
-    backfillResource.addPropertyOverride('FilterPattern', filterPattern.valueAsString);
-    backfillResource.addPropertyOverride('Include', include.valueAsString);
-    backfillResource.addPropertyOverride('Exclude', exclude.valueAsString);
-    backfillResource.addPropertyOverride('Enrollment', effectiveEnrollment);
-    // Its role's policies must exist before CloudFormation invokes it, and on delete the
-    // function and its permissions must outlive the resource that removes our filters.
-    backfillResource.node.addDependency(backfill.role, senderRole, this.cleanup);
-    // On uninstall the rules go first, so nothing re-subscribes a group while the backfill's
-    // Delete removes our filters. (On create they come up right after the backfill answers.)
-    createLogGroupRule.node.addDependency(backfillResource);
-    sweepRule.node.addDependency(backfillResource);
+    return { deadLetterQueue, subscriber, sweep, createLogGroupRule, sweepRule };
   }
 }
 
@@ -508,6 +589,14 @@ export class CleanupWorker extends Construct {
                 Effect: 'Allow',
                 Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
                 Resource: `${logGroupArn}:log-stream:*`,
+              },
+              {
+                // A policy of ours the backfill could not delete (account scope); ours by name
+                // only. These actions take no resource ARN (Service Authorization Reference).
+                Sid: 'RemoveOurAccountPolicy',
+                Effect: 'Allow',
+                Action: ['logs:DescribeAccountPolicies', 'logs:DeleteAccountPolicy'],
+                Resource: '*',
               },
               { Sid: 'KeepJob', Effect: 'Allow', Action: 'events:PutTargets', Resource: this.ruleArn },
               {
@@ -598,8 +687,9 @@ export class CleanupWorker extends Construct {
         'Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:*',
         // cdk-nag renders the install id expression as its JSON.
         `Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/lambda/${CLEANUP_PREFIX}${JSON.stringify(Stack.of(this).resolve(this.installId))}:log-stream:*`,
+        'Resource::*',
       ],
-      'Every log group of this account and region (it removes our filter from each, never a foreign one); log streams of its own log group, named by Lambda at run time.',
+      'Every log group of this account and region (it removes our filter from each, never a foreign one); log streams of its own log group, named by Lambda at run time; the account policy actions, which take no resource ARN (it deletes only the subscription filter policy named like our filter).',
     );
   }
 }

@@ -8,6 +8,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import {
+  accountScopeProblems,
+  DEFAULT_SUBSCRIPTION_SCOPE,
+  POLICY_NAME_MAX_LENGTH,
+  SUBSCRIPTION_SCOPES,
+} from './account-policy';
 import { ConfigError, type ConfigIssue, describeValue } from './errors';
 import { patternProblem } from './glob';
 import { DEFAULT_FILTER_NAME, DEFAULT_OPT_OUT_TAG_KEY, DEFAULT_OPT_OUT_TAG_VALUE } from './naming';
@@ -229,8 +235,14 @@ export const DeploymentConfigSchema = z
           .default(DEFAULT_FILTER_NAME),
         /** CloudWatch Logs filter pattern; empty forwards every event. ≤ 1,024 characters. */
         pattern: z.string().max(1024).default(''),
+        /**
+         * `log-group`: our filter on every eligible log group (subscriber, backfill, sweep).
+         * `account`: one account-level subscription filter policy per account and region, no
+         * per-group filters, no function running in steady state (docs/member.md, "Two scopes").
+         */
+        scope: z.enum(SUBSCRIPTION_SCOPES).default(DEFAULT_SUBSCRIPTION_SCOPE),
       })
-      .default({ name: DEFAULT_FILTER_NAME, pattern: '' }),
+      .default({ name: DEFAULT_FILTER_NAME, pattern: '', scope: DEFAULT_SUBSCRIPTION_SCOPE }),
     kinesis: KinesisSchema.default({ mode: 'on-demand', retentionHours: 24 }),
     reflector: ReflectorSchema,
     sumo: SumoSchema.default({
@@ -287,6 +299,33 @@ export const DeploymentConfigSchema = z
         message: `must not exceed the stream retention (kinesis.retentionHours ${c.kinesis.retentionHours} = ${retentionSeconds} s): older records would expire from the stream before the event source mapping parks them in the failure bucket`,
         input: c.reflector.maxRecordAgeSeconds,
       });
+    }
+    if (c.filter.scope === 'account') {
+      // What an account-level policy cannot express fails here, with the same check the member
+      // functions run at cold start (member/runtime/env.ts).
+      for (const problem of accountScopeProblems(c.logGroups.include, c.logGroups.exclude)) {
+        const path = ['logGroups', problem.field, ...(problem.index === undefined ? [] : [problem.index])];
+        ctx.addIssue({
+          code: 'custom',
+          path,
+          message: problem.message,
+          input:
+            problem.index === undefined
+              ? c.logGroups[problem.field]
+              : c.logGroups[problem.field][problem.index],
+        });
+      }
+      // The policy is named like our filter, `<name>-<region>`; policy names are ≤ 256 characters.
+      const longest = c.regions.reduce((a, r) => (r.length > a.length ? r : a), '');
+      const policyName = `${c.filter.name}-${longest}`;
+      if (policyName.length > POLICY_NAME_MAX_LENGTH) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['filter', 'name'],
+          message: `in account scope names the account-level policy ("${c.filter.name}-<region>"), and policy names are at most ${POLICY_NAME_MAX_LENGTH} characters: "${policyName}" has ${policyName.length}`,
+          input: c.filter.name,
+        });
+      }
     }
     if (c.deployFrom === 'delegated-admin' && c.coverManagementAccount) {
       ctx.addIssue({

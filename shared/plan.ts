@@ -10,6 +10,13 @@
  * updated, removed or counted as ours, and a group whose slots are all foreign is a
  * conflict, never a takeover.
  */
+import {
+  DEFAULT_SUBSCRIPTION_SCOPE,
+  POLICY_DISTRIBUTION,
+  parsePolicyDocument,
+  parseSelectionCriteria,
+  type SubscriptionScope,
+} from './account-policy';
 import { compileGlobs, type GlobSet } from './glob';
 import { type Enrollment, isOwnLogGroup } from './naming';
 
@@ -63,6 +70,12 @@ export interface PlanSettings {
   readonly mode: PlanMode;
   /** @default DEFAULT_FILTER_SLOTS */
   readonly filterSlots?: number;
+  /**
+   * `account`: one account-level policy carries the subscription, so no group should carry our
+   * filter (every one of ours is removed, reason `account-scope`; the runtime does that only
+   * once the policy is in place). @default 'log-group'
+   */
+  readonly scope?: SubscriptionScope;
 }
 
 /** The filter we want on an eligible group. */
@@ -81,9 +94,10 @@ export type SkipReason =
   | 'not-standard-class'
   | 'already-correct'
   | 'not-enrolled'
-  | 'nothing-to-remove';
+  | 'nothing-to-remove'
+  | 'account-scope';
 
-export type RemoveReason = 'own-log-group' | 'excluded' | 'not-enrolled' | 'uninstall';
+export type RemoveReason = 'own-log-group' | 'excluded' | 'not-enrolled' | 'uninstall' | 'account-scope';
 
 export type PlanAction =
   | { readonly kind: 'subscribe'; readonly logGroupName: string; readonly filter: DesiredFilter }
@@ -145,6 +159,7 @@ export function createPlanner(settings: PlanSettings): Planner {
     if (isOwnLogGroup(logGroupName)) unwanted = 'own-log-group';
     else if (settings.mode === 'uninstall') unwanted = 'uninstall';
     else if (settings.enrollment !== 'enabled') unwanted = 'not-enrolled';
+    else if ((settings.scope ?? DEFAULT_SUBSCRIPTION_SCOPE) === 'account') unwanted = 'account-scope';
     else if ((group.logGroupClass ?? STANDARD_LOG_GROUP_CLASS) !== STANDARD_LOG_GROUP_CLASS) {
       unwanted = 'not-standard-class';
     } else if (!isSelected(logGroupName)) unwanted = 'excluded';
@@ -223,4 +238,130 @@ export function applyToState(group: LogGroupState, action: PlanAction): LogGroup
     default:
       return group;
   }
+}
+
+/**
+ * An account-level subscription filter policy as DescribeAccountPolicies reports it
+ * (https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_AccountPolicy.html).
+ */
+export interface ExistingAccountPolicy {
+  readonly policyName: string;
+  readonly policyDocument?: string | undefined;
+  readonly selectionCriteria?: string | undefined;
+}
+
+/** The policy we want in account scope (shared/account-policy.ts renders its document). */
+export interface DesiredAccountPolicy {
+  /** Our filter name, `<base>-<region>`: we own the policy by this name, as we own filters. */
+  readonly policyName: string;
+  readonly destinationArn: string;
+  readonly roleArn: string;
+  readonly filterPattern: string;
+  /** `LogGroupName NOT IN [...]`: our own log groups and the configured exact names. */
+  readonly selectionCriteria: string;
+}
+
+export type PolicyStaleField = 'destination' | 'role' | 'pattern' | 'distribution' | 'selection';
+
+export interface AccountPolicySettings {
+  readonly scope: SubscriptionScope;
+  readonly enrollment: Enrollment;
+  readonly mode: PlanMode;
+  /** The policy we want (in account scope) or own by name (in any scope). */
+  readonly desired: DesiredAccountPolicy;
+  /**
+   * Log-group scope only: every eligible group carries our filter (a reconcile pass completed
+   * without failures). Until then a policy of ours left from account scope stays, so switching
+   * back never leaves a group uncovered (docs/member.md, "Switching scope").
+   */
+  readonly logGroupPassComplete?: boolean;
+  /**
+   * Names ours had before a rename of the filter (the Update's old FilterName): a policy under
+   * one of them is ours, replaced by the new name rather than reported as foreign.
+   */
+  readonly formerPolicyNames?: readonly string[];
+}
+
+export type AccountPolicyAction =
+  | { readonly kind: 'create'; readonly policy: DesiredAccountPolicy }
+  | {
+      readonly kind: 'update';
+      readonly policy: DesiredAccountPolicy;
+      readonly stale: readonly PolicyStaleField[];
+    }
+  | {
+      /** A rename: ours under its former name goes, then ours under the new name is put. */
+      readonly kind: 'replace';
+      readonly formerName: string;
+      readonly policy: DesiredAccountPolicy;
+    }
+  | {
+      readonly kind: 'delete';
+      readonly policyName: string;
+      readonly reason: 'uninstall' | 'not-enrolled' | 'log-group-scope';
+    }
+  | {
+      readonly kind: 'skip';
+      readonly reason: 'already-correct' | 'nothing-to-remove' | 'awaiting-log-group-pass';
+    }
+  | {
+      readonly kind: 'conflict';
+      /** The account's subscription filter policy that is not ours: never overwritten. */
+      readonly foreignPolicies: readonly string[];
+    };
+
+/** Which fields of our stored policy differ from the one we want. */
+export function stalePolicyFields(
+  existing: ExistingAccountPolicy,
+  desired: DesiredAccountPolicy,
+): PolicyStaleField[] {
+  const doc = parsePolicyDocument(existing.policyDocument);
+  const stale: PolicyStaleField[] = [];
+  if (doc.DestinationArn !== desired.destinationArn) stale.push('destination');
+  if ((doc.RoleArn ?? '') !== desired.roleArn) stale.push('role');
+  if ((doc.FilterPattern ?? '') !== desired.filterPattern) stale.push('pattern');
+  // Absent means the documented default, which is ours.
+  if ((doc.Distribution ?? POLICY_DISTRIBUTION) !== POLICY_DISTRIBUTION) stale.push('distribution');
+  const have = parseSelectionCriteria(existing.selectionCriteria);
+  const want = parseSelectionCriteria(desired.selectionCriteria) ?? [];
+  const same =
+    have !== undefined &&
+    have.length === want.length &&
+    [...have].sort().join('\n') === [...want].sort().join('\n');
+  if (!same) stale.push('selection');
+  return stale;
+}
+
+/**
+ * Decides what to do with the account's subscription filter policy. Ownership as for filters:
+ * ours is the one named `desired.policyName`; any other is foreign, never updated or deleted,
+ * and blocks ours (one per account and Region) as a reported conflict.
+ */
+export function planAccountPolicy(
+  existing: readonly ExistingAccountPolicy[],
+  settings: AccountPolicySettings,
+): AccountPolicyAction {
+  const name = settings.desired.policyName;
+  const ours = existing.find((p) => p.policyName === name);
+  const wanted =
+    settings.mode === 'reconcile' && settings.scope === 'account' && settings.enrollment === 'enabled';
+  if (wanted) {
+    if (ours) {
+      const stale = stalePolicyFields(ours, settings.desired);
+      return stale.length === 0
+        ? { kind: 'skip', reason: 'already-correct' }
+        : { kind: 'update', policy: settings.desired, stale };
+    }
+    const former = existing.find((p) => settings.formerPolicyNames?.includes(p.policyName));
+    const foreign = existing.filter((p) => p.policyName !== name && p !== former).map((p) => p.policyName);
+    if (foreign.length > 0) return { kind: 'conflict', foreignPolicies: foreign };
+    if (former) return { kind: 'replace', formerName: former.policyName, policy: settings.desired };
+    return { kind: 'create', policy: settings.desired };
+  }
+  if (!ours) return { kind: 'skip', reason: 'nothing-to-remove' };
+  if (settings.mode === 'uninstall') return { kind: 'delete', policyName: name, reason: 'uninstall' };
+  if (settings.enrollment !== 'enabled') return { kind: 'delete', policyName: name, reason: 'not-enrolled' };
+  return settings.logGroupPassComplete === true
+    ? { kind: 'delete', policyName: name, reason: 'log-group-scope' }
+    : { kind: 'skip', reason: 'awaiting-log-group-pass' };
 }

@@ -2,16 +2,19 @@
  * `log-reflector verify`: shows, step by step, that logs of this account and region reach the
  * pipeline. It writes a marker event into a log group of its own (`log-reflector-verify`,
  * created if missing, 1-day retention: the only log group it ever touches), waits for our
- * subscription filter on it (the subscriber puts it there when CloudTrail reports the
- * CreateLogGroup), and, where it can read the central stream (run in the central account's
- * home region), waits until the marker arrives in Kinesis. The core takes its clients as a
- * port so tests drive it against moto.
+ * subscription (log-group scope: our filter on that group, which the subscriber puts there when
+ * CloudTrail reports the CreateLogGroup; account scope: our account-level subscription filter
+ * policy, not leaving that group out), and, where it can read the central stream (run in the
+ * central account's home region), waits until the marker arrives in Kinesis. The core takes
+ * its clients as a port so tests drive it against moto (and an SDK mock for account scope,
+ * which moto does not answer).
  */
 import { randomUUID } from 'node:crypto';
 import {
   type CloudWatchLogsClient,
   CreateLogGroupCommand,
   CreateLogStreamCommand,
+  DescribeAccountPoliciesCommand,
   DescribeSubscriptionFiltersCommand,
   PutLogEventsCommand,
   PutRetentionPolicyCommand,
@@ -23,6 +26,12 @@ import {
   ListShardsCommand,
 } from '@aws-sdk/client-kinesis';
 import { GetCallerIdentityCommand, type STSClient } from '@aws-sdk/client-sts';
+import {
+  parsePolicyDocument,
+  parseSelectionCriteria,
+  SUBSCRIPTION_FILTER_POLICY,
+  type SubscriptionScope,
+} from './account-policy';
 import { sleep } from './backoff';
 import { decodeGzipPayload } from './decode';
 
@@ -36,8 +45,10 @@ export interface VerifyClients {
 
 export interface VerifyOptions {
   readonly region: string;
-  /** Our filter's full name on this region's log groups, e.g. `log-reflector-eu-west-1`. */
+  /** Our filter's full name on this region's log groups, e.g. `log-reflector-eu-west-1` (in account scope, our policy's). */
   readonly filterName: string;
+  /** How this account subscribes. @default 'log-group' */
+  readonly scope?: SubscriptionScope;
   /** The central stream; read only if this account and region can see it. */
   readonly streamName: string;
   readonly timeoutMs: number;
@@ -114,15 +125,21 @@ export async function verify(clients: VerifyClients, options: VerifyOptions): Pr
     steps.push({ step: 'log group', status: 'ok', detail: `${VERIFY_LOG_GROUP} exists` });
   }
 
-  // 3. Our filter on it (the subscriber's work).
+  // 3. Our subscription: our filter on the group (the subscriber's work), or our account policy.
   const waitStart = now();
   const deadline = waitStart + options.timeoutMs;
+  const accountScope = options.scope === 'account';
   let destination: string | undefined;
+  let blocker = '';
   for (;;) {
-    const res = await clients.logs.send(
-      new DescribeSubscriptionFiltersCommand({ logGroupName: VERIFY_LOG_GROUP }),
-    );
-    destination = res.subscriptionFilters?.find((f) => f.filterName === options.filterName)?.destinationArn;
+    if (accountScope) {
+      ({ destination, blocker } = await findAccountPolicy(clients.logs, options.filterName));
+    } else {
+      const res = await clients.logs.send(
+        new DescribeSubscriptionFiltersCommand({ logGroupName: VERIFY_LOG_GROUP }),
+      );
+      destination = res.subscriptionFilters?.find((f) => f.filterName === options.filterName)?.destinationArn;
+    }
     if (destination || now() >= deadline) break;
     options.onWait?.({ step: 'subscription', waitedMs: now() - waitStart, timeoutMs: options.timeoutMs });
     await sleep(pollMs);
@@ -131,11 +148,17 @@ export async function verify(clients: VerifyClients, options: VerifyOptions): Pr
     steps.push({
       step: 'subscription',
       status: 'failed',
-      detail: `no filter named ${options.filterName} on ${VERIFY_LOG_GROUP} after ${Math.round(options.timeoutMs / 1000)} s. The subscriber reacts to CloudTrail CreateLogGroup (an organization trail is required); the account may be opted out (log-reflector enrollment plan); run \`log-reflector plan\` to see what the planner would do`,
+      detail: accountScope
+        ? `no account-level subscription filter policy named ${options.filterName} covering ${VERIFY_LOG_GROUP} after ${Math.round(options.timeoutMs / 1000)} s${blocker ? ` (${blocker})` : ''}. The member stack's backfill puts it on deploy; the account may be opted out (log-reflector enrollment plan); run \`log-reflector plan --scope account\``
+        : `no filter named ${options.filterName} on ${VERIFY_LOG_GROUP} after ${Math.round(options.timeoutMs / 1000)} s. The subscriber reacts to CloudTrail CreateLogGroup (an organization trail is required); the account may be opted out (log-reflector enrollment plan); run \`log-reflector plan\` to see what the planner would do`,
     });
     return done(false);
   }
-  steps.push({ step: 'subscription', status: 'ok', detail: `${options.filterName} → ${destination}` });
+  steps.push({
+    step: 'subscription',
+    status: 'ok',
+    detail: `${accountScope ? 'account policy ' : ''}${options.filterName} → ${destination}`,
+  });
 
   // 4. Where the stream is visible, remember where it ends before writing.
   const startedAt = new Date(now() - 5000);
@@ -228,4 +251,38 @@ export async function verify(clients: VerifyClients, options: VerifyOptions): Pr
     detail: `marker not seen in ${options.streamName} within ${Math.round(options.timeoutMs / 1000)} s: check the destination in this region and its role (docs/deploy.md)`,
   });
   return done(false);
+}
+
+/**
+ * Our account-level policy, if it covers the verify group: its destination, or why not (a
+ * foreign policy holds the account's one place, or ours leaves the group out).
+ */
+async function findAccountPolicy(
+  logs: CloudWatchLogsClient,
+  policyName: string,
+): Promise<{ destination: string | undefined; blocker: string }> {
+  let res: {
+    accountPolicies?: { policyName?: string; policyDocument?: string; selectionCriteria?: string }[];
+  };
+  try {
+    res = await logs.send(new DescribeAccountPoliciesCommand({ policyType: SUBSCRIPTION_FILTER_POLICY }));
+  } catch (err) {
+    if (errorName(err) === 'ResourceNotFoundException') return { destination: undefined, blocker: '' };
+    return { destination: undefined, blocker: `${errorName(err)}: ${(err as Error).message}` };
+  }
+  const policies = res.accountPolicies ?? [];
+  const ours = policies.find((p) => p.policyName === policyName);
+  if (!ours) {
+    const foreign = policies.map((p) => p.policyName).filter(Boolean);
+    return {
+      destination: undefined,
+      blocker: foreign.length
+        ? `the account's policy is ${foreign.map((n) => JSON.stringify(n)).join(', ')}, not ours`
+        : '',
+    };
+  }
+  if (parseSelectionCriteria(ours.selectionCriteria)?.includes(VERIFY_LOG_GROUP)) {
+    return { destination: undefined, blocker: `our policy leaves ${VERIFY_LOG_GROUP} out` };
+  }
+  return { destination: parsePolicyDocument(ours.policyDocument).DestinationArn, blocker: '' };
 }

@@ -32,7 +32,13 @@ import type { Context } from 'aws-lambda';
 import { type Clock, systemClock } from '../../shared/rate-limiter';
 import * as z from '../../shared/zod';
 import { createCleanupStarter } from '../cleanup/control';
-import { type CleanupJob, INSTALL_ID } from '../cleanup/job';
+import { type CleanupJob, INSTALL_ID, MIGRATION_START_DELAY_MS } from '../cleanup/job';
+import {
+  describePolicyOutcome,
+  type PolicyOutcome,
+  reconcileAccountPolicy,
+  reportPolicyOutcome,
+} from '../runtime/account-policy';
 import { emptySummary, type Summary } from '../runtime/apply';
 import { createClaim, ownLogGroupName } from '../runtime/claims';
 import { createHandOff, createLogsClient, createLogsRuntime } from '../runtime/clients';
@@ -178,6 +184,7 @@ function uninstallSettings(filterName: string, env: BackfillDeps['env']): Member
     enrollment: 'disabled',
     rateLimitRps: rps > 0 && rps <= 100 ? rps : DEFAULT_RATE_LIMIT_RPS,
     filterSlots: 2,
+    scope: 'log-group',
   };
 }
 
@@ -248,7 +255,13 @@ export function createBackfillHandler(deps: BackfillDeps) {
    */
   const startCleanup = async (
     filterName: string | undefined,
-    progress: Pick<CleanupJob, 'cursor' | 'recheckThrough' | 'recheckAll' | 'totals'> & { pass?: 1 | 2 },
+    progress: Pick<
+      CleanupJob,
+      'cursor' | 'recheckThrough' | 'recheckAll' | 'totals' | 'policyName' | 'startAfterMs'
+    > & {
+      pass?: 1 | 2;
+      kind?: CleanupJob['kind'];
+    },
   ): Promise<{ started: boolean; error?: string; worker?: string }> => {
     const id = installId();
     if (id === undefined)
@@ -273,6 +286,16 @@ export function createBackfillHandler(deps: BackfillDeps) {
       logger.error('could not start the cleanup worker', { error: message(error) });
       return { started: false, error: message(error) };
     }
+  };
+
+  /** Runs the account policy plan with its own runtime, reports it; never throws. */
+  const runPolicy = async (
+    settings: MemberSettings,
+    options: Parameters<typeof reconcileAccountPolicy>[2],
+  ): Promise<PolicyOutcome> => {
+    const outcome = await reconcileAccountPolicy(deps.runtimeFor(settings).policies, settings, options);
+    reportPolicyOutcome(deps.telemetry, outcome);
+    return outcome;
   };
 
   const handleDelete = async (request: CfnRequest, context: BackfillContext): Promise<BackfillOutcome> => {
@@ -317,15 +340,23 @@ export function createBackfillHandler(deps: BackfillDeps) {
     const totals = outcome?.totals ?? emptySummary();
     const complete = outcome?.result.complete === true && totals.failed === 0;
     const after = outcome?.result.cursor?.after;
+    // Our account-level policy goes too (ours by the same name; a foreign one is never touched).
+    const policy = await runPolicy(uninstallSettings(filterName, deps.env), { mode: 'uninstall' });
+    const policyLeft =
+      policy.state === 'failed' &&
+      (request.ResourceProperties.Scope === 'account' || policy.action?.kind === 'delete');
     // What this pass covered happened before the settle time: the worker reads it once more
     // (all of it when this pass finished: pass 2 straight away).
     const cleanup = await startCleanup(filterName, {
+      ...(policyLeft ? { policyName: filterName } : {}),
       totals,
       ...(outcome?.result.complete ? { pass: 2, recheckAll: true } : {}),
       ...(outcome?.result.cursor ? { cursor: outcome.result.cursor } : {}),
       ...(!outcome?.result.complete && after !== undefined ? { recheckThrough: after } : {}),
     });
-    const done = `Removed ${totals.removed} filter(s) named "${filterName}"${failure ? ` (stopped: ${failure})` : ''}`;
+    // Log-group scope with nothing of ours to delete (or no answer about it) says nothing.
+    const policyNote = policy.state === 'removed' || policyLeft ? `; ${describePolicyOutcome(policy)}` : '';
+    const done = `Removed ${totals.removed} filter(s) named "${filterName}"${failure ? ` (stopped: ${failure})` : ''}${policyNote}`;
     const reason = cleanup.started
       ? `${done}; ${cleanup.worker} ${complete ? 're-checks every log group' : 'removes the rest'} and then deletes itself (docs/member.md)`
       : `${done}; ${complete ? 'none should remain' : 'some may remain'}, and the cleanup worker could not be started (${cleanup.error}). Run \`log-reflector remove --filter-name ${filterName} --region ${region}\` in this account (docs/member.md).`;
@@ -351,6 +382,7 @@ export function createBackfillHandler(deps: BackfillDeps) {
       return { kind: 'answered', status: 'FAILED' };
     }
     const target: Target = { ...base, PhysicalResourceId: physicalIdFor(settings.filterName) };
+    if (settings.scope === 'account') return handleAccountScope(request, settings, target);
     /** Create fails (a clean rollback follows); Update succeeds and leaves it to the sweep. */
     const unable = async (what: string): Promise<BackfillOutcome> => {
       if (isCreate) {
@@ -399,7 +431,91 @@ export function createBackfillHandler(deps: BackfillDeps) {
       Data: summaryData(totals, result.complete),
       ...(reason ? { Reason: reason } : {}),
     });
+    // After the answer (never before it: a rollback to account scope must find its policy):
+    // a policy of ours left from account scope goes once every eligible group has our filter;
+    // when the pass goes on in the background, its last hop or the sweep does it.
+    if (handed === undefined) {
+      await runPolicy(settings, {
+        mode: 'reconcile',
+        logGroupPassComplete: result.complete && totals.failed === 0,
+      });
+    } else if (settings.enrollment !== 'enabled') {
+      await runPolicy(settings, { mode: 'reconcile' });
+    }
     return { kind: 'answered', status: 'SUCCESS', ...(handed ? { handOn: handed } : {}) };
+  };
+
+  /**
+   * Account scope: one account-level subscription filter policy instead of our per-group
+   * filters (docs/member.md, "Two scopes"). The policy is put (or, when not enrolled, deleted)
+   * here; our per-group filters, left from log-group scope, are removed by the cleanup worker
+   * (a `migrated` job) only once the policy is in place, after MIGRATION_START_DELAY_MS.
+   *
+   * Answers FAILED when the policy is wanted but not in place afterwards (a foreign policy,
+   * which is never overwritten, or a call that failed) on a Create (clean rollback) and on an
+   * Update that moves from log-group scope: the update rolls back and the log-group machinery
+   * stays, so nothing is left uncovered. An Update within account scope answers SUCCESS with
+   * the reason (the previous policy stays as it was). The one rollback that looks like a
+   * migration, an Update back to account scope, finds its policy in place (log-group scope
+   * removes it only after the stack operation, see above) and does not call PutAccountPolicy.
+   */
+  const handleAccountScope = async (
+    request: CfnRequest,
+    settings: MemberSettings,
+    target: Target,
+  ): Promise<BackfillOutcome> => {
+    const isCreate = request.RequestType === 'Create';
+    const old = request.OldResourceProperties ?? {};
+    const fromLogGroup = !isCreate && (old.Scope ?? 'log-group') !== 'account';
+    const formerName =
+      !isCreate && typeof old.FilterName === 'string' && old.FilterName !== settings.filterName
+        ? old.FilterName
+        : undefined;
+    const policy = await runPolicy(settings, {
+      mode: 'reconcile',
+      ...(formerName ? { formerPolicyNames: [formerName] } : {}),
+    });
+    const wanted = settings.enrollment === 'enabled';
+    const inPlace = policy.state === 'in-place';
+    const data = { Scope: 'account', AccountPolicy: policy.state };
+    if (wanted && !inPlace && (isCreate || fromLogGroup)) {
+      await answer(target, {
+        Status: 'FAILED',
+        Data: data,
+        Reason: `${describePolicyOutcome(policy)}${fromLogGroup ? '; the stack stays in log-group scope (its per-group filters are kept)' : ''}`,
+      });
+      return { kind: 'answered', status: 'FAILED' };
+    }
+    const notes = [describePolicyOutcome(policy)];
+    if (!wanted && policy.state === 'failed') {
+      // Opted out, but the policy is still there: the worker deletes it (and any per-group
+      // filter of ours) every 15 minutes until it is gone.
+      const cleanup = await startCleanup(settings.filterName, {
+        kind: 'opted-out',
+        policyName: settings.filterName,
+        totals: emptySummary(),
+      });
+      notes.push(
+        cleanup.started
+          ? `${cleanup.worker} retries the deletion`
+          : `the cleanup worker could not be started (${cleanup.error}); run \`log-reflector remove --filter-name ${settings.filterName}\` in this account`,
+      );
+    } else if (fromLogGroup && (inPlace || !wanted)) {
+      // Our per-group filters go only now that the policy carries the subscription (or the
+      // account is opted out), and only after the policy has had time to take effect.
+      const cleanup = await startCleanup(settings.filterName, {
+        kind: 'migrated',
+        startAfterMs: deps.clock.now() + MIGRATION_START_DELAY_MS,
+        totals: emptySummary(),
+      });
+      notes.push(
+        cleanup.started
+          ? `${cleanup.worker} removes our per-group filters from ${Math.round(MIGRATION_START_DELAY_MS / 60_000)} minutes from now`
+          : `our per-group filters remain (the cleanup worker could not be started: ${cleanup.error}); run \`log-reflector apply --scope account\` with this stack's destination and role in this account (docs/member.md)`,
+      );
+    }
+    await answer(target, { Status: 'SUCCESS', Data: data, Reason: notes.join('; ') });
+    return { kind: 'answered', status: 'SUCCESS' };
   };
 
   /** Claims, checks the deadline, and dispatches one CloudFormation request. */
@@ -464,14 +580,30 @@ export function createBackfillHandler(deps: BackfillDeps) {
       await answer(target, { Status: 'FAILED', Reason: `Backfill failed: ${what}` });
       return { kind: 'answered', status: 'FAILED' };
     }
+    const accountScope = r.ResourceProperties.Scope === 'account';
+    if (r.RequestType === 'Update' && accountScope && r.OldResourceProperties?.Scope !== 'account') {
+      // A switch to account scope whose invocation failed: the policy may not be in place, so
+      // the switch is refused as in handleAccountScope; the stack stays in log-group scope.
+      await answer(target, {
+        Status: 'FAILED',
+        Reason: `Switch to account scope not done: ${what}; the stack stays in log-group scope`,
+      });
+      return { kind: 'answered', status: 'FAILED' };
+    }
     if (r.RequestType === 'Update') {
       await answer(target, {
         Status: 'SUCCESS',
-        Reason: `Settings applied; ${what}: the scheduled sweep reconciles every log group`,
+        Reason: accountScope
+          ? `Settings applied; ${what}: the account policy may not match them; run the stack operation again (account scope has no sweep)`
+          : `Settings applied; ${what}: the scheduled sweep reconciles every log group`,
       });
       return { kind: 'answered', status: 'SUCCESS' };
     }
-    const cleanup = await startCleanup(valid ? filterName : undefined, { totals: emptySummary() });
+    const cleanup = await startCleanup(valid ? filterName : undefined, {
+      // The policy may still be there: the worker deletes it (ours by name).
+      ...(valid && accountScope ? { policyName: filterName } : {}),
+      totals: emptySummary(),
+    });
     await answer(target, {
       Status: 'SUCCESS',
       Reason: cleanup.started
@@ -507,6 +639,13 @@ export function createBackfillHandler(deps: BackfillDeps) {
       deadlineMs: deps.clock.now() + context.getRemainingTimeInMillis() - deps.budgets.graceMs,
     });
     if (outcome.next) await handOn(deps, context.invokedFunctionArn, outcome.next);
+    else if (outcome.result.complete && next.mode === 'reconcile') {
+      // The chain's last hop: a policy of ours left from account scope may go now.
+      await runPolicy(next.settings, {
+        mode: 'reconcile',
+        logGroupPassComplete: outcome.totals.failed === 0,
+      });
+    }
     return { kind: 'chain' };
   };
 

@@ -62,7 +62,7 @@ export function createCleanupStarter(
         Name: rule,
         ScheduleExpression: CLEANUP_SCHEDULE,
         State: 'ENABLED',
-        Description: `log-reflector cleanup of ${job.filterName ?? '(nothing)'}: removes our filters, then deletes itself`,
+        Description: `log-reflector cleanup (${job.kind}) of ${job.filterName ?? job.policyName ?? '(nothing)'}: removes our filters${job.policyName ? ' and account policy' : ''}`,
       }),
     );
     await events.send(
@@ -89,6 +89,9 @@ export function createCleanupStarter(
 export interface LiveInstall {
   readonly installId?: string | undefined;
   readonly filterName?: string | undefined;
+  /** SCOPE of the live functions (absent: a version before account scope, i.e. log-group). */
+  readonly scope?: string | undefined;
+  readonly enrollment?: string | undefined;
 }
 
 export interface CleanupControl {
@@ -135,7 +138,12 @@ export function createCleanupControl(
           new GetFunctionConfigurationCommand({ FunctionName: FUNCTION_NAMES.backfill }),
         );
         const vars = out.Environment?.Variables ?? {};
-        return { installId: vars.INSTALL_ID, filterName: vars.FILTER_NAME };
+        return {
+          installId: vars.INSTALL_ID,
+          filterName: vars.FILTER_NAME,
+          scope: vars.SCOPE,
+          enrollment: vars.ENROLLMENT,
+        };
       } catch (error) {
         if (isNotFound(error)) return undefined;
         throw error;

@@ -23,9 +23,10 @@
 import type { Context } from 'aws-lambda';
 import { createPlanner } from '../../shared/plan';
 import { type Clock, systemClock } from '../../shared/rate-limiter';
+import { reconcileAccountPolicy, reportPolicyOutcome } from '../runtime/account-policy';
 import { addSummaries, reconcileAll } from '../runtime/apply';
 import { createLogsRuntime, type LogsRuntime } from '../runtime/clients';
-import { DEFAULT_RATE_LIMIT_RPS } from '../runtime/env';
+import { DEFAULT_RATE_LIMIT_RPS, type MemberSettings } from '../runtime/env';
 import { createTelemetry, logResult, publishSummary, type Telemetry } from '../runtime/telemetry';
 import { type CleanupControl, createCleanupControl, type LiveInstall } from './control';
 import {
@@ -61,11 +62,38 @@ export type CleanupOutcome =
       readonly roleDeleted?: boolean;
     };
 
-/** True when a live install owns the name this job removes: the job must stop at once. */
+/** True when the live install wants what this job removes: the job must stop at once. */
 export function supersededBy(job: CleanupJob, live: LiveInstall | undefined): boolean {
+  if (job.kind === 'migrated' || job.kind === 'opted-out') {
+    // Started by our own live stack; without it (being deleted) removing is still right, and
+    // its Delete replaces this job with an `uninstall` one.
+    if (!live) return false;
+    if (live.installId !== job.installId) return live.filterName === job.filterName;
+    // Back to log-group scope: the stack wants its per-group filters again. Renamed: the
+    // rename's own job removes the old name. Opted in again: the policy is wanted again.
+    if ((live.scope ?? 'log-group') !== 'account') return true;
+    if (live.filterName !== job.filterName) return true;
+    return job.kind === 'opted-out' && live.enrollment === 'enabled';
+  }
   if (!live || live.filterName === undefined || live.filterName !== job.filterName) return false;
   // Our own dying stack still has its backfill (with this name) while it is being deleted.
   return live.installId !== job.installId || job.kind === 'replaced';
+}
+
+/** Settings under which the policy planner deletes `policyName` if it is there (ours by name). */
+function policySettings(policyName: string, rateLimitRps: number): MemberSettings {
+  return {
+    destinationArn: '',
+    roleArn: '',
+    filterName: policyName,
+    filterPattern: '',
+    include: [],
+    exclude: [],
+    enrollment: 'disabled',
+    rateLimitRps,
+    filterSlots: 2,
+    scope: 'account',
+  };
 }
 
 export function createCleanupHandler(deps: CleanupDeps) {
@@ -115,7 +143,7 @@ export function createCleanupHandler(deps: CleanupDeps) {
     let job = parsed.data;
     const start = deps.clock.now();
     if (job.leaseUntilMs !== undefined && start < job.leaseUntilMs) return { kind: 'busy' };
-    if (job.filterName === undefined) return finish(job, 'nothing-to-remove');
+    if (job.filterName === undefined && job.policyName === undefined) return finish(job, 'nothing-to-remove');
     if (start - job.requestedAtMs > CLEANUP_MAX_AGE_MS) {
       logger.error('cleanup gave up: it could not finish in time; our filters may remain', {
         filterName: job.filterName,
@@ -138,15 +166,36 @@ export function createCleanupHandler(deps: CleanupDeps) {
     };
     if (!(await guard())) return finish(job, 'superseded');
     const settleAt = job.requestedAtMs + CLEANUP_SETTLE_MS;
+    if (job.startAfterMs !== undefined && start < job.startAfterMs) return { kind: 'waiting' };
     if (job.pass === 2 && start < settleAt) return { kind: 'waiting' };
 
     // Hold the job for this run: a tick that arrives meanwhile returns at once.
     await deps.control.saveJob({ ...job, leaseUntilMs: start + CLEANUP_PERIOD_MS });
     const runtime = deps.runtimeFor(rps);
+    if (job.policyName !== undefined) {
+      // Our account policy first (a deletion the backfill could not finish); ours by name only.
+      // A failure does not hold up the per-group pass: the policy is retried at every run.
+      const outcome = await reconcileAccountPolicy(runtime.policies, policySettings(job.policyName, rps), {
+        mode: 'uninstall',
+      });
+      reportPolicyOutcome(deps.telemetry, outcome);
+      if (outcome.state !== 'failed') {
+        const { policyName: _done, ...rest } = job;
+        job = rest;
+      }
+    }
+    if (job.filterName === undefined) {
+      if (job.policyName === undefined) return finish(job, 'done');
+      const { leaseUntilMs: _lease, ...rest } = job;
+      const next = { ...rest, runs: job.runs + 1 };
+      await deps.control.saveJob(next);
+      return { kind: 'progress', job: next };
+    }
+    const filterName = job.filterName;
     const planner = createPlanner({
       destinationArn: '',
       roleArn: '',
-      filterName: job.filterName,
+      filterName,
       filterPattern: '',
       include: [],
       exclude: [],
@@ -198,6 +247,12 @@ export function createCleanupHandler(deps: CleanupDeps) {
       const next: CleanupJob = { ...job, pass: 2, ...(startedBeforeSettle ? { recheckAll: true } : {}) };
       await deps.control.saveJob(next);
       return { kind: 'progress', job: next };
+    }
+    if (job.policyName !== undefined) {
+      // Every group is done; only the policy deletion is retried, at the next run.
+      const { cursor: _c, filterName: _f, ...rest } = job;
+      await deps.control.saveJob(rest);
+      return { kind: 'progress', job: rest };
     }
     return finish(job, 'done');
   };

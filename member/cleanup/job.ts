@@ -4,11 +4,12 @@
  * the next one back with PutTargets), so the worker needs no table and leaves none behind.
  * docs/member.md, "Uninstall and leaving the target OUs".
  */
+import { CLEANUP_PREFIX, POLICY_NAME } from '../../shared/account-policy';
 import * as z from '../../shared/zod';
 import { CursorSchema, SummarySchema } from '../runtime/continuation';
 
-/** Everything the worker creates or is named by starts with this. */
-export const CLEANUP_PREFIX = 'log-reflector-cleanup-';
+/** Everything the worker creates or is named by starts with this (shared/account-policy.ts). */
+export { CLEANUP_PREFIX };
 
 /**
  * The install id: the first 8 hex digits of the stack's UUID (the last part of its StackId).
@@ -49,6 +50,17 @@ export const CLEANUP_PERIOD_MS = 15 * 60_000;
  */
 export const CLEANUP_SETTLE_MS = 30 * 60_000;
 
+/**
+ * A `migrated` job (the stack switched from log-group to account scope) removes our per-group
+ * filters no sooner than this after the policy was put. AWS documents no delay for a
+ * subscription filter policy to reach existing log groups; for an account-level data
+ * protection policy it says "It might take up to 5 minutes"
+ * (https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutAccountPolicy.html).
+ * We wait three times that, the worker's first scheduled run: overlap costs duplicates, a
+ * filter removed too early would cost a gap.
+ */
+export const MIGRATION_START_DELAY_MS = 15 * 60_000;
+
 /** A worker that could not finish in this long (e.g. every call denied by an SCP) gives up and deletes itself. */
 export const CLEANUP_MAX_AGE_MS = 30 * 24 * 3600_000;
 
@@ -66,12 +78,20 @@ export const CleanupJobSchema = z.object({
   /**
    * `uninstall`: the stack is being deleted (or the instance left the target OUs); the worker
    * deletes itself at the end. `replaced`: the filter was renamed in a live stack; the worker
-   * only removes the old name and its schedule.
+   * only removes the old name and its schedule. `migrated`: the live stack switched to account
+   * scope and its policy is in place (or the account is opted out); the worker removes our
+   * per-group filters. `opted-out`: an account-scope stack was opted out and its policy could
+   * not be deleted at once; the worker deletes it (and any per-group filter of ours). The last
+   * three keep the worker (it belongs to the live stack) and remove only its schedule.
    */
-  kind: z.enum(['uninstall', 'replaced']),
+  kind: z.enum(['uninstall', 'replaced', 'migrated', 'opted-out']),
   /** The filter to remove; absent when the Delete carried no valid name (nothing to remove). */
   filterName: z.optional(z.string().check(z.regex(FILTER_NAME))),
+  /** Our account-level policy to delete first (a deletion the backfill could not finish). */
+  policyName: z.optional(z.string().check(z.regex(POLICY_NAME))),
   requestedAtMs: z.number(),
+  /** No removal before this (a `migrated` job waits for the policy to take effect). */
+  startAfterMs: z.optional(z.number()),
   /** 1: the removal pass; 2: the re-check of what pass 1 covered before the settle time. */
   pass: z.union([z.literal(1), z.literal(2)]),
   cursor: z.optional(CursorSchema),

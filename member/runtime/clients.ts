@@ -7,7 +7,14 @@ import { CloudWatchLogsClient, type CloudWatchLogsClientConfig } from '@aws-sdk/
 import { InvokeCommand, type InvokeCommandOutput, LambdaClient } from '@aws-sdk/client-lambda';
 import { LogReflectorError } from '../../shared/errors';
 import { type Clock, RateLimiter, systemClock } from '../../shared/rate-limiter';
-import { type CallContext, createLogsApi, type LogsApi, type RetryOptions } from './logs-api';
+import {
+  type AccountPolicyApi,
+  type CallContext,
+  createAccountPolicyApi,
+  createLogsApi,
+  type LogsApi,
+  type RetryOptions,
+} from './logs-api';
 
 /** Per-request timeouts: a hung connection must not eat the invocation's deadline. */
 const REQUEST_TIMEOUT_MS = 15_000;
@@ -33,6 +40,8 @@ export function createLogsClient(
 
 export interface LogsRuntime {
   readonly api: LogsApi;
+  /** Account-level subscription filter policy calls (account scope), same limiter. */
+  readonly policies: AccountPolicyApi;
   readonly limiter: RateLimiter;
 }
 
@@ -55,8 +64,8 @@ export function createLogsRuntime(options: LogsRuntimeOptions): LogsRuntime {
     clock,
   });
   const context: CallContext = { limiter, clock, ...(options.retry ? { retry: options.retry } : {}) };
-  const api = createLogsApi(options.client ?? createLogsClient(options.region), context);
-  return { api, limiter };
+  const client = options.client ?? createLogsClient(options.region);
+  return { api: createLogsApi(client, context), policies: createAccountPolicyApi(client, context), limiter };
 }
 
 /**

@@ -7,6 +7,7 @@
  * (member/cleanup/).
  */
 
+import { DEFAULT_SUBSCRIPTION_SCOPE, SUBSCRIPTION_SCOPES } from '../../shared/account-policy';
 import { ENROLLMENT_VALUES } from '../../shared/naming';
 import * as z from '../../shared/zod';
 import type { Summary } from './apply';
@@ -42,6 +43,8 @@ const SettingsSnapshotSchema = z.object({
   enrollment: z.enum(ENROLLMENT_VALUES),
   rateLimitRps: z.number().check(z.gt(0)),
   filterSlots: z.int().check(z.gte(1)),
+  /** Absent in hand-offs of versions before account scope: those were log-group scope. */
+  scope: z._default(z.enum(SUBSCRIPTION_SCOPES), DEFAULT_SUBSCRIPTION_SCOPE),
 });
 
 /**

@@ -5,6 +5,12 @@
  * Validated once, at cold start; a bad value fails with a ConfigError naming the variable.
  */
 
+import {
+  accountScopeProblems,
+  DEFAULT_SUBSCRIPTION_SCOPE,
+  POLICY_NAME_MAX_LENGTH,
+  SUBSCRIPTION_SCOPES,
+} from '../../shared/account-policy';
 import { ConfigError, type ConfigIssue } from '../../shared/errors';
 import { patternProblem, splitPatternList } from '../../shared/glob';
 import { ENROLLMENT_VALUES } from '../../shared/naming';
@@ -95,18 +101,46 @@ export const MemberEnvSchema = z.pipe(
       z.gte(1, 'must be at least 1'),
       z.lte(10, 'must be at most 10'),
     ),
+    /** `log-group` (default) or `account` (shared/account-policy.ts). */
+    SCOPE: z._default(
+      z.enum(SUBSCRIPTION_SCOPES, { error: `must be one of ${SUBSCRIPTION_SCOPES.join(', ')}` }),
+      DEFAULT_SUBSCRIPTION_SCOPE,
+    ),
   }),
-  z.transform((env) => ({
-    destinationArn: env.DESTINATION_ARN,
-    roleArn: env.SENDER_ROLE_ARN,
-    filterName: env.FILTER_NAME,
-    filterPattern: env.FILTER_PATTERN,
-    include: env.INCLUDE,
-    exclude: env.EXCLUDE,
-    enrollment: env.ENROLLMENT,
-    rateLimitRps: env.RATE_LIMIT_RPS,
-    filterSlots: env.FILTER_SLOTS,
-  })),
+  z.transform((env, ctx) => {
+    if (env.SCOPE === 'account') {
+      // In account scope EXCLUDE holds every name the policy's selection criteria list, our own
+      // log groups included (the stack puts them there); the synth runs the same check.
+      for (const problem of accountScopeProblems(env.INCLUDE, env.EXCLUDE, [])) {
+        ctx.issues.push({
+          code: 'custom',
+          path: [problem.field === 'include' ? 'INCLUDE' : 'EXCLUDE'],
+          message: problem.message,
+          input: env,
+        });
+      }
+      if (env.FILTER_NAME.length > POLICY_NAME_MAX_LENGTH) {
+        ctx.issues.push({
+          code: 'custom',
+          path: ['FILTER_NAME'],
+          message: `names the account-level policy in account scope: at most ${POLICY_NAME_MAX_LENGTH} characters`,
+          input: env,
+        });
+      }
+    }
+    return {
+      destinationArn: env.DESTINATION_ARN,
+      roleArn: env.SENDER_ROLE_ARN,
+      filterName: env.FILTER_NAME,
+      filterPattern: env.FILTER_PATTERN,
+      include: env.INCLUDE,
+      exclude: env.EXCLUDE,
+      enrollment: env.ENROLLMENT,
+      rateLimitRps: env.RATE_LIMIT_RPS,
+      filterSlots: env.FILTER_SLOTS,
+      scope: env.SCOPE,
+    };
+  }),
 );
 
 export type MemberSettings = z.output<typeof MemberEnvSchema>;
@@ -140,6 +174,7 @@ export const PROPERTY_TO_ENV = {
   Enrollment: 'ENROLLMENT',
   RateLimitRps: 'RATE_LIMIT_RPS',
   FilterSlots: 'FILTER_SLOTS',
+  Scope: 'SCOPE',
 } as const;
 
 /**
@@ -185,6 +220,7 @@ export function planSettings(settings: MemberSettings, mode: PlanMode = 'reconci
     enrollment: settings.enrollment,
     mode,
     filterSlots: settings.filterSlots,
+    scope: settings.scope,
   };
 }
 

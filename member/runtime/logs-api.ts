@@ -13,14 +13,23 @@
  */
 import {
   type CloudWatchLogsClient,
+  DeleteAccountPolicyCommand,
   DeleteSubscriptionFilterCommand,
+  DescribeAccountPoliciesCommand,
   DescribeLogGroupsCommand,
   DescribeSubscriptionFiltersCommand,
+  PutAccountPolicyCommand,
   PutSubscriptionFilterCommand,
 } from '@aws-sdk/client-cloudwatch-logs';
+import { renderPolicyDocument, SUBSCRIPTION_FILTER_POLICY } from '../../shared/account-policy';
 import { backoffDelayMs } from '../../shared/backoff';
 import { AuthError, ConflictError, LogReflectorError, TransientError } from '../../shared/errors';
-import type { DesiredFilter, ExistingFilter } from '../../shared/plan';
+import type {
+  DesiredAccountPolicy,
+  DesiredFilter,
+  ExistingAccountPolicy,
+  ExistingFilter,
+} from '../../shared/plan';
 import { type Clock, type RateLimiter, systemClock } from '../../shared/rate-limiter';
 
 /** DescribeLogGroups returns at most 50 groups per page (its `limit` is 1-50). */
@@ -45,6 +54,19 @@ export interface LogsApi {
   putFilter(logGroupName: string, filter: DesiredFilter): Promise<'done' | 'gone'>;
   /** 'gone' when the group or the filter no longer exists (nothing left to remove). */
   deleteFilter(logGroupName: string, filterName: string): Promise<'done' | 'gone'>;
+}
+
+/**
+ * The account-level subscription filter policy calls (account scope, docs/member.md). Only
+ * SUBSCRIPTION_FILTER_POLICY is ever read, written or deleted.
+ */
+export interface AccountPolicyApi {
+  /** Every subscription filter policy of the account in this region (ours and anyone's). */
+  describe(): Promise<ExistingAccountPolicy[]>;
+  /** Creates or updates (by name) our policy. */
+  put(policy: DesiredAccountPolicy): Promise<void>;
+  /** 'gone' when no policy of that name exists. */
+  delete(policyName: string): Promise<'done' | 'gone'>;
 }
 
 export interface RetryOptions {
@@ -136,7 +158,9 @@ export async function callWithRetry<T>(
       if (kind === 'not-found') return 'not-found';
       if (kind === 'limit-exceeded') {
         throw new ConflictError(
-          `${operation} on log group ${JSON.stringify(logGroupName)}: LimitExceededException, its subscription filter slots are held by other filters`,
+          logGroupName === undefined
+            ? `${operation}: LimitExceededException, the account's subscription filter policy in this region is held by another name (one per account and Region)`
+            : `${operation} on log group ${JSON.stringify(logGroupName)}: LimitExceededException, its subscription filter slots are held by other filters`,
           { cause: error },
         );
       }
@@ -213,6 +237,62 @@ export function createLogsApi(client: CloudWatchLogsClient, context: CallContext
     async deleteFilter(logGroupName, filterName) {
       const out = await callWithRetry(context, 'DeleteSubscriptionFilter', logGroupName, () =>
         client.send(new DeleteSubscriptionFilterCommand({ logGroupName, filterName })),
+      );
+      return out === 'not-found' ? 'gone' : 'done';
+    },
+  };
+}
+
+/**
+ * The AWS implementation of the account policy calls, through the same limiter and retry
+ * policy. A LimitExceededException on put means the account already has its one subscription
+ * filter policy under another name (the planner checks first; this is AWS's last word): it
+ * comes back as ConflictError, like a group whose slots are full.
+ */
+export function createAccountPolicyApi(client: CloudWatchLogsClient, context: CallContext): AccountPolicyApi {
+  return {
+    async describe() {
+      const policies: ExistingAccountPolicy[] = [];
+      let nextToken: string | undefined;
+      do {
+        const out = await callWithRetry(context, 'DescribeAccountPolicies', undefined, () =>
+          client.send(
+            new DescribeAccountPoliciesCommand({ policyType: SUBSCRIPTION_FILTER_POLICY, nextToken }),
+          ),
+        );
+        // No policy of the type: some answers are ResourceNotFoundException rather than [].
+        if (out === 'not-found') return policies;
+        for (const p of out.accountPolicies ?? []) {
+          if (p.policyName && (p.policyType ?? SUBSCRIPTION_FILTER_POLICY) === SUBSCRIPTION_FILTER_POLICY) {
+            policies.push({
+              policyName: p.policyName,
+              policyDocument: p.policyDocument,
+              selectionCriteria: p.selectionCriteria,
+            });
+          }
+        }
+        nextToken = out.nextToken || undefined;
+      } while (nextToken);
+      return policies;
+    },
+
+    async put(policy) {
+      await callWithRetry(context, 'PutAccountPolicy', undefined, () =>
+        client.send(
+          new PutAccountPolicyCommand({
+            policyName: policy.policyName,
+            policyType: SUBSCRIPTION_FILTER_POLICY,
+            policyDocument: renderPolicyDocument(policy),
+            selectionCriteria: policy.selectionCriteria,
+            scope: 'ALL',
+          }),
+        ),
+      );
+    },
+
+    async delete(policyName) {
+      const out = await callWithRetry(context, 'DeleteAccountPolicy', undefined, () =>
+        client.send(new DeleteAccountPolicyCommand({ policyName, policyType: SUBSCRIPTION_FILTER_POLICY })),
       );
       return out === 'not-found' ? 'gone' : 'done';
     },

@@ -12,6 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Context } from 'aws-lambda';
 import { type Clock, systemClock } from '../../shared/rate-limiter';
+import { reconcileAccountPolicy, reportPolicyOutcome } from '../runtime/account-policy';
 import { emptySummary } from '../runtime/apply';
 import { createClaim, ownLogGroupName } from '../runtime/claims';
 import { createHandOff, createLogsClient, createLogsRuntime } from '../runtime/clients';
@@ -81,6 +82,15 @@ export function createSweepHandler(deps: SweepDeps) {
     }
     // Credentials or configuration are broken: fail loudly (Lambda Errors metric, alarms).
     if (outcome.result.fatal) throw outcome.result.fatal;
+    if (outcome.result.complete) {
+      // A complete pass: a policy of ours left from account scope goes once every eligible
+      // group has our filter (or at once when not enrolled); docs/member.md, "Switching scope".
+      const policy = await reconcileAccountPolicy(deps.runtimeFor(settings).policies, settings, {
+        mode: 'reconcile',
+        logGroupPassComplete: outcome.totals.failed === 0,
+      });
+      reportPolicyOutcome(deps.telemetry, policy);
+    }
     if (!outcome.next) return outcome;
     return { ...outcome, handOn: await handOn(deps, context.invokedFunctionArn, outcome.next) };
   };

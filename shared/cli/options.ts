@@ -5,6 +5,7 @@
  * run that did nothing and reported success.
  */
 import { Option } from 'commander';
+import { SUBSCRIPTION_SCOPES, type SubscriptionScope } from '../account-policy';
 import { UsageError } from '../errors';
 import { isKnownRegion, type Region } from '../regions';
 
@@ -89,4 +90,22 @@ export async function resolveRegion(
     );
   }
   return region;
+}
+
+/** `--scope <scope>`: how the account subscribes, `log-group` (default) or `account` (docs/member.md). */
+export function scopeOption(): Option {
+  return new Option(
+    '--scope <scope>',
+    'log-group: our filter on each log group; account: one account-level subscription policy',
+  )
+    .argParser((value: string): SubscriptionScope => {
+      if (!(SUBSCRIPTION_SCOPES as readonly string[]).includes(value)) {
+        throw new UsageError(
+          '--scope',
+          `expected one of ${SUBSCRIPTION_SCOPES.join(', ')}, received '${value}'`,
+        );
+      }
+      return value as SubscriptionScope;
+    })
+    .default('log-group');
 }

@@ -1,5 +1,5 @@
 /**
- * `log-reflector verify [--region R] [--filter-name NAME] [--stream NAME] [--timeout-seconds N] [--json]`
+ * `log-reflector verify [--region R] [--scope log-group|account] [--filter-name NAME] [--stream NAME] [--timeout-seconds N] [--json]`
  * Shows logs of the current account and region reaching the pipeline (shared/verify.ts), with
  * a status line on stderr while it waits. Exit code 1 when a step failed.
  */
@@ -8,10 +8,11 @@ import { KinesisClient } from '@aws-sdk/client-kinesis';
 import { STSClient } from '@aws-sdk/client-sts';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { type Command, Option } from 'commander';
+import type { SubscriptionScope } from '../account-policy';
 import { DEFAULT_FILTER_NAME, ownFilterName, STREAM_NAME } from '../naming';
 import type { Region } from '../regions';
 import { VERIFY_LOG_GROUP, type VerifyWait, verify } from '../verify';
-import { jsonOption, positiveNumber, regionOption, resolveRegion } from './options';
+import { jsonOption, positiveNumber, regionOption, resolveRegion, scopeOption } from './options';
 import { formatTable, printJson, statusLine } from './output';
 
 /** Default wait for each of the two waits (our filter on the group, the marker in the stream). */
@@ -21,6 +22,7 @@ const MAX_TIMEOUT_SECONDS = 3600;
 
 interface VerifyCliOptions {
   readonly region?: Region;
+  readonly scope: SubscriptionScope;
   readonly filterName?: string;
   readonly stream: string;
   readonly timeoutSeconds: number;
@@ -28,11 +30,17 @@ interface VerifyCliOptions {
 }
 
 /** What the status line says while verify waits. */
-export function waitText(wait: VerifyWait, filterName: string, streamName: string): string {
+export function waitText(
+  wait: VerifyWait,
+  filterName: string,
+  streamName: string,
+  scope: SubscriptionScope = 'log-group',
+): string {
   const of = `${Math.floor(wait.waitedMs / 1000)} s of ${Math.round(wait.timeoutMs / 1000)} s`;
-  return wait.step === 'subscription'
-    ? `verify: waiting for ${filterName} on ${VERIFY_LOG_GROUP} (${of})`
-    : `verify: waiting for the marker in ${streamName} (${of})`;
+  if (wait.step === 'stream') return `verify: waiting for the marker in ${streamName} (${of})`;
+  return scope === 'account'
+    ? `verify: waiting for the account policy ${filterName} (${of})`
+    : `verify: waiting for ${filterName} on ${VERIFY_LOG_GROUP} (${of})`;
 }
 
 async function run(opts: VerifyCliOptions): Promise<void> {
@@ -52,9 +60,10 @@ async function run(opts: VerifyCliOptions): Promise<void> {
       {
         region,
         filterName,
+        scope: opts.scope,
         streamName: opts.stream,
         timeoutMs: opts.timeoutSeconds * 1000,
-        onWait: (wait) => status.update(waitText(wait, filterName, opts.stream)),
+        onWait: (wait) => status.update(waitText(wait, filterName, opts.stream, opts.scope)),
       },
     );
   } finally {
@@ -75,13 +84,14 @@ export function register(program: Command): void {
   program
     .command('verify')
     .description(
-      `write a marker event into ${VERIFY_LOG_GROUP}, wait for our filter on it and, where the central stream is readable, for the marker in it`,
+      `write a marker event into ${VERIFY_LOG_GROUP}, wait for our filter on it (or our account policy) and, where the central stream is readable, for the marker in it`,
     )
     .addOption(regionOption())
+    .addOption(scopeOption())
     .addOption(
       new Option(
         '--filter-name <name>',
-        `full name of the filter we own (default: ${DEFAULT_FILTER_NAME}-<region>)`,
+        `full name of the filter (account scope: the policy) we own (default: ${DEFAULT_FILTER_NAME}-<region>)`,
       ),
     )
     .addOption(new Option('--stream <name>', 'the central Kinesis stream').default(STREAM_NAME, STREAM_NAME))

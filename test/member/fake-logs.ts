@@ -9,13 +9,22 @@
  *   name on a group whose two slots are taken is LimitExceededException
  *   (https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutSubscriptionFilter.html).
  * - DeleteSubscriptionFilter of a filter that is not there is ResourceNotFoundException.
+ * - Account-level subscription filter policies: "Each account can have one account-level
+ *   subscription filter policy per Region. If you are updating an existing filter, you must
+ *   specify the correct name in PolicyName"
+ *   (https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutAccountPolicy.html):
+ *   a put under the existing name updates it, a put under another name is LimitExceededException
+ *   (the error the page lists for "the maximum number of resources"); they take no filter slot
+ *   ("A log group can have up to 1 account-level and up to 2 log-group-level subscription
+ *   filters"). moto refuses PutAccountPolicy for subscription policies, hence this fake.
  *
  * Wrapped by `fakeRuntime`, every call goes through the project's own retry policy and rate
  * limiter on a virtual clock, so the time a run takes at a given rate can be read off the clock.
  */
 import type { LogsRuntime } from '../../member/runtime/clients';
-import { callWithRetry, type LogsApi } from '../../member/runtime/logs-api';
-import type { ExistingFilter } from '../../shared/plan';
+import { type AccountPolicyApi, callWithRetry, type LogsApi } from '../../member/runtime/logs-api';
+import { renderPolicyDocument } from '../../shared/account-policy';
+import type { ExistingAccountPolicy, ExistingFilter } from '../../shared/plan';
 import { type Clock, RateLimiter } from '../../shared/rate-limiter';
 
 const PAGE = 50;
@@ -29,7 +38,10 @@ export type Operation =
   | 'DescribeLogGroups'
   | 'DescribeSubscriptionFilters'
   | 'PutSubscriptionFilter'
-  | 'DeleteSubscriptionFilter';
+  | 'DeleteSubscriptionFilter'
+  | 'DescribeAccountPolicies'
+  | 'PutAccountPolicy'
+  | 'DeleteAccountPolicy';
 
 export class FakeLogs {
   private readonly groups = new Map<string, ExistingFilter[]>();
@@ -39,7 +51,12 @@ export class FakeLogs {
     DescribeSubscriptionFilters: 0,
     PutSubscriptionFilter: 0,
     DeleteSubscriptionFilter: 0,
+    DescribeAccountPolicies: 0,
+    PutAccountPolicy: 0,
+    DeleteAccountPolicy: 0,
   };
+  /** The account's subscription filter policy in this region (at most one). */
+  accountPolicy: ExistingAccountPolicy | undefined;
   /** Called before each operation; may throw an AWS-shaped error (throttling, denial). */
   fault: ((operation: Operation, logGroupName?: string) => void) | undefined;
   /** Awaited between reading a group's filters and answering: lets tests interleave runs. */
@@ -136,6 +153,26 @@ export class FakeLogs {
     },
   };
 
+  /** The account policy calls, answering like the SDK (policy documents as rendered by the caller). */
+  readonly rawPolicies = {
+    describe: async (): Promise<ExistingAccountPolicy[]> => {
+      this.enter('DescribeAccountPolicies');
+      return this.accountPolicy ? [{ ...this.accountPolicy }] : [];
+    },
+    put: async (policy: ExistingAccountPolicy): Promise<void> => {
+      this.enter('PutAccountPolicy');
+      if (this.accountPolicy && this.accountPolicy.policyName !== policy.policyName)
+        throw awsError('LimitExceededException', 'Resource limit exceeded.');
+      this.accountPolicy = { ...policy };
+    },
+    delete: async (policyName: string): Promise<void> => {
+      this.enter('DeleteAccountPolicy');
+      if (this.accountPolicy?.policyName !== policyName)
+        throw awsError('ResourceNotFoundException', 'Policy not found.');
+      this.accountPolicy = undefined;
+    },
+  };
+
   /** A LogsRuntime over this fake: the project's limiter and retry policy on `clock`. */
   runtime(options: { requestsPerSecond: number; clock: Clock; maxAttempts?: number }): LogsRuntime {
     const limiter = new RateLimiter({
@@ -177,7 +214,31 @@ export class FakeLogs {
         return out === 'not-found' ? 'gone' : 'done';
       },
     };
-    return { api, limiter };
+    const rawPolicies = this.rawPolicies;
+    const policies: AccountPolicyApi = {
+      describe: async () => {
+        const out = await callWithRetry(context, 'DescribeAccountPolicies', undefined, () =>
+          rawPolicies.describe(),
+        );
+        return out === 'not-found' ? [] : out;
+      },
+      put: async (policy) => {
+        await callWithRetry(context, 'PutAccountPolicy', undefined, () =>
+          rawPolicies.put({
+            policyName: policy.policyName,
+            policyDocument: renderPolicyDocument(policy),
+            selectionCriteria: policy.selectionCriteria,
+          }),
+        );
+      },
+      delete: async (policyName) => {
+        const out = await callWithRetry(context, 'DeleteAccountPolicy', undefined, () =>
+          rawPolicies.delete(policyName),
+        );
+        return out === 'not-found' ? 'gone' : 'done';
+      },
+    };
+    return { api, policies, limiter };
   }
 }
 

@@ -1,10 +1,18 @@
 /** The member template: sender role, subscriber rule + DLQ, backfill, sweep, Enrollment wiring. */
+import { spawnSync } from 'node:child_process';
 import { Match } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { bundleHandler } from '../../shared/constructs/bundle';
 import { exampleConfig, type Synthesized, synthesize } from '../support/synth';
 
 type Statement = { Action: string | string[]; Resource: unknown };
+
+/** CloudWatch Logs actions that accept no resource ARN (Service Authorization Reference). */
+const ACCOUNT_POLICY_ACTIONS = new Set([
+  'logs:DescribeAccountPolicies',
+  'logs:PutAccountPolicy',
+  'logs:DeleteAccountPolicy',
+]);
 
 /** The install id: the first 8 hex digits of the stack's UUID. */
 const INSTALL_ID_EXPR = {
@@ -200,7 +208,9 @@ describe('member stack template', () => {
       const statements = (policy.Properties.PolicyDocument as { Statement: Statement[] }).Statement;
       for (const st of statements) {
         expect([st.Action].flat()).not.toContain('*');
-        expect(st.Resource).not.toBe('*');
+        // Only the account policy actions, which take no resource ARN, may name "*".
+        if (st.Resource === '*')
+          expect([st.Action].flat().every((a) => ACCOUNT_POLICY_ACTIONS.has(a))).toBe(true);
       }
       const pass = statements.find((st) => [st.Action].flat().includes('iam:PassRole'));
       expect(pass).toMatchObject({
@@ -400,7 +410,9 @@ describe('the cleanup worker outlives the stack (issue 15.3)', () => {
       'events:PutTargets',
       'lambda:GetFunctionConfiguration',
       'logs:CreateLogStream',
+      'logs:DeleteAccountPolicy',
       'logs:DeleteSubscriptionFilter',
+      'logs:DescribeAccountPolicies',
       'logs:DescribeLogGroups',
       'logs:DescribeSubscriptionFilters',
       'logs:PutLogEvents',
@@ -414,7 +426,12 @@ describe('the cleanup worker outlives the stack (issue 15.3)', () => {
     ]);
     const text = JSON.stringify(policies);
     expect(text).not.toContain('logs:PutSubscriptionFilter');
-    expect(text).not.toMatch(/"Resource":"\*"/);
+    expect(text).not.toContain('logs:PutAccountPolicy');
+    // "*" only for the account policy actions, which take no resource ARN.
+    for (const st of policies.flatMap((x) => x.PolicyDocument.Statement)) {
+      if (st.Resource === '*')
+        expect([st.Action].flat().every((a) => ACCOUNT_POLICY_ACTIONS.has(a))).toBe(true);
+    }
     // No separate AWS::IAM::Policy: a policy resource would be deleted with the stack.
     const attached = Object.values(resources).filter(
       (r) => r.Type === 'AWS::IAM::Policy' && JSON.stringify(r.Properties.Roles).includes('CleanupRole'),
@@ -441,5 +458,133 @@ describe('the cleanup worker outlives the stack (issue 15.3)', () => {
     ) as Resource;
     const cleanupIds = Object.keys(resources).filter((id) => id.startsWith('Cleanup'));
     for (const id of cleanupIds) expect(custom.DependsOn ?? []).toContain(id);
+  });
+});
+
+describe('account scope (issue 14): one account-level policy, no per-group functions', () => {
+  type Resource = { Type: string; Properties: Record<string, unknown>; Condition?: string };
+  let account: Synthesized;
+  let logGroup: Synthesized;
+  let resources: Record<string, Resource>;
+  beforeAll(() => {
+    const config = { ...exampleConfig(), filter: { name: 'log-reflector', scope: 'account' as const } };
+    config.logGroups = { exclude: ['/ecs/debug', '/aws/lambda/noisy'] };
+    // Synthesis runs cdk-nag: an unacknowledged finding in the account-scope template throws.
+    account = synthesize(config);
+    logGroup = synthesize(exampleConfig());
+    resources = account.member.toJSON().Resources as Record<string, Resource>;
+  });
+  const ofType = (type: string) => Object.values(resources).filter((r) => r.Type === type);
+  const statements = (t: Synthesized['member']) =>
+    Object.values(t.findResources('AWS::IAM::Policy')).flatMap(
+      (p) =>
+        (p as { Properties: { PolicyDocument: { Statement: (Statement & { Sid?: string })[] } } }).Properties
+          .PolicyDocument.Statement,
+    );
+
+  it('has no subscriber, CloudTrail rule, dead-letter queue, sweep or schedule: only the backfill and the dormant cleanup worker', () => {
+    const names = ofType('AWS::Lambda::Function').map((f) => f.Properties.FunctionName);
+    expect(names).toStrictEqual(
+      expect.arrayContaining([
+        'log-reflector-backfill',
+        { 'Fn::Join': ['', ['log-reflector-cleanup-', INSTALL_ID_EXPR]] },
+      ]),
+    );
+    expect(names).toHaveLength(2);
+    expect(ofType('AWS::Events::Rule')).toStrictEqual([]);
+    expect(ofType('AWS::SQS::Queue')).toStrictEqual([]);
+    // Positive control: the log-group template has them.
+    expect(Object.keys(logGroup.member.findResources('AWS::Events::Rule'))).toHaveLength(2);
+  });
+
+  it('passes Scope and the exact names the policy leaves out (every own log group, this install’s worker, the configured ones)', () => {
+    const exclude = {
+      'Fn::Join': [
+        '',
+        [
+          Match.stringLikeRegexp(
+            '^/aws/lambda/log-reflector-reflector,.*,/aws/lambda/log-reflector-cleanup-$',
+          ),
+          INSTALL_ID_EXPR,
+          ',',
+          { Ref: 'ExcludePatterns' },
+        ],
+      ],
+    };
+    account.member.hasResourceProperties('AWS::CloudFormation::CustomResource', {
+      Scope: 'account',
+      Exclude: exclude,
+      Enrollment: { 'Fn::If': ['IsCentralElsewhere', 'disabled', { Ref: 'Enrollment' }] },
+    });
+    account.member.hasResourceProperties('AWS::Lambda::Function', {
+      FunctionName: 'log-reflector-backfill',
+      Environment: { Variables: Match.objectLike({ SCOPE: 'account', EXCLUDE: exclude }) },
+    });
+    const [backfillRun] = ofType('AWS::CloudFormation::CustomResource');
+    const join = (backfillRun?.Properties.Exclude as { 'Fn::Join': [string, unknown[]] } | undefined)?.[
+      'Fn::Join'
+    ];
+    const joined = JSON.stringify(join?.[1][0]);
+    for (const fn of ['reflector', 'subscriber', 'backfill', 'sweep', 'enrollment'])
+      expect(joined).toContain(`/aws/lambda/log-reflector-${fn}`);
+    expect(joined).toContain('/aws/lambda/log-reflector-cleanup-');
+    expect(account.member.toJSON().Parameters.ExcludePatterns.Default).toBe('/ecs/debug,/aws/lambda/noisy');
+    // Log-group scope keeps its properties exactly: no Scope, so no Update for existing stacks.
+    logGroup.member.hasResourceProperties('AWS::CloudFormation::CustomResource', {
+      Scope: Match.absent(),
+      Exclude: { Ref: 'ExcludePatterns' },
+    });
+  });
+
+  it('lets the backfill put the account policy only in account scope; both scopes may read and delete ours', () => {
+    const policyActions = (t: Synthesized['member']) =>
+      statements(t)
+        .filter((st) => st.Sid === 'OurAccountPolicy')
+        .map((st) => ({ actions: [st.Action].flat().sort(), resource: st.Resource }));
+    expect(policyActions(account.member)).toStrictEqual([
+      {
+        actions: ['logs:DeleteAccountPolicy', 'logs:DescribeAccountPolicies', 'logs:PutAccountPolicy'],
+        resource: '*',
+      },
+    ]);
+    expect(policyActions(logGroup.member)).toStrictEqual([
+      { actions: ['logs:DeleteAccountPolicy', 'logs:DescribeAccountPolicies'], resource: '*' },
+      { actions: ['logs:DeleteAccountPolicy', 'logs:DescribeAccountPolicies'], resource: '*' },
+    ]);
+    expect(JSON.stringify(logGroup.member.toJSON())).not.toContain('logs:PutAccountPolicy');
+  });
+
+  it('opens the destination to PutAccountPolicy in account scope only', () => {
+    const policyText = (t: Synthesized['destination']) =>
+      JSON.stringify(
+        (Object.values(t.findResources('AWS::Logs::Destination'))[0] as { Properties: unknown }).Properties,
+      );
+    expect(policyText(account.destination)).toContain(
+      '\\"Action\\":[\\"logs:PutSubscriptionFilter\\",\\"logs:PutAccountPolicy\\"]',
+    );
+    expect(policyText(logGroup.destination)).not.toContain('PutAccountPolicy');
+  });
+
+  it('every function of every template has its log group left out of the policy', () => {
+    const fns = [account.org, account.central, account.destination, account.member, account.orgEvents]
+      .flatMap((t) => (t ? Object.values(t.findResources('AWS::Lambda::Function')) : []))
+      .map((f) => (f as { Properties: { FunctionName: unknown } }).Properties.FunctionName);
+    expect(fns.length).toBeGreaterThanOrEqual(4);
+    const joined = JSON.stringify(resources.BackfillRun ?? ofType('AWS::CloudFormation::CustomResource')[0]);
+    for (const name of fns) {
+      if (typeof name === 'string') expect(joined).toContain(`/aws/lambda/${name}`);
+      else
+        expect(JSON.stringify(name)).toBe(
+          JSON.stringify({ 'Fn::Join': ['', ['log-reflector-cleanup-', INSTALL_ID_EXPR]] }),
+        );
+    }
+  });
+
+  it('cfn-lint finds no errors in the account-scope templates', () => {
+    const res = spawnSync('cfn-lint', ['--ignore-checks', 'W3005', '--', ...account.files], {
+      encoding: 'utf8',
+    });
+    expect(`${res.stdout}${res.stderr}`).toBe('');
+    expect(res.status).toBe(0);
   });
 });

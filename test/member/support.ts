@@ -32,6 +32,7 @@ export function memberSettings(overrides: Partial<MemberSettings> = {}): MemberS
     enrollment: 'enabled',
     rateLimitRps: 100,
     filterSlots: 2,
+    scope: 'log-group',
     ...overrides,
   };
 }
@@ -47,6 +48,7 @@ export function memberEnv(settings: MemberSettings = memberSettings()): Record<s
     EXCLUDE: settings.exclude.join(','),
     ENROLLMENT: settings.enrollment,
     RATE_LIMIT_RPS: String(settings.rateLimitRps),
+    SCOPE: settings.scope,
     AWS_REGION: REGION,
   };
 }

@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { loadReflectorEnv } from '../../central/reflector/env';
 import { loadMemberEnv } from '../../member/runtime/env';
+import {
+  ownLogGroupNames,
+  renderSelectionCriteria,
+  SELECTION_CRITERIA_MAX_BYTES,
+  utf8Bytes,
+} from '../../shared/account-policy';
 import { loadDeploymentConfig, parseDeploymentConfig, renderSumoFields } from '../../shared/config';
 import { ConfigError } from '../../shared/errors';
 import { parseStaticFields } from '../../shared/sumo/headers';
@@ -44,7 +50,7 @@ describe('deployment config', () => {
     });
     expect(c.kinesis).toStrictEqual({ mode: 'on-demand', retentionHours: 24 });
     expect(c.deployFrom).toBe('management');
-    expect(c.filter).toStrictEqual({ name: 'log-reflector', pattern: '' });
+    expect(c.filter).toStrictEqual({ name: 'log-reflector', pattern: '', scope: 'log-group' });
     expect(c.coverManagementAccount).toBe(false);
   });
 
@@ -382,6 +388,112 @@ describe('one schema, two readers: what a function would reject fails the synth'
         message:
           'must not exceed the stream retention (kinesis.retentionHours 24 = 86400 s): older records would expire from the stream before the event source mapping parks them in the failure bucket',
         received: 172_800,
+      },
+    ]);
+  });
+});
+
+/** The member environment the stack renders in account scope: our own names first, by exact name. */
+function accountMemberEnvOf(logGroups: { include?: string[]; exclude?: string[] }) {
+  return {
+    ...memberEnvOf({}),
+    INCLUDE: (logGroups.include ?? []).join(','),
+    EXCLUDE: [...ownLogGroupNames('0a1b2c3d'), ...(logGroups.exclude ?? [])].join(','),
+    SCOPE: 'account',
+  };
+}
+
+describe('filter.scope (issue 14): what an account-level policy cannot express fails the synth', () => {
+  const account = (c: Record<string, unknown>, logGroups: { include?: string[]; exclude?: string[] }) => {
+    c.filter = { name: 'log-reflector', scope: 'account' };
+    c.logGroups = logGroups;
+  };
+
+  it('defaults to log-group and accepts account with exact excluded names (positive control)', () => {
+    expect(parseDeploymentConfig(exampleConfig()).filter.scope).toBe('log-group');
+    const raw = exampleConfig() as Record<string, unknown>;
+    account(raw, { exclude: ['/aws/lambda/noisy', '/ecs/debug'] });
+    expect(parseDeploymentConfig(raw).filter).toStrictEqual({
+      name: 'log-reflector',
+      pattern: '',
+      scope: 'account',
+    });
+    const settings = loadMemberEnv(accountMemberEnvOf({ exclude: ['/aws/lambda/noisy', '/ecs/debug'] }));
+    expect(settings.scope).toBe('account');
+    expect(settings.exclude).toContain('/aws/lambda/log-reflector-reflector');
+  });
+
+  it('rejects an unknown scope and suggests the key for a typo', () => {
+    expect(rejects((c) => (c.filter = { scope: 'organization' })).issues[0]?.path).toBe('filter.scope');
+    expect(rejects((c) => (c.filter = { scop: 'account' })).issues).toStrictEqual([
+      { path: 'filter.scop', message: 'is not a known field (did you mean "scope"?)', received: 'account' },
+    ]);
+  });
+
+  it('rejects include globs: a policy covers everything but what NOT IN names', () => {
+    const err = rejects((c) => account(c, { include: ['/app/*'] }));
+    expect(err.issues).toStrictEqual([
+      {
+        path: 'logGroups.include.0',
+        message: expect.stringContaining('account scope cannot include a subset'),
+        received: '/app/*',
+      },
+    ]);
+    expect(err.message).toContain('LogGroupName NOT IN []');
+    expect(() => loadMemberEnv(accountMemberEnvOf({ include: ['/app/*'] }))).toThrow(/INCLUDE/);
+  });
+
+  it('rejects wildcard excludes, naming the element, and the runtime reader does too', () => {
+    const err = rejects((c) => account(c, { exclude: ['/ecs/debug', '/aws/lambda/*-canary*', '/x/y?'] }));
+    expect(err.issues.map((i) => [i.path, i.received])).toStrictEqual([
+      ['logGroups.exclude.1', '/aws/lambda/*-canary*'],
+      ['logGroups.exclude.2', '/x/y?'],
+    ]);
+    expect(err.issues[0]?.message).toContain('account scope takes exact log group names');
+    expect(() => loadMemberEnv(accountMemberEnvOf({ exclude: ['/aws/lambda/*-canary*'] }))).toThrow(
+      /exact log group names/,
+    );
+    // The same globs are fine in log-group scope.
+    const raw = exampleConfig() as Record<string, unknown>;
+    raw.logGroups = { exclude: ['/aws/lambda/*-canary*'] };
+    expect(() => parseDeploymentConfig(raw)).not.toThrow();
+  });
+
+  it('rejects more names than the 25 KB selection criteria hold, and accepts the most that fit', () => {
+    // Names of 500 characters; the criteria string is LogGroupName NOT IN ["…","…"] in UTF-8 bytes.
+    const names = (n: number) =>
+      Array.from({ length: n }, (_, i) => `/g/${String(i).padStart(3, '0')}${'x'.repeat(493)}`);
+    const own = ownLogGroupNames('00000000');
+    const fits = (n: number) =>
+      utf8Bytes(renderSelectionCriteria([...own, ...names(n)])) <= SELECTION_CRITERIA_MAX_BYTES;
+    let most = 0;
+    while (fits(most + 1)) most += 1;
+    expect(most).toBeGreaterThan(40);
+    const ok = exampleConfig() as Record<string, unknown>;
+    account(ok, { exclude: names(most) });
+    expect(() => parseDeploymentConfig(ok)).not.toThrow();
+    const err = rejects((c) => account(c, { exclude: names(most + 1) }));
+    expect(err.issues).toStrictEqual([
+      {
+        path: 'logGroups.exclude',
+        message: expect.stringMatching(/over the 25000-byte limit/),
+        received: names(most + 1),
+      },
+    ]);
+    expect(() => loadMemberEnv(accountMemberEnvOf({ exclude: names(most + 1) }))).toThrow(/25000-byte/);
+    expect(() => loadMemberEnv(accountMemberEnvOf({ exclude: names(most) }))).not.toThrow();
+  });
+
+  it('rejects a filter name too long to name the policy in every region', () => {
+    const err = rejects((c) => {
+      c.filter = { name: 'n'.repeat(245), scope: 'account' };
+      c.logGroups = {};
+    });
+    expect(err.issues).toStrictEqual([
+      {
+        path: 'filter.name',
+        message: expect.stringContaining('at most 256 characters'),
+        received: 'n'.repeat(245),
       },
     ]);
   });

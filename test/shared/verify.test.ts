@@ -7,11 +7,22 @@
 import {
   CloudWatchLogsClient,
   CreateLogGroupCommand,
+  CreateLogStreamCommand,
+  DescribeAccountPoliciesCommand,
+  DescribeSubscriptionFiltersCommand,
+  PutLogEventsCommand,
+  PutRetentionPolicyCommand,
   PutSubscriptionFilterCommand,
 } from '@aws-sdk/client-cloudwatch-logs';
-import { CreateStreamCommand, DescribeStreamSummaryCommand, KinesisClient } from '@aws-sdk/client-kinesis';
-import { STSClient } from '@aws-sdk/client-sts';
+import {
+  CreateStreamCommand,
+  DescribeStreamSummaryCommand,
+  KinesisClient,
+  ListShardsCommand,
+} from '@aws-sdk/client-kinesis';
+import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { main } from '../../central/cli/main';
 import { waitText } from '../../shared/cli/verify';
@@ -180,5 +191,98 @@ describe('verify status line', () => {
     expect(waitText({ step: 'stream', waitedMs: 999, timeoutMs: 60_000 }, FILTER, 'log-reflector')).toBe(
       'verify: waiting for the marker in log-reflector (0 s of 60 s)',
     );
+  });
+});
+
+describe('verify in account scope (issue 14; SDK mock: moto does not answer account policies)', () => {
+  const logs = new CloudWatchLogsClient({ region: REGION });
+  const kinesis = new KinesisClient({ region: REGION });
+  const sts = new STSClient({ region: REGION });
+  const logsMock = mockClient(logs);
+  const kinesisMock = mockClient(kinesis);
+  const stsMock = mockClient(sts);
+  const DEST = 'arn:aws:logs:us-east-1:222222222222:destination:log-reflector';
+
+  beforeEach(() => {
+    for (const m of [logsMock, kinesisMock, stsMock]) m.reset();
+    stsMock.on(GetCallerIdentityCommand).resolves({ Account: '123456789012' });
+    logsMock.on(CreateLogGroupCommand).resolves({});
+    logsMock.on(PutRetentionPolicyCommand).resolves({});
+    logsMock.on(CreateLogStreamCommand).resolves({});
+    logsMock.on(PutLogEventsCommand).resolves({});
+    // A member account: the central stream is not readable here.
+    kinesisMock
+      .on(ListShardsCommand)
+      .rejects(Object.assign(new Error('not authorized'), { name: 'AccessDeniedException' }));
+  });
+
+  const run = () =>
+    verify(
+      { logs, kinesis, sts },
+      {
+        region: REGION,
+        filterName: FILTER,
+        scope: 'account',
+        streamName: 'log-reflector',
+        timeoutMs: 0,
+        pollMs: 1,
+      },
+    );
+  const policy = (
+    policyName: string,
+    selectionCriteria = 'LogGroupName NOT IN ["/aws/lambda/log-reflector-reflector"]',
+  ) => ({
+    accountPolicies: [
+      {
+        policyName,
+        policyType: 'SUBSCRIPTION_FILTER_POLICY' as const,
+        policyDocument: JSON.stringify({ DestinationArn: DEST, RoleArn: 'arn:aws:iam::123456789012:role/r' }),
+        selectionCriteria,
+      },
+    ],
+  });
+
+  it('finds our account policy covering the verify group, writes the marker, and never looks for a per-group filter', async () => {
+    logsMock.on(DescribeAccountPoliciesCommand).resolves(policy(FILTER));
+    const report = await run();
+    expect(report.steps.map((s) => [s.step, s.status])).toStrictEqual([
+      ['credentials', 'ok'],
+      ['log group', 'ok'],
+      ['subscription', 'ok'],
+      ['marker event', 'ok'],
+      ['stream', 'skipped'],
+    ]);
+    expect(report.steps[2]?.detail).toBe(`account policy ${FILTER} → ${DEST}`);
+    expect(logsMock.commandCalls(DescribeSubscriptionFiltersCommand)).toHaveLength(0);
+    expect(logsMock.commandCalls(DescribeAccountPoliciesCommand)[0]?.args[0].input).toStrictEqual({
+      policyType: 'SUBSCRIPTION_FILTER_POLICY',
+    });
+  });
+
+  it('fails naming the foreign policy that holds the account, or our policy leaving the group out', async () => {
+    logsMock.on(DescribeAccountPoliciesCommand).resolves(policy('central-logging'));
+    let report = await run();
+    expect(report.ok).toBe(false);
+    expect(report.steps.at(-1)?.detail).toContain(`the account's policy is "central-logging", not ours`);
+    logsMock
+      .on(DescribeAccountPoliciesCommand)
+      .resolves(policy(FILTER, `LogGroupName NOT IN ["${VERIFY_LOG_GROUP}"]`));
+    report = await run();
+    expect(report.steps.at(-1)).toMatchObject({
+      step: 'subscription',
+      status: 'failed',
+      detail: expect.stringContaining(`our policy leaves ${VERIFY_LOG_GROUP} out`),
+    });
+  });
+
+  it('says it waits for the policy', () => {
+    expect(
+      waitText(
+        { step: 'subscription', waitedMs: 2000, timeoutMs: 60_000 },
+        FILTER,
+        'log-reflector',
+        'account',
+      ),
+    ).toBe(`verify: waiting for the account policy ${FILTER} (2 s of 60 s)`);
   });
 });

@@ -275,6 +275,7 @@ describe('help text', () => {
     const remove = buildProgram().commands.find((c) => c.name() === 'remove');
     expect(remove?.options.map((o) => o.long)).toStrictEqual([
       '--region',
+      '--scope',
       '--filter-name',
       '--rate',
       '--concurrency',

@@ -118,8 +118,15 @@ describe('cleanup control on moto', () => {
     await createFunction('log-reflector-backfill', role.Role?.Arn ?? '', {
       INSTALL_ID: 'aaaaaaaa',
       FILTER_NAME,
+      SCOPE: 'account',
+      ENROLLMENT: 'enabled',
     });
-    expect(await control.liveInstall()).toStrictEqual({ installId: 'aaaaaaaa', filterName: FILTER_NAME });
+    expect(await control.liveInstall()).toStrictEqual({
+      installId: 'aaaaaaaa',
+      filterName: FILTER_NAME,
+      scope: 'account',
+      enrollment: 'enabled',
+    });
 
     await control.removeSchedule();
     await expect(events.send(new DescribeRuleCommand({ Name: RULE }))).rejects.toThrow();

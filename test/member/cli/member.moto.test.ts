@@ -1,5 +1,13 @@
 /** `log-reflector plan | apply | remove` against moto through AWS_ENDPOINT_URL. */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+
+// moto refuses the account policy calls: the account's policy (none here) is in memory.
+vi.mock('../../../member/runtime/clients', async (importOriginal) => {
+  const original = await importOriginal<typeof import('../../../member/runtime/clients')>();
+  const { withFakePolicies } = await import('./account-policies');
+  return { ...original, createLogsRuntime: (o: never) => withFakePolicies(original.createLogsRuntime(o)) };
+});
+
 import { main } from '../../../central/cli/main';
 import { useMoto } from '../../support/moto';
 import { FILTER_NAME, freshAccount, type MotoAccount, REGION, ROLE_ARN } from '../support';

@@ -40,6 +40,7 @@ describe('MemberEnvSchema', () => {
       enrollment: 'enabled',
       rateLimitRps: DEFAULT_RATE_LIMIT_RPS,
       filterSlots: 2,
+      scope: 'log-group',
     });
     expect(
       MemberEnvSchema.safeParse({ ...ENV, RATE_LIMIT_RPS: '2.5', FILTER_SLOTS: '5' }).data,

@@ -1,0 +1,498 @@
+/**
+ * The backfill custom resource in account scope (issue 14), and switching scope both ways on a
+ * running account, on AWS semantics in memory (fake-logs.ts: moto refuses PutAccountPolicy for
+ * subscription policies) with the cleanup worker that removes our per-group filters.
+ *
+ * The guarantees under test (docs/member.md, "Switching scope"): a foreign account policy is a
+ * reported conflict, never overwritten, and a migration towards it is refused (FAILED: the
+ * stack stays as it was); at every moment of a switch each eligible group is covered by our
+ * filter or by our policy (checked at every call that removes one of them); foreign filters
+ * are never touched; opt-out removes the policy.
+ */
+import { describe, expect, it } from 'vitest';
+import type { CfnResponse } from '../../../member/backfill/cfn-response';
+import { type BackfillDeps, createBackfillHandler } from '../../../member/backfill/handler';
+import type { CleanupControl, LiveInstall } from '../../../member/cleanup/control';
+import { createCleanupHandler } from '../../../member/cleanup/handler';
+import {
+  CLEANUP_PERIOD_MS,
+  type CleanupJob,
+  CleanupJobSchema,
+  MIGRATION_START_DELAY_MS,
+} from '../../../member/cleanup/job';
+import type { Continuation } from '../../../member/runtime/continuation';
+import { ownLogGroupNames, parseSelectionCriteria } from '../../../shared/account-policy';
+import type { ExistingFilter } from '../../../shared/plan';
+import { FakeLogs, virtualClock } from '../fake-logs';
+import { FILTER_NAME, memberEnv, memberSettings, memoryClaim, REGION, ROLE_ARN, streamArn } from '../support';
+import { recordTelemetry } from '../telemetry-recorder';
+
+const INSTALL = '271845b0';
+const DESTINATION = streamArn('central');
+const OURS: ExistingFilter = {
+  filterName: FILTER_NAME,
+  destinationArn: DESTINATION,
+  filterPattern: '',
+  roleArn: ROLE_ARN,
+};
+const FOREIGN: ExistingFilter = {
+  filterName: 'datadog',
+  destinationArn: streamArn('someone-else'),
+  filterPattern: '',
+};
+const EXCLUDE = [...ownLogGroupNames(INSTALL), '/ecs/debug'];
+const FUNCTION_ARN = `arn:aws:lambda:${REGION}:123456789012:function:log-reflector-backfill`;
+const context = { invokedFunctionArn: FUNCTION_ARN, getRemainingTimeInMillis: () => 900_000 };
+
+/** Backfill properties as the member stack renders them in each scope. */
+function props(scope: 'log-group' | 'account', overrides: Record<string, unknown> = {}) {
+  return {
+    ServiceToken: FUNCTION_ARN,
+    DestinationArn: DESTINATION,
+    SenderRoleArn: ROLE_ARN,
+    FilterName: FILTER_NAME,
+    FilterPattern: '',
+    Include: '',
+    Exclude: scope === 'account' ? EXCLUDE.join(',') : '/aws/lambda/log-reflector-*,/ecs/debug',
+    Enrollment: 'enabled',
+    ...(scope === 'account' ? { Scope: 'account' } : {}),
+    ...overrides,
+  };
+}
+
+let requests = 0;
+function request(
+  type: 'Create' | 'Update' | 'Delete',
+  properties: Record<string, unknown>,
+  old?: Record<string, unknown>,
+) {
+  requests += 1;
+  return {
+    RequestType: type,
+    ResponseURL: 'https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com/x',
+    StackId: `arn:aws:cloudformation:${REGION}:123456789012:stack/StackSet-log-reflector-members-x/${INSTALL}-f2e8-11ed-90ac-0eeb25b8ae21`,
+    RequestId: `request-${requests}`,
+    LogicalResourceId: 'BackfillRun',
+    ...(type === 'Create' ? {} : { PhysicalResourceId: `log-reflector-backfill-${FILTER_NAME}` }),
+    ResourceProperties: properties,
+    ...(old ? { OldResourceProperties: old } : {}),
+  };
+}
+
+interface Answer {
+  readonly response: CfnResponse;
+  /** The account policy and our per-group filters when the answer went out. */
+  readonly policyAtAnswer: string | undefined;
+  readonly oursAtAnswer: number;
+}
+
+/** The backfill over one fake account; the environment is the stack's for `scope`. */
+function backfill(
+  logs: FakeLogs,
+  clock: ReturnType<typeof virtualClock>,
+  scope: 'log-group' | 'account',
+  rateLimitRps = 100,
+) {
+  const answers: Answer[] = [];
+  const jobs: CleanupJob[] = [];
+  const handedOff: Continuation[] = [];
+  const recorded = recordTelemetry();
+  const settings = memberSettings({
+    destinationArn: DESTINATION,
+    rateLimitRps,
+    scope,
+    exclude: scope === 'account' ? EXCLUDE : ['/aws/lambda/log-reflector-*', '/ecs/debug'],
+  });
+  const deps: BackfillDeps = {
+    env: { ...memberEnv(settings), INSTALL_ID: INSTALL },
+    runtimeFor: (s) => logs.runtime({ requestsPerSecond: s.rateLimitRps, clock }),
+    handOff: async (_arn, payload) => {
+      handedOff.push(payload as Continuation);
+    },
+    clock,
+    telemetry: recorded.telemetry,
+    claim: memoryClaim(),
+    sendResponse: async (_url, response) => {
+      answers.push({
+        response,
+        policyAtAnswer: logs.accountPolicy?.policyName,
+        oursAtAnswer: logs.groupsWith(FILTER_NAME).length,
+      });
+    },
+    budgets: { graceMs: 1_000, syncBudgetMs: 60_000 },
+    startCleanup: async (job) => {
+      jobs.push(CleanupJobSchema.parse(JSON.parse(JSON.stringify(job))));
+    },
+  };
+  return { handler: createBackfillHandler(deps), answers, jobs, handedOff, recorded };
+}
+
+/** The cleanup worker over the same account, its schedule and live install in memory. */
+function worker(logs: FakeLogs, clock: ReturnType<typeof virtualClock>, live: () => LiveInstall | undefined) {
+  const state = { job: undefined as CleanupJob | undefined, scheduleRemoved: 0, selfDeleted: 0 };
+  const control: CleanupControl = {
+    async saveJob(job) {
+      state.job = CleanupJobSchema.parse(JSON.parse(JSON.stringify(job)));
+    },
+    liveInstall: async () => live(),
+    async removeSchedule() {
+      state.scheduleRemoved += 1;
+    },
+    async deleteSelf() {
+      state.selfDeleted += 1;
+      return { roleDeleted: true };
+    },
+  };
+  const handler = createCleanupHandler({
+    env: { INSTALL_ID: INSTALL, RATE_LIMIT_RPS: '100', AWS_REGION: REGION },
+    runtimeFor: (rps) => logs.runtime({ requestsPerSecond: rps, clock }),
+    control,
+    clock,
+    telemetry: recordTelemetry().telemetry,
+    graceMs: 120_000,
+  });
+  return { handler, state };
+}
+
+/** An account with eligible groups, some with a foreign filter, our own log groups and an excluded one. */
+function account(eligible: readonly string[], withOurs: boolean): FakeLogs {
+  const logs = new FakeLogs();
+  logs.addGroups([...eligible, '/aws/lambda/log-reflector-sweep', '/ecs/debug']);
+  for (const [i, g] of eligible.entries()) {
+    if (withOurs) logs.putFilterDirect(g, OURS);
+    if (i % 3 === 0) logs.putFilterDirect(g, FOREIGN);
+  }
+  return logs;
+}
+
+/**
+ * No gap: whenever one of our subscriptions is about to go (a per-group filter of ours, or our
+ * policy), every eligible group must still be covered by the other one.
+ */
+function guardNoGap(logs: FakeLogs, eligible: readonly string[]): { checks: number } {
+  const seen = { checks: 0 };
+  logs.fault = (operation, logGroupName) => {
+    if (operation === 'DeleteSubscriptionFilter' && eligible.includes(logGroupName ?? '')) {
+      seen.checks += 1;
+      expect(
+        logs.accountPolicy?.policyName,
+        `policy must be in place before ${logGroupName} loses our filter`,
+      ).toBe(FILTER_NAME);
+    }
+    if (operation === 'DeleteAccountPolicy' && logs.accountPolicy?.policyName === FILTER_NAME) {
+      seen.checks += 1;
+      const uncovered = eligible.filter((g) => !logs.filtersOf(g).some((f) => f.filterName === FILTER_NAME));
+      expect(uncovered, 'every eligible group carries our filter before the policy goes').toStrictEqual([]);
+    }
+  };
+  return seen;
+}
+
+const eligibleNames = (n: number) =>
+  Array.from({ length: n }, (_, i) => `/app/g-${String(i).padStart(4, '0')}`);
+
+describe('backfill in account scope', () => {
+  it('Create puts our policy (own log groups and configured names left out) and answers SUCCESS; no per-group work', async () => {
+    const logs = account(eligibleNames(5), false);
+    const clock = virtualClock();
+    const b = backfill(logs, clock, 'account');
+    await b.handler(request('Create', props('account')), context);
+    expect(b.answers.map((a) => a.response.Status)).toStrictEqual(['SUCCESS']);
+    expect(b.answers[0]?.response.Data).toStrictEqual({ Scope: 'account', AccountPolicy: 'in-place' });
+    expect(b.answers[0]?.response.Reason).toContain('created');
+    expect(logs.accountPolicy?.policyName).toBe(FILTER_NAME);
+    expect(parseSelectionCriteria(logs.accountPolicy?.selectionCriteria)).toStrictEqual(EXCLUDE);
+    expect(JSON.parse(logs.accountPolicy?.policyDocument ?? '{}')).toStrictEqual({
+      DestinationArn: DESTINATION,
+      RoleArn: ROLE_ARN,
+      FilterPattern: '',
+      Distribution: 'ByLogStream',
+    });
+    expect(logs.calls.DescribeLogGroups).toBe(0);
+    expect(logs.calls.PutSubscriptionFilter).toBe(0);
+    expect(b.jobs).toStrictEqual([]);
+    expect(b.recorded.metrics).toMatchObject({ AccountPolicyInPlace: 1, AccountPolicyConflict: 0 });
+  });
+
+  it('Create with a foreign account policy answers FAILED, names it, and leaves it untouched', async () => {
+    const logs = account(eligibleNames(3), false);
+    const theirs = {
+      policyName: 'aws-accelerator-subscription',
+      policyDocument: '{"DestinationArn":"arn:x"}',
+    };
+    logs.accountPolicy = theirs;
+    const b = backfill(logs, virtualClock(), 'account');
+    await b.handler(request('Create', props('account')), context);
+    expect(b.answers[0]?.response).toMatchObject({
+      Status: 'FAILED',
+      Data: { Scope: 'account', AccountPolicy: 'conflict' },
+      Reason: expect.stringContaining('"aws-accelerator-subscription" is not ours'),
+    });
+    expect(logs.accountPolicy).toStrictEqual(theirs);
+    expect(logs.calls.PutAccountPolicy + logs.calls.DeleteAccountPolicy).toBe(0);
+    expect(b.recorded.metrics).toMatchObject({ AccountPolicyInPlace: 0, AccountPolicyConflict: 1 });
+  });
+
+  it('opt-out (Enrollment disabled) deletes our policy; opting in again puts it back', async () => {
+    const logs = account(eligibleNames(3), false);
+    const b = backfill(logs, virtualClock(), 'account');
+    await b.handler(request('Create', props('account')), context);
+    await b.handler(
+      request('Update', props('account', { Enrollment: 'disabled' }), props('account')),
+      context,
+    );
+    expect(b.answers[1]?.response).toMatchObject({ Status: 'SUCCESS', Data: { AccountPolicy: 'removed' } });
+    expect(logs.accountPolicy).toBeUndefined();
+    await b.handler(
+      request('Update', props('account'), props('account', { Enrollment: 'disabled' })),
+      context,
+    );
+    expect(b.answers[2]?.response).toMatchObject({ Status: 'SUCCESS', Data: { AccountPolicy: 'in-place' } });
+    expect(logs.accountPolicy?.policyName).toBe(FILTER_NAME);
+  });
+
+  it('an opt-out whose deletion fails answers SUCCESS and leaves the deletion to the worker, which retries until it is gone', async () => {
+    const logs = account(eligibleNames(2), false);
+    const clock = virtualClock();
+    const b = backfill(logs, clock, 'account');
+    await b.handler(request('Create', props('account')), context);
+    let denied = true;
+    logs.fault = (op) => {
+      if (op === 'DeleteAccountPolicy' && denied)
+        throw Object.assign(new Error('denied'), { name: 'AccessDeniedException' });
+    };
+    await b.handler(
+      request('Update', props('account', { Enrollment: 'disabled' }), props('account')),
+      context,
+    );
+    expect(b.answers[1]?.response).toMatchObject({ Status: 'SUCCESS', Data: { AccountPolicy: 'failed' } });
+    expect(b.answers[1]?.response.Reason).toContain('retries the deletion');
+    expect(b.jobs).toMatchObject([{ kind: 'opted-out', policyName: FILTER_NAME, filterName: FILTER_NAME }]);
+    const w = worker(logs, clock, () => ({
+      installId: INSTALL,
+      filterName: FILTER_NAME,
+      scope: 'account',
+      enrollment: 'disabled',
+    }));
+    w.state.job = b.jobs[0];
+    expect(await w.handler(w.state.job, context)).toMatchObject({ kind: 'progress' });
+    expect(logs.accountPolicy?.policyName).toBe(FILTER_NAME); // still denied: retried next run
+    denied = false;
+    clock.t += CLEANUP_PERIOD_MS;
+    let outcome = await w.handler(w.state.job, context);
+    for (let i = 0; outcome.kind !== 'finished' && i < 10; i += 1) {
+      clock.t += CLEANUP_PERIOD_MS;
+      outcome = await w.handler(w.state.job, context);
+    }
+    expect(outcome).toMatchObject({ kind: 'finished', reason: 'done' });
+    expect(logs.accountPolicy).toBeUndefined();
+    expect(w.state.selfDeleted).toBe(0); // it belongs to the live stack
+  });
+
+  it('Delete (uninstall) deletes our policy and never a foreign one', async () => {
+    const logs = account(eligibleNames(2), false);
+    const b = backfill(logs, virtualClock(), 'account');
+    await b.handler(request('Create', props('account')), context);
+    await b.handler(request('Delete', props('account')), context);
+    expect(b.answers[1]?.response.Status).toBe('SUCCESS');
+    expect(b.answers[1]?.response.Reason).toContain('account policy "log-reflector-us-east-1" removed');
+    expect(logs.accountPolicy).toBeUndefined();
+    expect(b.jobs).toMatchObject([{ kind: 'uninstall', filterName: FILTER_NAME }]);
+    expect(b.jobs[0]?.policyName).toBeUndefined();
+    const theirs = { policyName: 'theirs' };
+    logs.accountPolicy = theirs;
+    await b.handler(request('Delete', props('account')), context);
+    expect(logs.accountPolicy).toStrictEqual(theirs);
+  });
+
+  it('a rename puts the policy under the new name in place of ours, not as a conflict', async () => {
+    const logs = account(eligibleNames(2), false);
+    const b = backfill(logs, virtualClock(), 'account');
+    await b.handler(request('Create', props('account', { FilterName: 'old-us-east-1' })), context);
+    expect(logs.accountPolicy?.policyName).toBe('old-us-east-1');
+    await b.handler(
+      request('Update', props('account'), props('account', { FilterName: 'old-us-east-1' })),
+      context,
+    );
+    expect(b.answers[1]?.response.Status).toBe('SUCCESS');
+    expect(logs.accountPolicy?.policyName).toBe(FILTER_NAME);
+  });
+});
+
+describe('switching scope on a running account, without a gap', () => {
+  it('log-group → account: the policy first, our per-group filters after it took effect, foreign filters untouched', async () => {
+    const eligible = eligibleNames(300);
+    const logs = account(eligible, true);
+    const clock = virtualClock();
+    const t0 = clock.now();
+    const guard = guardNoGap(logs, eligible);
+    const b = backfill(logs, clock, 'account');
+    // The old properties had no Scope: the stack was in log-group scope.
+    await b.handler(request('Update', props('account'), props('log-group')), context);
+    const [answer] = b.answers;
+    expect(answer?.response).toMatchObject({
+      Status: 'SUCCESS',
+      Data: { Scope: 'account', AccountPolicy: 'in-place' },
+    });
+    expect(answer?.response.Reason).toContain('removes our per-group filters from 15 minutes from now');
+    expect(answer?.policyAtAnswer).toBe(FILTER_NAME);
+    expect(answer?.oursAtAnswer).toBe(300); // the backfill itself removes none
+    expect(b.jobs).toStrictEqual([
+      expect.objectContaining({
+        kind: 'migrated',
+        filterName: FILTER_NAME,
+        startAfterMs: t0 + MIGRATION_START_DELAY_MS,
+      }),
+    ]);
+
+    const live: LiveInstall = {
+      installId: INSTALL,
+      filterName: FILTER_NAME,
+      scope: 'account',
+      enrollment: 'enabled',
+    };
+    const w = worker(logs, clock, () => live);
+    w.state.job = b.jobs[0];
+    // The kick-off invocation comes at once: it waits for the policy to take effect.
+    expect(await w.handler(w.state.job, context)).toStrictEqual({ kind: 'waiting' });
+    expect(logs.groupsWith(FILTER_NAME)).toHaveLength(300);
+    let outcome = await w.handler(w.state.job, context);
+    for (let tick = 1; outcome.kind !== 'finished' && tick < 50; tick += 1) {
+      clock.t = t0 + tick * CLEANUP_PERIOD_MS;
+      outcome = await w.handler(w.state.job, context);
+    }
+    expect(outcome).toMatchObject({ kind: 'finished', reason: 'done' });
+    expect(logs.groupsWith(FILTER_NAME)).toStrictEqual([]);
+    expect(logs.groupsWith('datadog')).toHaveLength(100);
+    expect(logs.accountPolicy?.policyName).toBe(FILTER_NAME);
+    expect(w.state).toMatchObject({ scheduleRemoved: 1, selfDeleted: 0 });
+    expect(guard.checks).toBe(300);
+  });
+
+  it('log-group → account with a foreign policy: FAILED, the stack stays in log-group scope, nothing removed', async () => {
+    const eligible = eligibleNames(10);
+    const logs = account(eligible, true);
+    logs.accountPolicy = { policyName: 'central-logging' };
+    const b = backfill(logs, virtualClock(), 'account');
+    await b.handler(request('Update', props('account'), props('log-group')), context);
+    expect(b.answers[0]?.response).toMatchObject({ Status: 'FAILED', Data: { AccountPolicy: 'conflict' } });
+    expect(b.answers[0]?.response.Reason).toContain('the stack stays in log-group scope');
+    expect(logs.groupsWith(FILTER_NAME)).toHaveLength(10);
+    expect(logs.accountPolicy).toStrictEqual({ policyName: 'central-logging' });
+    expect(b.jobs).toStrictEqual([]);
+  });
+
+  it('a migrated job stops when the stack switched back to log-group scope before it started', async () => {
+    const eligible = eligibleNames(20);
+    const logs = account(eligible, true);
+    const clock = virtualClock();
+    const b = backfill(logs, clock, 'account');
+    await b.handler(request('Update', props('account'), props('log-group')), context);
+    const w = worker(logs, clock, () => ({
+      installId: INSTALL,
+      filterName: FILTER_NAME,
+      scope: 'log-group',
+    }));
+    clock.t += MIGRATION_START_DELAY_MS;
+    expect(await w.handler(b.jobs[0], context)).toMatchObject({ kind: 'finished', reason: 'superseded' });
+    expect(logs.groupsWith(FILTER_NAME)).toHaveLength(20);
+    expect(w.state.selfDeleted).toBe(0);
+  });
+
+  it('account → log-group: every group gets our filter first; the policy goes after the answer', async () => {
+    const eligible = eligibleNames(40);
+    const logs = account(eligible, false);
+    const clock = virtualClock();
+    await backfill(logs, clock, 'account').handler(request('Create', props('account')), context);
+    const guard = guardNoGap(logs, eligible);
+    const b = backfill(logs, clock, 'log-group');
+    await b.handler(request('Update', props('log-group'), props('account')), context);
+    expect(b.answers[0]?.response.Status).toBe('SUCCESS');
+    // A rollback to account scope must find the policy: it is still there at the answer.
+    expect(b.answers[0]?.policyAtAnswer).toBe(FILTER_NAME);
+    expect(b.answers[0]?.oursAtAnswer).toBe(40);
+    expect(logs.accountPolicy).toBeUndefined();
+    expect(logs.groupsWith('datadog')).toHaveLength(14);
+    expect(guard.checks).toBe(1);
+  });
+
+  it('account → log-group in a large account: the policy stays through the chain and goes at its last hop', async () => {
+    const eligible = eligibleNames(600);
+    const logs = account(eligible, false);
+    const clock = virtualClock();
+    await backfill(logs, clock, 'account').handler(request('Create', props('account')), context);
+    const guard = guardNoGap(logs, eligible);
+    // 4 requests/s and a 60 s budget: the first step covers a fraction, the rest is handed on.
+    const b = backfill(logs, clock, 'log-group', 4);
+    await b.handler(request('Update', props('log-group'), props('account')), context);
+    expect(b.handedOff.length).toBeGreaterThan(0);
+    expect(logs.accountPolicy?.policyName).toBe(FILTER_NAME);
+    let hops = 0;
+    while (b.handedOff.length > 0) {
+      const next = b.handedOff.shift();
+      hops += 1;
+      await b.handler(JSON.parse(JSON.stringify(next)), context);
+      if (b.handedOff.length > 0) expect(logs.accountPolicy?.policyName).toBe(FILTER_NAME);
+    }
+    expect(hops).toBeGreaterThan(0);
+    expect(logs.groupsWith(FILTER_NAME)).toHaveLength(600);
+    expect(logs.accountPolicy).toBeUndefined();
+    expect(guard.checks).toBe(1);
+  });
+
+  it('account → log-group with a group that cannot be subscribed keeps the policy', async () => {
+    const eligible = eligibleNames(10);
+    const logs = account(eligible, false);
+    const clock = virtualClock();
+    await backfill(logs, clock, 'account').handler(request('Create', props('account')), context);
+    logs.fault = (op, group) => {
+      if (op === 'PutSubscriptionFilter' && group === '/app/g-0004')
+        throw Object.assign(new Error('boom'), { name: 'InvalidParameterException' });
+    };
+    const b = backfill(logs, clock, 'log-group');
+    await b.handler(request('Update', props('log-group'), props('account')), context);
+    expect(b.answers[0]?.response.Status).toBe('SUCCESS');
+    expect(logs.groupsWith(FILTER_NAME)).toHaveLength(9);
+    expect(logs.accountPolicy?.policyName).toBe(FILTER_NAME);
+    expect(b.recorded.lines).toContainEqual(
+      expect.objectContaining({
+        message: 'account policy',
+        extra: [expect.objectContaining({ state: 'kept-until-pass' })],
+      }),
+    );
+  });
+});
+
+describe('an invocation that failed still gets its one answer (account scope)', () => {
+  const record = (payload: unknown) => ({
+    version: '1.0',
+    requestContext: {
+      requestId: 'r',
+      functionArn: FUNCTION_ARN,
+      condition: 'RetriesExhausted',
+      approximateInvokeCount: 1,
+    },
+    requestPayload: payload,
+    responseContext: { statusCode: 200, executedVersion: '$LATEST', functionError: 'Unhandled' },
+    responsePayload: { errorType: 'Error', errorMessage: 'boom' },
+  });
+
+  it('a switch to account scope → FAILED (log-group scope stays); within account scope → SUCCESS; Delete → the worker deletes the policy', async () => {
+    const logs = account(eligibleNames(2), true);
+    const b = backfill(logs, virtualClock(), 'account');
+    await b.handler(record(request('Update', props('account'), props('log-group'))), context);
+    expect(b.answers[0]?.response).toMatchObject({
+      Status: 'FAILED',
+      Reason: expect.stringContaining('the stack stays in log-group scope'),
+    });
+    await b.handler(
+      record(request('Update', props('account', { FilterPattern: '?ERROR' }), props('account'))),
+      context,
+    );
+    expect(b.answers[1]?.response.Status).toBe('SUCCESS');
+    await b.handler(record(request('Delete', props('account'))), context);
+    expect(b.answers[2]?.response.Status).toBe('SUCCESS');
+    expect(b.jobs).toMatchObject([{ kind: 'uninstall', filterName: FILTER_NAME, policyName: FILTER_NAME }]);
+    expect(logs.groupsWith(FILTER_NAME)).toHaveLength(2);
+  });
+});
