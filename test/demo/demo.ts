@@ -860,8 +860,8 @@ export class DemoSession {
     const verdict =
       `${ok ? 'PASS' : 'FAIL'}: ${eventsReceived - forwardedWhileOptedOut} of ${eventsExpected} events ` +
       `written while enrolled reached the local Sumo source (${lost} lost, ${duplicates} duplicate lines); ` +
-      `accounts not enrolled forwarded ${forwardedWhileOptedOut} of ${eventsWhileOptedOut}, the reflector held back ` +
-      `${eventsNotEnrolled} (enrolled list generation ${generation}); ${wallSeconds} s`;
+      `${forwardedWhileOptedOut} of ${eventsWhileOptedOut} written while not enrolled did; the reflector held back ` +
+      `${eventsNotEnrolled} of accounts off the enrolled list (generation ${generation}); ${wallSeconds} s`;
     const esm = (this.esm as EventSourceMapping).stats;
     return {
       ok,

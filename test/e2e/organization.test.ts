@@ -142,7 +142,9 @@ describe('a small organization on one machine', () => {
     expect(report.strayEvents).toBe(0);
     expect(report.eventsNotEnrolled).toBe(0);
     for (const a of report.accounts) expect(a.eventsNotEnrolled).toBe(0);
-    expect(report.verdict).toContain('the reflector held back 0 (enrolled list generation 1)');
+    expect(report.verdict).toContain(
+      'the reflector held back 0 of accounts off the enrolled list (generation 1)',
+    );
   });
 
   it('prints a row per account × region and the verdict', () => {
