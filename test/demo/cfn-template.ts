@@ -31,6 +31,11 @@ export interface StackScope {
   readonly region: string;
   readonly partition?: string;
   readonly stackName: string;
+  /**
+   * The stack's id (`AWS::StackId`): `arn:…:stack/<name>/<uuid>`, the uuid CloudFormation gives
+   * it at creation. Default: `…/<name>/demo`.
+   */
+  readonly stackId?: string;
   /** Effective parameter values (see `effectiveParameters`). */
   readonly parameters: Readonly<Record<string, string>>;
   /** Physical ids of resources the caller created (logical id → Ref value). */
@@ -167,7 +172,10 @@ export class TemplateReader {
       case 'AWS::StackName':
         return s.stackName;
       case 'AWS::StackId':
-        return `arn:${this.partition}:cloudformation:${s.region}:${s.account}:stack/${s.stackName}/demo`;
+        return (
+          s.stackId ??
+          `arn:${this.partition}:cloudformation:${s.region}:${s.account}:stack/${s.stackName}/demo`
+        );
       case 'AWS::NoValue':
         return NO_VALUE;
     }

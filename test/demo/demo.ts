@@ -8,41 +8,62 @@
  *  1. organization: management account, central account (security OU), N members
  *     (workloads OU; the last one carries the opt-out tag);
  *  2. synthesis of the deployment for that organization (deployment.ts);
- *  3. central side: stream, failure bucket, Sumo secret (holding the local source's URL),
- *     event source mapping → reflector; a stand-in destination per account × region;
+ *  3. central side: stream, failure bucket, central state bucket (where the enrolled list is
+ *     published), Sumo secret (holding the local source's URL), event source mapping →
+ *     reflector; a stand-in destination per account × region;
  *  4. `G` log groups per account × region, before anything is deployed;
- *  5. the StackSets and their instances (backfill Create everywhere), then the reconciler's
- *     post-deploy run and the StackSet operations it starts (backfill Update);
- *  6. events into every group (round 1);
- *     faults only: an account joins (MoveAccount event, auto-deployment, scheduled reconcile)
- *     and an enrolled account gets the opt-out tag (TagResource event → reconcile → Update);
+ *  5. the org stack: the reconciler's state bucket, the StackSets and their instances — every
+ *     one created with the StackSet's Enrollment=disabled (backfill Create subscribes nothing) —
+ *     then the reconciler's after-deploy run: it publishes the enrolled list, then enables the
+ *     untagged accounts, and the operations land (backfill Update subscribes);
+ *  6. faults only: a stray filter of ours left in the opted-out account (the reflector must
+ *     hold its events back; the sweep removes it in 8);
+ *     events into every group (round 1);
+ *     faults only: an account joins (CreateAccountResult, MoveAccount → the reconciler waits
+ *     for auto-deployment, which creates its stacks disabled, then publishes and enables it),
+ *     and an enrolled account gets the opt-out tag (TagResource → the reconciler takes it off
+ *     the list, then disables it; while that operation runs its filters still deliver, and the
+ *     reflector holds those events back);
  *  7. new log groups everywhere (CloudTrail CreateLogGroup → EventBridge → subscriber);
  *  8. events into every group (round 2), then the scheduled sweep everywhere;
  *  9. drain: stand-ins → central stream → reflector until every record is acknowledged;
  * 10. tally: what the local source accepted against what was written.
- * The verdict passes when no event written while its account was enrolled is missing and no
- * event written while its account was opted out arrived.
+ * An event counts as written while enrolled when its account's member stack ran
+ * Enrollment=enabled and the account was on the published enrolled list. The verdict passes
+ * when no such event is missing and no event written while not enrolled arrived.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { CloudWatchLogsClient, PutSubscriptionFilterCommand } from '@aws-sdk/client-cloudwatch-logs';
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import type { KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
+import type { KinesisStreamBatchResponse } from 'aws-lambda';
+import { parseEnrolledList } from '../../central/reflector/enrolled';
 import { loadReflectorEnv, senderOptionsFrom } from '../../central/reflector/env';
+import { ENROLLED_LIST_KEY } from '../../shared/enrollment';
 import { FUNCTION_NAMES } from '../../shared/naming';
 import { type CfnResponseServer, startCfnResponseServer } from '../support/cfn-response-server';
 import { type MotoServer, startMoto } from '../support/moto';
 import { type FaultPlan, type SumoServer, startSumoServer } from '../support/sumo-server';
 import { ACCESS_ROLE_NAME, type EmulatedAccount, MANAGEMENT_CREDENTIALS } from './aws';
-import { centralStack, type Deployment, demoConfig, exampleConfig } from './deployment';
-import { Reconciler } from './enrollment';
+import { createTemplateBucket, generatedBucketName, type TemplateBucket } from './buckets';
+import {
+  centralStack,
+  type Deployment,
+  demoConfig,
+  exampleConfig,
+  orgScope,
+  reconcilerSetup,
+} from './deployment';
+import { type ReconcileOutcome, Reconciler } from './enrollment';
 import { InProcessLambda } from './lambda';
 import { CloudTrailWatcher, type MemberStackInstance, MemberStacks, MemberTelemetry } from './member';
 import { type AccountRole, EmulatedOrg, type OptOutTag } from './org';
 import { createStream, DestinationRelay, type EsmStats, EventSourceMapping } from './pipeline';
-import { StackSetsPlayer } from './stacksets';
+import { InProcessReflector } from './reflector';
+import { StackSetsPlayer, type SyncResult } from './stacksets';
 import { startThrottleProxy, type ThrottleProxy } from './throttle-proxy';
 import { groupName, type RegionTally, Workload } from './workload';
 
@@ -94,6 +115,7 @@ export interface RegionReport {
   readonly eventsExpected: number;
   readonly eventsWhileOptedOut: number;
   readonly forwardedWhileOptedOut: number;
+  readonly strayEvents: number;
   readonly lost: number;
   readonly duplicates: number;
   readonly unsubscribed: number;
@@ -106,7 +128,29 @@ export interface AccountReport {
   readonly role: AccountRole;
   /** Carries the opt-out tag at the end of the run. */
   readonly optedOut: boolean;
+  /** On the enrolled list at the end of the run. */
+  readonly enrolled: boolean;
+  /** Events of this account the reflector held back: not on the enrolled list (its log lines). */
+  readonly eventsNotEnrolled: number;
   readonly regions: readonly RegionReport[];
+}
+
+/** One reconciler invocation: what triggered it, the list it published, the overrides it wrote. */
+export interface EnrollmentRun {
+  readonly trigger: string;
+  readonly published?: { readonly generation: number; readonly accounts: readonly string[] };
+  readonly changes: readonly { readonly account: string; readonly action: string }[];
+  /** Polls it spent waiting for a joining account's auto-deployment. */
+  readonly waits: number;
+}
+
+/** The enrolled list as the reconciler last published it (read from the central state bucket). */
+export interface EnrolledListReport {
+  readonly bucket: string;
+  readonly key: string;
+  readonly generation: number;
+  readonly updatedAt: string;
+  readonly accounts: readonly string[];
 }
 
 export interface DemoReport {
@@ -120,6 +164,13 @@ export interface DemoReport {
   readonly duplicates: number;
   readonly eventsWhileOptedOut: number;
   readonly forwardedWhileOptedOut: number;
+  /** Events written while not enrolled into a group that still carried our filter (they reach the reflector). */
+  readonly strayEvents: number;
+  /** Events the reflector held back because their account was not on the enrolled list (its log lines). */
+  readonly eventsNotEnrolled: number;
+  readonly enrolledList: EnrolledListReport | undefined;
+  /** The reconciler's runs, in order. */
+  readonly enrollmentRuns: readonly EnrollmentRun[];
   /** Eligible groups of enrolled accounts without our filter; our filters left in opted-out ones. */
   readonly unsubscribed: number;
   readonly strayFilters: number;
@@ -136,6 +187,10 @@ export interface DemoReport {
     readonly esm: EsmStats;
     readonly relayedRecords: number;
     readonly reconcileRuns: number;
+    /** Batches the reflector handed back to Kinesis for want of a usable enrolled list. */
+    readonly enrollmentListUnavailable: number;
+    /** StackSet operations that landed after the reflector's list cache expired (see reflector.ts). */
+    readonly reflectorCacheExpiries: number;
     readonly createLogGroupEvents: number;
     readonly subscriberEventsParked: number;
     readonly memberProblems: number;
@@ -218,6 +273,12 @@ export class DemoSession {
   private watcher?: CloudTrailWatcher;
   private player?: StackSetsPlayer;
   private reconciler?: Reconciler;
+  private reflector?: InProcessReflector;
+  /** The central state bucket (the enrolled list) and a central-account client to read it. */
+  private centralState?: { bucket: string; s3: S3Client };
+  private enrolledList?: EnrolledListReport;
+  private readonly runLog: EnrollmentRun[] = [];
+  private readonly substituted = new Set<string>();
   private relay?: DestinationRelay;
   private esm?: EventSourceMapping;
   private optOut: OptOutTag;
@@ -350,18 +411,32 @@ export class DemoSession {
     for (const account of org.accounts)
       await Promise.all(this.regions.map((r) => this.workload.createGroups(account, r, early)));
 
-    // 5. The StackSets, their instances, the post-deploy reconcile.
+    // 5. The org stack: the reconciler's state bucket, the StackSets (every instance starts
+    // disabled: the StackSet's value), the after-deploy run (publish, then enable), the operations land.
+    await this.deployOrgStack(deployment, org);
     const player = this.player as StackSetsPlayer;
+    const reconciler = this.reconciler as Reconciler;
     await player.createStackSets();
     const deployed = await player.deployInstanceGroups();
-    this.progress(`StackSets deployed: ${deployed.created} member stacks (backfill Create in each)`);
-    const afterDeploy = await (this.reconciler as Reconciler).afterDeploy();
-    this.progress(`enrollment reconciled after deploy: ${describeRun(afterDeploy)}`);
+    const createdDisabled = [...(this.stacks as MemberStacks).instances.values()].filter(
+      (i) => i.parameters.Enrollment === 'disabled',
+    ).length;
+    this.progress(
+      `StackSets deployed: ${deployed.created} member stacks, ${createdDisabled} of them created with Enrollment=disabled ` +
+        `(the StackSet's value; backfill Create subscribed ${this.metric('backfill', 'Subscribed')} groups)`,
+    );
+    const before = this.metric('backfill', 'Subscribed');
+    const afterDeploy = await this.afterRun('deploy', await reconciler.afterDeploy({ land: false }));
+    const landed = await reconciler.land();
+    this.progress(
+      `enrollment reconciled after deploy: ${afterDeploy}; operations landed: ${landed.updated} stacks updated (backfill Update subscribed ${this.metric('backfill', 'Subscribed') - before} groups)`,
+    );
     await this.options.afterDeploy?.(this);
     this.checkAborted();
     this.startPump();
 
-    // 6. Round 1; the mid-run changes of the fault scenario.
+    // 6. Round 1; the fault scenario's stray filter and mid-run changes.
+    if (faults) await this.plantStrayFilter(early);
     const firstMember = org.accounts.find((a) => a.role === 'member' && !this.optedOut.has(a.id));
     if (faults && firstMember) this.poison = this.workload.eventId(firstMember, home, 'r1', 0, 0);
     await this.writeRound('r1');
@@ -403,27 +478,32 @@ export class DemoSession {
     const stream = await createStream(central, home, c.streamName, {
       onDemand: c.streamMode === 'ON_DEMAND',
     });
-    const s3 = central.client(S3Client, home);
-    // CloudFormation names an unnamed bucket <stack>-<logical id>-<random>, lower case.
-    const bucket = `stackset-log-reflector-central-failurebucket-${randomBytes(4).toString('hex')}`;
-    await s3.send(
-      new CreateBucketCommand({
-        Bucket: bucket,
-        ...(home === 'us-east-1'
-          ? {}
-          : { CreateBucketConfiguration: { LocationConstraint: home as 'eu-west-1' } }),
-      }),
+    // Both buckets as the central template defines them: the failure bucket (unnamed: named
+    // by CloudFormation) and the state bucket (named from the org stack's id).
+    const failureBucket = await this.bucket(
+      central,
+      d.central,
+      c.scope,
+      c.failureBucketLogicalId,
+      generatedBucketName(c.scope.stackName, c.failureBucketLogicalId),
     );
+    const stateBucket = await this.bucket(
+      central,
+      d.central,
+      c.scope,
+      c.stateBucketLogicalId,
+      c.stateBucketName,
+    );
+    const s3 = central.client(S3Client, home);
+    this.centralState = { bucket: stateBucket.name, s3 };
     // The operator puts the source URL into the secret after the first deploy (docs/deploy.md).
     const secret = await central
       .client(SecretsManagerClient, home)
       .send(new CreateSecretCommand({ Name: c.secretName, SecretString: this.sumo.url() }));
     const env = c.reflectorEnv({
-      account: central.id,
-      region: home,
-      stackName: 'StackSet-log-reflector-central',
-      parameters: {},
-      physicalIds: { [c.secretLogicalId]: secret.ARN ?? '', [c.bucketLogicalId]: bucket },
+      [c.secretLogicalId]: secret.ARN ?? '',
+      [c.failureBucketLogicalId]: failureBucket.name,
+      [c.stateBucketLogicalId]: stateBucket.name,
     });
     // The reflector has no injection seam: it reads process.env like the Lambda runtime gives
     // it, and its SDK clients use the central account's credentials from there.
@@ -443,19 +523,15 @@ export class DemoSession {
       POWERTOOLS_LOG_LEVEL: this.options.verbose ? 'INFO' : 'SILENT',
       POWERTOOLS_METRICS_DISABLED: 'true',
     });
-    const reflector = await import('../../central/reflector/handler');
-    reflector.resetRuntime();
     const reflectorArn = `arn:aws:lambda:${home}:${central.id}:function:${FUNCTION_NAMES.reflector}`;
-    this.lambda.register(reflectorArn, c.reflectorTimeoutSeconds, (event, context) =>
-      reflector.handler(event as KinesisStreamEvent, context),
-    );
+    this.reflector = await InProcessReflector.load(this.lambda, reflectorArn, c.reflectorTimeoutSeconds);
     this.relay = new DestinationRelay(stream);
     this.esm = new EventSourceMapping(
       stream,
       home,
       c.eventSourceMapping,
       async (event) => (await this.lambda.invoke(reflectorArn, event)) as KinesisStreamBatchResponse,
-      { s3, bucket },
+      { s3, bucket: failureBucket.name },
       `arn:aws:iam::${central.id}:role/${FUNCTION_NAMES.reflector}-${home}`,
     );
     await this.esm.init();
@@ -475,19 +551,135 @@ export class DemoSession {
       this.watcher,
       this.moto.endpoint,
     );
-    this.reconciler = new Reconciler(
-      d,
-      this.lambda,
-      this.player,
-      this.moto.endpoint,
-      this.options.verbose ? 'INFO' : 'SILENT',
-    );
     if (this.options.faults) {
       const attempts = senderOptionsFrom(loadReflectorEnv(env)).maxAttempts;
       this.sumo.setPlan(sumoFaults(() => this.poison, attempts + 1));
     }
     this.progress(
-      `central side in ${central.id}/${home}: stream ${c.streamName}, failure bucket, secret ${c.secretName}, reflector`,
+      `central side in ${central.id}/${home}: stream ${c.streamName}, failure bucket, state bucket ${stateBucket.name}, secret ${c.secretName}, reflector`,
+    );
+  }
+
+  /** Creates a bucket as its template defines it and notes what moto was not given. */
+  private async bucket(...args: Parameters<typeof createTemplateBucket>): Promise<TemplateBucket> {
+    const created = await createTemplateBucket(...args);
+    for (const s of created.substituted) this.substituted.add(s);
+    return created;
+  }
+
+  /** The org stack's own resources: the reconciler's state bucket, and the reconciler. */
+  private async deployOrgStack(d: Deployment, org: EmulatedOrg): Promise<void> {
+    const setup = reconcilerSetup(d);
+    const scope = orgScope(d);
+    const stateBucket = await this.bucket(
+      org.management,
+      d.org,
+      scope,
+      setup.stateBucketLogicalId,
+      generatedBucketName(d.orgStackName, setup.stateBucketLogicalId),
+    );
+    this.reconciler = new Reconciler({
+      deployment: d,
+      lambda: this.lambda,
+      player: this.player as StackSetsPlayer,
+      endpoint: this.moto.endpoint,
+      env: setup.env({ [setup.stateBucketLogicalId]: stateBucket.name }),
+      timeoutSeconds: setup.timeoutSeconds,
+      logLevel: this.options.verbose ? 'INFO' : 'SILENT',
+    });
+    this.progress(
+      `org stack in ${org.management.id}/${d.config.homeRegion}: reconciler state bucket ${stateBucket.name}; ` +
+        `it publishes to s3://${this.reconciler.config.enrolledListBucket}/${ENROLLED_LIST_KEY} in ${d.config.centralAccountId}`,
+    );
+    if (this.substituted.size > 0)
+      this.progress(
+        `buckets as the templates define them, except in moto: ${[...this.substituted].join('; ')}; moto evaluates no Allow, so the cross-account publish passes without the policy that admits it in AWS (docs/demo.md)`,
+      );
+  }
+
+  /** Reads the enrolled list the reconciler published, as the central account (the reflector) reads it. */
+  private async readEnrolledList(): Promise<EnrolledListReport | undefined> {
+    const state = this.centralState;
+    if (!state) return undefined;
+    try {
+      const out = await state.s3.send(new GetObjectCommand({ Bucket: state.bucket, Key: ENROLLED_LIST_KEY }));
+      const where = `s3://${state.bucket}/${ENROLLED_LIST_KEY}`;
+      const list = parseEnrolledList((await out.Body?.transformToString()) ?? '', where);
+      return {
+        bucket: state.bucket,
+        key: ENROLLED_LIST_KEY,
+        generation: list.generation,
+        updatedAt: list.updatedAt,
+        accounts: list.accounts,
+      };
+    } catch (err) {
+      if ((err as Error).name === 'NoSuchKey') return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * After a reconcile run: reads the list it published and describes the run. The operations
+   * the run started take minutes in AWS — longer than the reflector's list cache — so a
+   * reflector that has run reads the new list before they land (reflector.ts `expireCache`).
+   */
+  private async afterRun(trigger: string, outcome: ReconcileOutcome): Promise<string> {
+    const list = await this.readEnrolledList();
+    const published = list !== undefined && list.generation !== this.enrolledList?.generation;
+    this.enrolledList = list;
+    if (published && (this.esm?.stats.invocations ?? 0) > 0) this.reflector?.expireCache();
+    const r = outcome.result;
+    const all = r.status === 'ignored' ? [] : r.stackSets.flatMap((set) => set.changes);
+    this.runLog.push({
+      trigger,
+      ...(published ? { published: { generation: list.generation, accounts: list.accounts } } : {}),
+      changes: all.map((c) => ({ account: c.account, action: c.action })),
+      waits: outcome.waits,
+    });
+    if (r.status === 'ignored') return `ignored (${r.reason})`;
+    const names = new Map((this.org as EmulatedOrg).accounts.map((a) => [a.id, a.name]));
+    const byAction = new Map<string, string[]>();
+    for (const c of all)
+      byAction.set(c.action, [...(byAction.get(c.action) ?? []), names.get(c.account) ?? c.account]);
+    const changes = [...byAction].map(([action, accounts]) => `${action} ${accounts.join(', ')}`);
+    return [
+      ...(outcome.waits > 0 ? [`waited ${outcome.waits} poll(s) for the auto-deployment`] : []),
+      published
+        ? `published enrolled list generation ${list.generation} (${list.accounts.length} accounts)`
+        : 'published nothing new',
+      changes.length > 0 ? `then ${changes.join('; ')}` : 'no change',
+    ].join(', ');
+  }
+
+  private metric(service: 'backfill' | 'subscriber' | 'sweep', name: string): number {
+    return this.telemetry.metric(service, name);
+  }
+
+  /**
+   * A filter of ours left behind in the account opted out from the start (as an earlier
+   * install, or a disable whose backfill could not reach the group, would leave it): created
+   * by hand the way the member functions create ours, on one group of the home region. Its
+   * events reach the central stream; the reflector must hold them back (the account is not on
+   * the enrolled list); the scheduled sweep, which keeps running while disabled, removes it.
+   */
+  private async plantStrayFilter(early: readonly string[]): Promise<void> {
+    const home = this.regions[0] as string;
+    const account = (this.org as EmulatedOrg).accounts.find((a) => this.optedOut.has(a.id));
+    const instance = account ? this.stacks?.instances.get(`${account.id}/${home}`) : undefined;
+    const logGroupName = early[0];
+    if (!account || !instance || !logGroupName) return;
+    const env = instance.view.env('backfill');
+    await account.client(CloudWatchLogsClient, home).send(
+      new PutSubscriptionFilterCommand({
+        logGroupName,
+        filterName: env.FILTER_NAME,
+        filterPattern: env.FILTER_PATTERN ?? '',
+        destinationArn: instance.standIn.arn,
+        roleArn: env.SENDER_ROLE_ARN,
+      }),
+    );
+    this.progress(
+      `stray filter: ${env.FILTER_NAME} put by hand on ${logGroupName} in ${account.name} (${account.id}, opted out), a leftover of ours`,
     );
   }
 
@@ -495,35 +687,88 @@ export class DemoSession {
     const org = this.org as EmulatedOrg;
     const reconciler = this.reconciler as Reconciler;
     const player = this.player as StackSetsPlayer;
-    // An account joins: created (at the root), given log groups, moved into a target OU.
+    // An account joins: CreateAccount lands it at the root (CreateAccountResult: not under the
+    // target OUs yet), its applications create log groups, MoveAccount puts it into a target OU.
+    // The reconciler waits for the auto-deployment, which creates its stacks with the StackSet's
+    // Enrollment=disabled, then publishes the list with it and enables it.
     const { account, ou } = await org.joinAccount(`member-${this.accounts + 1}`);
-    await Promise.all(this.regions.map((r) => this.workload.createGroups(account, r, early)));
-    const moved = await reconciler.moved(account.id, org.rootId, ou);
-    const deployed = await player.autoDeploy(ou);
-    const scheduled = await reconciler.scheduled();
-    this.progress(
-      `joined: ${account.id} (MoveAccount → reconcile: ${describeRun(moved)}; auto-deployment: ${deployed.created} member stacks; scheduled reconcile: ${describeRun(scheduled)})`,
+    const created = await this.afterRun(
+      'CreateAccountResult',
+      await reconciler.accountCreated(account.id, account.name),
     );
-    // An enrolled account opts out mid-run.
+    await Promise.all(this.regions.map((r) => this.workload.createGroups(account, r, early)));
+    await org.move(account.id, ou);
+    let deployed: SyncResult | undefined;
+    let disabledAtCreation = 0;
+    reconciler.whileWaiting(async () => {
+      deployed = await player.autoDeploy(ou);
+      disabledAtCreation = [...(this.stacks as MemberStacks).instances.values()].filter(
+        (i) => i.account.id === account.id && effectiveEnrollment(i) === 'disabled',
+      ).length;
+    });
+    const moved = await this.afterRun(
+      'MoveAccount',
+      await reconciler.moved(account.id, org.rootId, ou, { land: false }),
+    );
+    const landed = await reconciler.land();
+    this.progress(
+      `joined: ${account.name} ${account.id} (CreateAccountResult → reconcile: ${created}; MoveAccount → reconcile: ` +
+        `${moved}; the auto-deployment created ${deployed?.created ?? 0} member stacks, ${disabledAtCreation} of them disabled; ` +
+        `operations landed: ${landed.updated} stacks updated)`,
+    );
+    // An enrolled account opts out mid-run. What it wrote while enrolled is forwarded first:
+    // records still in the stream when an account leaves the list are held back by design.
     const tagged = org.accounts.find((a) => a.role === 'member' && !this.optedOut.has(a.id));
     if (tagged) {
+      await this.drain();
+      this.startPump();
       await org.tag(tagged.id, this.optOut);
       this.optedOut.add(tagged.id);
-      const run = await reconciler.tagged(tagged.id, this.optOut.key, this.optOut.value);
+      const run = await this.afterRun(
+        'TagResource',
+        await reconciler.tagged(tagged.id, this.optOut.key, this.optOut.value, { land: false }),
+      );
+      // The disable operation runs for minutes; meanwhile the account's filters still deliver.
+      const instances = [...(this.stacks as MemberStacks).instances.values()].filter(
+        (i) => i.account.id === tagged.id,
+      );
+      const heldBefore = this.reflector?.notEnrolled.get(tagged.id) ?? 0;
+      await Promise.all(instances.map((i) => this.writeInstance(i, 'r1t')));
+      await this.drain();
+      this.startPump();
+      const held = (this.reflector?.notEnrolled.get(tagged.id) ?? 0) - heldBefore;
+      const removedBefore = this.metric('backfill', 'Removed');
+      const landedDisable = await reconciler.land();
       this.progress(
-        `tagged: ${tagged.id} ${this.optOut.key}=${this.optOut.value} (reconcile: ${describeRun(run)})`,
+        `tagged: ${tagged.name} ${tagged.id} ${this.optOut.key}=${this.optOut.value} (TagResource → reconcile: ${run}; ` +
+          `while the operation ran, its filters still delivered: the reflector held back ${held} events; operations landed: ` +
+          `${landedDisable.updated} stacks updated, backfill Update removed ${this.metric('backfill', 'Removed') - removedBefore} filters)`,
       );
     }
     await this.writeRound('r1b');
   }
 
+  /** Whether `instance`'s account is enrolled now: its stack runs enabled and it is on the list. */
+  private enrolledNow(instance: MemberStackInstance): boolean {
+    return (
+      effectiveEnrollment(instance) === 'enabled' &&
+      (this.enrolledList?.accounts.includes(instance.account.id) ?? false)
+    );
+  }
+
+  private writeInstance(instance: MemberStackInstance, round: string): Promise<void> {
+    return this.workload.write(
+      instance.account,
+      instance.region,
+      round,
+      this.enrolledNow(instance),
+      instance.view.env('backfill').FILTER_NAME ?? '',
+    );
+  }
+
   private async writeRound(round: string): Promise<void> {
     const instances = [...(this.stacks as MemberStacks).instances.values()];
-    await Promise.all(
-      instances.map((i) =>
-        this.workload.write(i.account, i.region, round, effectiveEnrollment(i) === 'enabled'),
-      ),
-    );
+    await Promise.all(instances.map((i) => this.writeInstance(i, round)));
   }
 
   /** Relay + event source mapping in the background while the run goes on. */
@@ -568,6 +813,7 @@ export class DemoSession {
 
   private async report(): Promise<DemoReport> {
     const stacks = this.stacks as MemberStacks;
+    const reflector = this.reflector as InProcessReflector;
     const { otherLines, duplicates } = this.workload.receive(this.sumo.accepted());
     const accounts: AccountReport[] = [];
     for (const account of (this.org as EmulatedOrg).accounts) {
@@ -595,6 +841,8 @@ export class DemoSession {
         name: account.name,
         role: account.role,
         optedOut: this.optedOut.has(account.id),
+        enrolled: this.enrolledList?.accounts.includes(account.id) ?? false,
+        eventsNotEnrolled: reflector.notEnrolled.get(account.id) ?? 0,
         regions,
       });
     }
@@ -605,14 +853,15 @@ export class DemoSession {
     const eventsExpected = sum((r) => r.eventsExpected);
     const eventsReceived = sum((r) => r.eventsReceived);
     const eventsWhileOptedOut = sum((r) => r.eventsWhileOptedOut);
+    const eventsNotEnrolled = reflector.eventsNotEnrolled;
+    const generation = this.enrolledList?.generation ?? 'none';
     const wallSeconds = Math.round((performance.now() - this.started) / 100) / 10;
     const ok = lost === 0 && forwardedWhileOptedOut === 0 && eventsExpected > 0;
     const verdict =
       `${ok ? 'PASS' : 'FAIL'}: ${eventsReceived - forwardedWhileOptedOut} of ${eventsExpected} events ` +
       `written while enrolled reached the local Sumo source (${lost} lost, ${duplicates} duplicate lines); ` +
-      `groups not enrolled forwarded ${forwardedWhileOptedOut} of ${eventsWhileOptedOut}; ${wallSeconds} s`;
-    const metric = (service: 'backfill' | 'subscriber' | 'sweep', name: string) =>
-      this.telemetry.metric(service, name);
+      `${forwardedWhileOptedOut} of ${eventsWhileOptedOut} written while not enrolled did; the reflector held back ` +
+      `${eventsNotEnrolled} of accounts off the enrolled list (generation ${generation}); ${wallSeconds} s`;
     const esm = (this.esm as EventSourceMapping).stats;
     return {
       ok,
@@ -625,6 +874,10 @@ export class DemoSession {
       duplicates,
       eventsWhileOptedOut,
       forwardedWhileOptedOut,
+      strayEvents: sum((r) => r.strayEvents),
+      eventsNotEnrolled,
+      enrolledList: this.enrolledList,
+      enrollmentRuns: [...this.runLog],
       unsubscribed: sum((r) => r.unsubscribed),
       strayFilters: sum((r) => r.strayFilters),
       otherLines,
@@ -639,17 +892,19 @@ export class DemoSession {
         esm: { ...esm },
         relayedRecords: (this.relay as DestinationRelay).records,
         reconcileRuns: (this.reconciler as Reconciler).runs,
+        enrollmentListUnavailable: reflector.listUnavailable,
+        reflectorCacheExpiries: reflector.cacheExpiries,
         createLogGroupEvents: (this.watcher as CloudTrailWatcher).delivered,
         subscriberEventsParked: this.lambda.parked.length,
         memberProblems: this.telemetry.problems.length,
         subscribedBy: {
-          backfill: metric('backfill', 'Subscribed'),
-          subscriber: metric('subscriber', 'Subscribed'),
-          sweep: metric('sweep', 'Subscribed'),
+          backfill: this.metric('backfill', 'Subscribed'),
+          subscriber: this.metric('subscriber', 'Subscribed'),
+          sweep: this.metric('sweep', 'Subscribed'),
         },
         removedBy: {
-          backfill: metric('backfill', 'Removed'),
-          sweep: metric('sweep', 'Removed'),
+          backfill: this.metric('backfill', 'Removed'),
+          sweep: this.metric('sweep', 'Removed'),
         },
       },
     };
@@ -732,6 +987,7 @@ export class DemoSession {
       ...(this.proxy ? [this.proxy.stop()] : []),
     ]);
     await this.pumpLoop;
+    this.reflector?.restore();
     if (this.configDir) rmSync(this.configDir, { recursive: true, force: true });
     for (const [k, v] of this.savedEnv) {
       if (v === undefined) delete process.env[k];
@@ -739,14 +995,6 @@ export class DemoSession {
     }
     this.savedEnv.clear();
   }
-}
-
-function describeRun(outcome: Awaited<ReturnType<Reconciler['run']>>): string {
-  const r = outcome.result;
-  if (r.status === 'ignored') return `ignored (${r.reason})`;
-  const changes = r.stackSets.flatMap((s) => s.changes.map((c) => `${c.action} ${c.account}`));
-  const sync = outcome.sync;
-  return `${changes.length > 0 ? changes.join(', ') : 'no change'}; stacks updated: ${sync.updated}`;
 }
 
 /** Runs the demo once and stops everything. */

@@ -10,7 +10,13 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DeploymentConfig, DeploymentConfigInput } from '../../shared/config';
 import { FUNCTION_NAMES } from '../../shared/naming';
-import { type CfnTemplate, type StackScope, TemplateError, TemplateReader } from './cfn-template';
+import {
+  type CfnTemplate,
+  effectiveParameters,
+  type StackScope,
+  TemplateError,
+  TemplateReader,
+} from './cfn-template';
 
 /** The example configuration committed in cdk.json (what `npm run synth` uses). */
 export function exampleConfig(): DeploymentConfigInput {
@@ -48,10 +54,31 @@ export interface StackSetDefinition {
 export interface Deployment {
   readonly config: DeploymentConfig;
   readonly orgStackName: string;
+  /** `AWS::StackId` of the org stack (the central state bucket's name is derived from it). */
+  readonly orgStackId: string;
   readonly org: CfnTemplate;
   readonly member: CfnTemplate;
   readonly central: CfnTemplate;
-  readonly stackSets: { readonly members: StackSetDefinition; readonly management?: StackSetDefinition };
+  readonly stackSets: {
+    readonly central: StackSetDefinition;
+    readonly members: StackSetDefinition;
+    readonly management?: StackSetDefinition;
+  };
+}
+
+/**
+ * The S3 bucket a function's environment variable names with `Ref`: how the demo tells the
+ * buckets of a template apart (by what the template says each one is for, not by their order).
+ */
+function bucketNamedBy(reader: TemplateReader, functionId: string, variable: string): string {
+  const raw = (reader.resource(functionId).Properties?.Environment as { Variables?: Record<string, unknown> })
+    ?.Variables?.[variable];
+  const ref = raw && typeof raw === 'object' ? (raw as { Ref?: unknown }).Ref : undefined;
+  if (typeof ref !== 'string' || reader.resource(ref).Type !== 'AWS::S3::Bucket')
+    throw new TemplateError(
+      `${functionId} ${variable} is not a Ref to an AWS::S3::Bucket of its template (received ${JSON.stringify(raw)})`,
+    );
+  return ref;
 }
 
 /** The example configuration with the emulated organization's ids and regions. */
@@ -70,20 +97,39 @@ export function demoConfig(ids: OrgIdentity): DeploymentConfigInput {
   } as DeploymentConfigInput;
 }
 
-/** The reconciler's environment, as the org stack sets it. */
-export function reconcilerSetup(d: Deployment): { env: Record<string, string>; timeoutSeconds: number } {
-  const reader = new TemplateReader(d.org, {
+/** The org stack's scope in the management account (its id included). */
+export function orgScope(d: Deployment, physicalIds: Record<string, string> = {}): StackScope {
+  return {
     account: d.config.managementAccountId,
     region: d.config.homeRegion,
     stackName: d.orgStackName,
+    stackId: d.orgStackId,
     parameters: {},
-  });
+    physicalIds,
+  };
+}
+
+/** The reconciler as the org stack defines it: its state bucket, environment and timeout. */
+export interface ReconcilerView {
+  /** Logical id of the bucket its `STATE_BUCKET` names (the reconciler's memory). */
+  readonly stateBucketLogicalId: string;
+  /** Needs the state bucket's name as a physical id. */
+  env(physicalIds: Record<string, string>): Record<string, string>;
+  readonly timeoutSeconds: number;
+}
+
+export function reconcilerSetup(d: Deployment): ReconcilerView {
+  const reader = new TemplateReader(d.org, orgScope(d));
   const fn = reader.findOne(
     'AWS::Lambda::Function',
     FUNCTION_NAMES.enrollment,
     (p) => p.FunctionName === FUNCTION_NAMES.enrollment,
   );
-  return { env: reader.environment(fn), timeoutSeconds: Number(reader.property(fn, 'Timeout')) };
+  return {
+    stateBucketLogicalId: bucketNamedBy(reader, fn, 'STATE_BUCKET'),
+    env: (physicalIds) => new TemplateReader(d.org, orgScope(d, physicalIds)).environment(fn),
+    timeoutSeconds: Number(reader.property(fn, 'Timeout')),
+  };
 }
 
 export type MemberRole = 'subscriber' | 'backfill' | 'sweep';
@@ -161,13 +207,19 @@ export function memberStack(d: Deployment, scope: StackScope): MemberStackView {
 
 /** The central stack's pieces the demo creates in moto, and the reflector's configuration. */
 export interface CentralStackView {
+  /** The central stack's scope: account, home region, the parameters the org template gives it. */
+  readonly scope: StackScope;
   readonly streamName: string;
   readonly streamMode: string;
   readonly secretName: string;
   readonly secretLogicalId: string;
-  readonly bucketLogicalId: string;
-  /** Needs the secret ARN and bucket name as physical ids in the scope. */
-  reflectorEnv(scope: StackScope): Record<string, string>;
+  /** The bucket the reflector's FAILURE_BUCKET names. */
+  readonly failureBucketLogicalId: string;
+  /** The bucket the reflector's ENROLLED_LIST_BUCKET names, and its name (the template sets it). */
+  readonly stateBucketLogicalId: string;
+  readonly stateBucketName: string;
+  /** Needs the secret ARN and both buckets' names as physical ids in the scope. */
+  reflectorEnv(physicalIds: Record<string, string>): Record<string, string>;
   readonly reflectorTimeoutSeconds: number;
   readonly eventSourceMapping: {
     readonly batchSize: number;
@@ -183,8 +235,9 @@ export function centralStack(d: Deployment): CentralStackView {
   const base: StackScope = {
     account: d.config.centralAccountId,
     region: d.config.homeRegion,
-    stackName: 'StackSet-log-reflector-central',
-    parameters: {},
+    stackName: `StackSet-${d.stackSets.central.name}-demo`,
+    // What the org template's central StackSet passes (the state bucket's name among them).
+    parameters: effectiveParameters(d.central, d.stackSets.central.parameters, {}),
   };
   const r = new TemplateReader(d.central, base);
   const streamId = r.findOne('AWS::Kinesis::Stream', 'the central stream');
@@ -194,21 +247,26 @@ export function centralStack(d: Deployment): CentralStackView {
       'the demo needs the central stack to create the Sumo secret (config sumo.secretName/secretArn unset)',
     );
   const secretId = secretIds[0] as string;
-  const bucketId = r.findOne('AWS::S3::Bucket', 'failure bucket');
   const reflectorId = r.findOne(
     'AWS::Lambda::Function',
     'reflector',
     (p) => p.FunctionName === FUNCTION_NAMES.reflector,
   );
+  const failureBucketId = bucketNamedBy(r, reflectorId, 'FAILURE_BUCKET');
+  const stateBucketId = bucketNamedBy(r, reflectorId, 'ENROLLED_LIST_BUCKET');
   const esmId = r.findOne('AWS::Lambda::EventSourceMapping', 'reflector event source mapping');
   const esm = (key: string) => r.property(esmId, key);
   return {
+    scope: base,
     streamName: r.string(r.resource(streamId).Properties?.Name, 'stream name'),
     streamMode: String((r.property(streamId, 'StreamModeDetails') as { StreamMode?: string })?.StreamMode),
     secretName: r.string(r.resource(secretId).Properties?.Name, 'secret name'),
     secretLogicalId: secretId,
-    bucketLogicalId: bucketId,
-    reflectorEnv: (scope) => new TemplateReader(d.central, scope).environment(reflectorId),
+    failureBucketLogicalId: failureBucketId,
+    stateBucketLogicalId: stateBucketId,
+    stateBucketName: r.string(r.resource(stateBucketId).Properties?.BucketName, 'central state bucket name'),
+    reflectorEnv: (physicalIds) =>
+      new TemplateReader(d.central, { ...base, physicalIds }).environment(reflectorId),
     reflectorTimeoutSeconds: Number(r.property(reflectorId, 'Timeout')),
     eventSourceMapping: {
       batchSize: Number(esm('BatchSize') ?? 100),

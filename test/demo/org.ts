@@ -98,6 +98,17 @@ export class EmulatedOrg {
     parentId: string,
     tags: readonly OptOutTag[] = [],
   ): Promise<EmulatedAccount & { role: AccountRole }> {
+    const account = await this.createAtRoot(name, role, tags);
+    await this.move(account.id, parentId);
+    return account;
+  }
+
+  /** CreateAccount: the account lands at the root. */
+  private async createAtRoot(
+    name: string,
+    role: AccountRole,
+    tags: readonly OptOutTag[] = [],
+  ): Promise<EmulatedAccount & { role: AccountRole }> {
     const created = await this.client.send(
       new CreateAccountCommand({
         AccountName: name,
@@ -107,9 +118,6 @@ export class EmulatedOrg {
     );
     const id = created.CreateAccountStatus?.AccountId;
     if (!id) throw new Error(`CreateAccount ${name} returned no account id`);
-    await this.client.send(
-      new MoveAccountCommand({ AccountId: id, SourceParentId: this.rootId, DestinationParentId: parentId }),
-    );
     const account = Object.assign(
       new EmulatedAccount(id, name, await assumeInto(this.endpoint, this.region, id), this.endpoint),
       { role },
@@ -118,10 +126,22 @@ export class EmulatedOrg {
     return account;
   }
 
+  /** MoveAccount from the root into `parentId`. */
+  async move(accountId: string, parentId: string): Promise<void> {
+    await this.client.send(
+      new MoveAccountCommand({
+        AccountId: accountId,
+        SourceParentId: this.rootId,
+        DestinationParentId: parentId,
+      }),
+    );
+  }
+
   /**
-   * An account joining mid-run, in an OU of its own under workloads (moto deploys a
-   * service-managed StackSet to every account of the OUs named, so a fresh OU lets the demo
-   * play auto-deployment for just this account). Returns the account and its OU.
+   * An account joining mid-run: created at the root now; `ou` is an OU of its own under
+   * workloads, where the caller moves it (`move`). moto deploys a service-managed StackSet to
+   * every account of the OUs named, so a fresh OU lets the demo play auto-deployment for just
+   * this account.
    */
   async joinAccount(name: string): Promise<{ account: EmulatedAccount & { role: AccountRole }; ou: string }> {
     this.joined += 1;
@@ -131,7 +151,7 @@ export class EmulatedOrg {
           new CreateOrganizationalUnitCommand({ ParentId: this.workloadsOu, Name: `joined-${this.joined}` }),
         )
       ).OrganizationalUnit?.Id ?? '';
-    return { account: await this.createAccount(name, 'member', ou), ou };
+    return { account: await this.createAtRoot(name, 'member'), ou };
   }
 
   async tag(accountId: string, tag: OptOutTag): Promise<void> {

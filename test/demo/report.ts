@@ -33,6 +33,18 @@ export function formatReport(report: DemoReport): string {
     'log groups: the workload groups, one /aws/lambda/*-canary* group the example config excludes and the member stack’s',
     'own /aws/lambda/log-reflector-* groups (never subscribed). Opted-out accounts write events too; none may arrive.',
   ];
+  const list = report.enrolledList;
+  const names = new Map(report.accounts.map((a) => [a.account, a.name]));
+  const held = report.accounts.filter((a) => a.eventsNotEnrolled > 0);
+  lines.push(
+    list
+      ? `enrolled list: generation ${list.generation}, ${list.accounts.length} accounts (${list.accounts.map((a) => names.get(a) ?? a).join(', ')}) in s3://${list.bucket}/${list.key};`
+      : 'enrolled list: never published;',
+    `  the reflector held back ${report.eventsNotEnrolled} events of accounts not on it` +
+      (held.length > 0
+        ? ` (${held.map((a) => `${a.name} ${a.eventsNotEnrolled}`).join(', ')}): written through filters of ours that outlived the account's enrollment.`
+        : '.'),
+  );
   if (report.accounts.some((a) => a.regions.some((r) => r.enrollment.endsWith('†'))))
     lines.push(
       '† the central account outside its home region: a destination serves cross-account delivery only, so the member',
@@ -48,11 +60,15 @@ export function formatReport(report: DemoReport): string {
     c.subscriberEventsParked > 0 ||
     c.memberProblems > 0 ||
     report.unsubscribed > 0 ||
-    report.strayFilters > 0
+    report.strayFilters > 0 ||
+    c.enrollmentListUnavailable > 0 ||
+    report.eventsNotEnrolled < report.strayEvents
   ) {
     lines.push(
       `attention: ${c.subscriberEventsParked} subscriber event(s) parked, ${c.memberProblems} warning/error line(s) from member functions, ` +
-        `${report.unsubscribed} eligible group(s) of enrolled accounts unsubscribed, ${report.strayFilters} filter(s) left in opted-out accounts.`,
+        `${report.unsubscribed} eligible group(s) of enrolled accounts unsubscribed, ${report.strayFilters} filter(s) left in opted-out accounts, ` +
+        `${c.enrollmentListUnavailable} batch(es) sent back to Kinesis for want of an enrolled list, ` +
+        `${report.strayEvents} event(s) written through stray filters of which the reflector held back ${report.eventsNotEnrolled}.`,
     );
   }
   lines.push('', report.verdict);

@@ -6,6 +6,7 @@
  * validation (a WebAssembly rule engine, ~4 s of CPU) changes anything in the templates, and
  * `npm run synth` runs both.
  */
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -61,22 +62,34 @@ export function synthesizeDeployment(input: DeploymentConfigInput): Deployment {
     app.synth();
     const read = (file: string) => JSON.parse(readFileSync(join(outdir, file), 'utf8')) as CfnTemplate;
     const org = read(stack.templateFile);
+    // What CloudFormation gives the org stack when it creates it; the central state bucket's
+    // name is derived from it (central/org-stack.ts).
+    const orgStackId = `arn:aws:cloudformation:${config.homeRegion}:${config.managementAccountId}:stack/${stack.stackName}/${randomUUID()}`;
     const orgReader = new TemplateReader(org, {
       account: config.managementAccountId,
       region: config.homeRegion,
       stackName: stack.stackName,
+      stackId: orgStackId,
       parameters: {},
     });
-    const members = stackSetDefinition(orgReader, STACK_SET_NAMES.members);
-    if (!members) throw new TemplateError(`the org template has no StackSet ${STACK_SET_NAMES.members}`);
+    const required = (name: string) => {
+      const def = stackSetDefinition(orgReader, name);
+      if (!def) throw new TemplateError(`the org template has no StackSet ${name}`);
+      return def;
+    };
     const management = stackSetDefinition(orgReader, STACK_SET_NAMES.management);
     return {
       config,
       orgStackName: stack.stackName,
+      orgStackId,
       org,
       member: read(stack.memberTemplate.templateFile),
       central: read(stack.centralTemplate.templateFile),
-      stackSets: { members, ...(management ? { management } : {}) },
+      stackSets: {
+        central: required(STACK_SET_NAMES.central),
+        members: required(STACK_SET_NAMES.members),
+        ...(management ? { management } : {}),
+      },
     };
   } finally {
     rmSync(outdir, { recursive: true, force: true });

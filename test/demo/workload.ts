@@ -39,8 +39,10 @@ export function groupName(index: number, phase: 'early' | 'late'): string {
 interface LedgerEntry {
   readonly account: string;
   readonly region: string;
-  /** true: written while enrolled, must arrive; false: written while opted out, must not. */
+  /** true: written while enrolled, must arrive; false: written while not enrolled, must not. */
   readonly expected: boolean;
+  /** Written while not enrolled into a group that still carried our filter: reaches the reflector. */
+  readonly stray: boolean;
   received: number;
 }
 
@@ -56,6 +58,11 @@ export interface RegionTally {
   eventsWhileOptedOut: number;
   /** Of those, how many arrived anyway. */
   forwardedWhileOptedOut: number;
+  /**
+   * Of those, written into a group that still carried our filter (a stray filter): they reach
+   * the central stream, and the reflector must hold them back (the account is not on the list).
+   */
+  strayEvents: number;
   lost: number;
   duplicates: number;
   /** Eligible groups of an enrolled account without our filter / with our filter while opted out. */
@@ -96,20 +103,34 @@ export class Workload {
 
   /**
    * Writes one batch of events into every workload group of account × region; `enrolled` says
-   * whether the account was enrolled (its member stack's effective Enrollment) when written.
+   * whether the account was enrolled when written (its member stack runs Enrollment=enabled and
+   * it is on the published list). Events written while not enrolled into a group that carries
+   * `filterName` (ours) are marked stray: they reach the reflector.
    */
-  async write(account: EmulatedAccount, region: string, round: string, enrolled: boolean): Promise<void> {
+  async write(
+    account: EmulatedAccount,
+    region: string,
+    round: string,
+    enrolled: boolean,
+    filterName: string,
+  ): Promise<void> {
     const logs = this.logs(account, region);
     const names = this.groups.get(`${account.id}/${region}`) ?? [];
     await Promise.all(
       names.map(async (logGroupName, g) => {
+        const stray =
+          !enrolled &&
+          (
+            (await logs.send(new DescribeSubscriptionFiltersCommand({ logGroupName }))).subscriptionFilters ??
+            []
+          ).some((f) => f.filterName === filterName);
         this.streamCounter += 1;
         const logStreamName = `${new Date().toISOString().slice(0, 10).replace(/-/g, '/')}/[demo]${round}-${this.streamCounter}`;
         await logs.send(new CreateLogStreamCommand({ logGroupName, logStreamName }));
         const now = Date.now();
         const logEvents = Array.from({ length: this.eventsPerGroup }, (_, i) => {
           const id = this.eventId(account, region, round, g, i);
-          this.ledger.set(id, { account: account.id, region, expected: enrolled, received: 0 });
+          this.ledger.set(id, { account: account.id, region, expected: enrolled, stray, received: 0 });
           return {
             timestamp: now + i,
             message: JSON.stringify({ level: 'INFO', msg: `order ${i} placed`, demo: id }),
@@ -153,6 +174,7 @@ export class Workload {
       eventsExpected: 0,
       eventsWhileOptedOut: 0,
       forwardedWhileOptedOut: 0,
+      strayEvents: 0,
       lost: 0,
       duplicates: 0,
       unsubscribed: 0,
@@ -169,6 +191,7 @@ export class Workload {
       } else {
         t.eventsWhileOptedOut += 1;
         if (e.received > 0) t.forwardedWhileOptedOut += 1;
+        if (e.stray) t.strayEvents += 1;
       }
     }
     return t;

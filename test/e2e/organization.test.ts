@@ -1,8 +1,10 @@
 /**
  * End to end: a small emulated organization (test/demo/, docs/demo.md) with the project's real
  * handlers. The verdict of `npm run demo` holds — nothing written while enrolled is lost, the
- * opted-out account forwards nothing — and `log-reflector verify`, pointed at the emulator the
- * way docs/demo.md says, passes in the central account.
+ * opted-out account forwards nothing — the enrollment control plane runs in the deployed order
+ * (instances created disabled, the enrolled list published into the central account's state
+ * bucket, then the untagged accounts enabled), and `log-reflector verify`, pointed at the
+ * emulator the way docs/demo.md says, passes in the central account.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DemoReport, DemoSession } from '../demo/demo';
@@ -17,9 +19,16 @@ const E2E_TIMEOUT = 300_000;
 describe('a small organization on one machine', () => {
   let session: DemoSession;
   let report: DemoReport;
+  const progress: string[] = [];
 
   beforeAll(async () => {
-    session = await DemoSession.start({ accounts: 2, regions: 2, groups: 2, eventsPerGroup: 5 });
+    session = await DemoSession.start({
+      accounts: 2,
+      regions: 2,
+      groups: 2,
+      eventsPerGroup: 5,
+      progress: (line) => progress.push(line),
+    });
     report = await session.run();
   }, E2E_TIMEOUT);
 
@@ -87,6 +96,55 @@ describe('a small organization on one machine', () => {
     // left to do.
     expect(report.counters.subscribedBy.subscriber).toBe(5);
     expect(report.counters.subscribedBy.sweep).toBe(0);
+  });
+
+  it('creates every instance disabled, publishes the enrolled list, then enables the untagged accounts', () => {
+    const id = (name: string) => report.accounts.find((a) => a.name === name)?.account ?? '';
+    const untagged = ['management', 'log-archive', 'member-1'].map(id).sort();
+    // One run, after the deploy: the list (management, central and the untagged member) is
+    // published, and exactly those accounts are enabled; the tagged one is never written.
+    expect(report.enrollmentRuns).toStrictEqual([
+      {
+        trigger: 'deploy',
+        published: { generation: 1, accounts: untagged },
+        changes: expect.any(Array),
+        waits: 0,
+      },
+    ]);
+    const changes = report.enrollmentRuns[0]?.changes ?? [];
+    expect(changes.every((c) => c.action === 'enable')).toBe(true);
+    expect(changes.map((c) => c.account).sort()).toStrictEqual(untagged);
+    // What the reflector reads: the list as published, in the central account's state bucket.
+    expect(report.enrolledList?.generation).toBe(1);
+    expect(report.enrolledList?.accounts).toStrictEqual(untagged);
+    expect(report.enrolledList?.bucket).toMatch(/^log-reflector-state-[0-9a-f-]{36}$/);
+    for (const a of report.accounts) expect(a.enrolled).toBe(!a.optedOut);
+    // The order, as the progress lines tell it: 8 stacks created disabled (the backfill's Create
+    // subscribes nothing), then the run publishes and enables, then the backfill's Update subscribes.
+    const deployed = progress.findIndex((l) =>
+      l.includes('StackSets deployed: 8 member stacks, 8 of them created with Enrollment=disabled'),
+    );
+    const reconciled = progress.findIndex((l) =>
+      l.includes(
+        'enrollment reconciled after deploy: published enrolled list generation 1 (3 accounts), then enable',
+      ),
+    );
+    expect(progress[deployed]).toContain('backfill Create subscribed 0 groups');
+    expect(reconciled).toBeGreaterThan(deployed);
+    // management and member-1 in both regions, central in its home region: 5 × 2 early groups.
+    expect(progress[reconciled]).toMatch(
+      /operations landed: 6 stacks updated \(backfill Update subscribed 10 groups\)/,
+    );
+  });
+
+  it('the reflector had a list all along and held nothing back (no stray filter in this run)', () => {
+    expect(report.counters.enrollmentListUnavailable).toBe(0);
+    expect(report.strayEvents).toBe(0);
+    expect(report.eventsNotEnrolled).toBe(0);
+    for (const a of report.accounts) expect(a.eventsNotEnrolled).toBe(0);
+    expect(report.verdict).toContain(
+      'the reflector held back 0 of accounts off the enrolled list (generation 1)',
+    );
   });
 
   it('prints a row per account × region and the verdict', () => {
