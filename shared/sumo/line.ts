@@ -25,6 +25,7 @@
  * Built by string concatenation with per-record parts computed once (`recordFormat`): this
  * runs for every event on the hot path.
  */
+import { createHash } from 'node:crypto';
 import type { LogEvent } from '../decode';
 import { isEmbeddableJson } from './json';
 import { eventKey, streamKey } from './key';
@@ -293,29 +294,66 @@ function runtimeFieldsPython(
 
 /** Bytes of JSON escaping per UTF-16 unit, worst case (`\u001f` is 6 bytes for 1 unit). */
 const WORST_BYTES_PER_UNIT = 6;
+/** Room for `,"part":i,"parts":n,"message":` and `}\n` in a part, beyond its head. */
+const PART_OVERHEAD_BYTES = 64;
+/** The smallest request size `splitLine` works with (the reflector's floor is 10,000). */
+export const MIN_SPLIT_BYTES = 1024;
+
+/** 32 hex digits (SHA-256, truncated) naming an id too long to repeat in every part. */
+function idDigest(id: string): string {
+  return createHash('sha256').update(id, 'utf8').digest('hex').slice(0, 32);
+}
+
+/** `text` in slices of at most `units` UTF-16 units, never cutting a surrogate pair. */
+function slices(text: string, units: number): string[] {
+  const out: string[] = [];
+  for (let at = 0; at < text.length; ) {
+    let end = Math.min(text.length, at + units);
+    const last = text.charCodeAt(end - 1);
+    // units ≥ 2, so stepping back one unit still leaves a non-empty slice: no endless loop.
+    if (end < text.length && last >= 0xd800 && last <= 0xdbff) end--;
+    out.push(text.slice(at, end));
+    at = end;
+  }
+  return out.length > 0 ? out : [''];
+}
 
 /**
  * An event too big for one request, as several lines of at most `maxBytes` UTF-8 bytes each,
  * each carrying the same key plus `"part":i,"parts":n` (1-based) and a slice of the message
  * as text. Concatenating the parts' messages in order gives the message back.
+ *
+ * When the line's head (timestamp, context and key) takes more than half of `maxBytes` (an
+ * id or context no CloudWatch Logs event has: ids are 56 digits), repeating it in every
+ * part would leave too little room or none: then each part carries
+ * `{"timestamp":…,"key":"<stream>-sha256:<32 hex of the id>","part":i,"parts":n,"line":…}`,
+ * and concatenating the parts' `line` slices gives the whole line `formatLine` would have
+ * written, id and context included. Never throws (for maxBytes ≥ MIN_SPLIT_BYTES), never
+ * loops, whatever the id and the mix of multi-byte characters.
  */
 export function splitLine(f: RecordFormat, ev: LogEvent, maxBytes: number): string[] {
-  const m = stripNewline(ev.message);
-  const head = lineHead(f, ev);
-  // Room for the head, the part marker (≤ 40 bytes) and the closing.
-  const room = maxBytes - Buffer.byteLength(head) - 64;
-  const unitsPerPart = Math.floor(room / WORST_BYTES_PER_UNIT);
-  if (unitsPerPart < 1) throw new RangeError(`maxBytes ${maxBytes} leaves no room for a message part`);
-  const slices: string[] = [];
-  for (let at = 0; at < m.length; ) {
-    let end = Math.min(m.length, at + unitsPerPart);
-    // Never cut a surrogate pair in two.
-    const last = m.charCodeAt(end - 1);
-    if (end < m.length && last >= 0xd800 && last <= 0xdbff) end--;
-    slices.push(m.slice(at, end));
-    at = end;
+  if (!(maxBytes >= MIN_SPLIT_BYTES)) {
+    throw new RangeError(`maxBytes must be at least ${MIN_SPLIT_BYTES} (received ${maxBytes})`);
   }
-  return slices.map(
-    (s, i) => `${head},"part":${i + 1},"parts":${slices.length},"message":${JSON.stringify(s)}}\n`,
+  const head = lineHead(f, ev);
+  const headBytes = Buffer.byteLength(head);
+  let partHead: string;
+  let field: string;
+  let text: string;
+  if (headBytes <= maxBytes / 2) {
+    partHead = head;
+    field = 'message';
+    text = stripNewline(ev.message);
+  } else {
+    partHead = `{"timestamp":${ev.timestamp},"key":"${f.stream}-sha256:${idDigest(ev.id)}"`;
+    field = 'line';
+    const whole = formatLine(f, ev);
+    text = whole.slice(0, -1); // without its newline
+  }
+  const room = maxBytes - Buffer.byteLength(partHead) - PART_OVERHEAD_BYTES;
+  // ≥ (MIN_SPLIT_BYTES / 2 − 64) / 6 = 74 units: the slicing always moves on.
+  const parts = slices(text, Math.floor(room / WORST_BYTES_PER_UNIT));
+  return parts.map(
+    (p, i) => `${partHead},"part":${i + 1},"parts":${parts.length},"${field}":${JSON.stringify(p)}}\n`,
   );
 }
