@@ -83,7 +83,6 @@ describe('lean HTTP client against Node’s parser, on the same bytes', () => {
       }),
       { numRuns: 600 },
     );
-    console.info(`differential: ${JSON.stringify(seen)}`);
     // Not vacuous: the generator makes plenty of each.
     expect(seen.nodeRefused).toBeGreaterThan(100);
     expect(seen.bothAccepted).toBeGreaterThan(50);

@@ -3,6 +3,7 @@ import { gzipSync } from 'node:zlib';
 import type { KinesisStreamEvent, KinesisStreamRecord } from 'aws-lambda';
 import type { ForwardRecord } from '../../../central/reflector/forward';
 import type { SenderOptions } from '../../../central/reflector/sender';
+import type { Clock } from '../../../shared/rate-limiter';
 
 export interface PayloadOptions {
   readonly owner?: string;
@@ -89,4 +90,23 @@ export function testSenderOptions(o: Partial<SenderOptions> = {}): SenderOptions
     maxSockets: 2,
     ...o,
   };
+}
+
+/**
+ * A clock that moves only when slept on: the sender's backoff sleeps advance it at once
+ * (resolving on the next turn of the event loop) and are recorded, so deadlines and
+ * Retry-After are tested without waiting and without depending on the machine's speed.
+ */
+export function virtualClock(start = Date.now()): Clock & { t: number; sleeps: number[] } {
+  const clock = {
+    t: start,
+    sleeps: [] as number[],
+    now: () => clock.t,
+    sleep: (ms: number) => {
+      clock.sleeps.push(ms);
+      clock.t += Math.max(0, ms);
+      return new Promise<void>((resolve) => setImmediate(resolve));
+    },
+  };
+  return clock;
 }
