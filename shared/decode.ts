@@ -198,7 +198,7 @@ function numericIdsAsWritten(events: LogEvent[], source: Buffer | undefined): vo
   for (let i = 0; i < events.length; i++) {
     const e = events[i] as { id: unknown };
     if (typeof e.id !== 'number') continue;
-    const raw = last && source ? idText(source, last.starts[i] as number, last.ends[i] as number) : undefined;
+    const raw = last && source ? idText(source, last.from(i), last.to(i)) : undefined;
     e.id = raw ?? String(e.id);
   }
 }
@@ -301,13 +301,35 @@ function decodeJson(raw: Buffer): DecodeResult {
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 
-/** Element spans of one `logEvents` array: [starts[i], ends[i]) in the text. */
-interface ArraySpans {
-  /** The array itself, `[` to `]` inclusive. */
-  readonly start: number;
-  readonly end: number;
-  starts: number[];
-  ends: number[];
+/**
+ * Element spans of one `logEvents` array: element i is [offsets[2i], offsets[2i+1]) in the
+ * text. Offsets fit 32 bits (the text is at most MAX_INFLATED_BYTES): 8 bytes per event.
+ */
+class ArraySpans {
+  count = 0;
+  offsets = new Uint32Array(1024);
+  /** The array itself, `[` to `]` inclusive (`end` set once scanned). */
+  end = 0;
+  constructor(readonly start: number) {}
+
+  add(from: number, to: number): void {
+    if (2 * this.count + 2 > this.offsets.length) {
+      const next = new Uint32Array(this.offsets.length * 2);
+      next.set(this.offsets);
+      this.offsets = next;
+    }
+    this.offsets[2 * this.count] = from;
+    this.offsets[2 * this.count + 1] = to;
+    this.count++;
+  }
+
+  from(i: number): number {
+    return this.offsets[2 * i] as number;
+  }
+
+  to(i: number): number {
+    return this.offsets[2 * i + 1] as number;
+  }
 }
 
 /**
@@ -410,20 +432,20 @@ function scanPayload(b: Buffer): PayloadSpans {
       logEvents.push(null);
       return skipValue(b, at);
     }
-    const spans: ArraySpans = { start: at, end: 0, starts: [], ends: [] };
+    const spans = new ArraySpans(at);
     let i = skipWs(b, at + 1);
     if (b[i] !== 0x5d) {
       for (;;) {
         const e = skipValue(b, i);
-        spans.starts.push(i);
-        spans.ends.push(e);
+        spans.add(i, e);
         i = skipWs(b, e);
         if (b[i] === 0x5d) break;
         if (b[i] !== 0x2c) throw new ScanError('expected `,` or `]` between events');
         i = skipWs(b, i + 1);
       }
     }
-    logEvents.push({ ...spans, end: i + 1 });
+    spans.end = i + 1;
+    logEvents.push(spans);
     return i + 1;
   });
   if (skipWs(b, end) !== b.length) throw new ScanError('text after the payload object');
@@ -487,10 +509,10 @@ function decodeLarge(raw: Buffer): DecodeResult {
   let firstBadEvent = -1;
   for (const a of spans.logEvents) {
     if (a === null) continue;
-    for (let i = 0; i < a.starts.length; i++) {
+    for (let i = 0; i < a.count; i++) {
       let value: unknown;
       try {
-        value = JSON.parse(raw.toString('utf8', a.starts[i], a.ends[i]));
+        value = JSON.parse(raw.toString('utf8', a.from(i), a.to(i)));
       } catch (err) {
         return notJson(raw, `logEvents.${i}: ${(err as Error).message}`, err);
       }
@@ -512,7 +534,7 @@ function decodeLarge(raw: Buffer): DecodeResult {
   if (!events) return malformed('schema', 'CloudWatch Logs payload has no logEvents array');
   if (firstBadEvent >= 0) {
     const value: unknown = JSON.parse(
-      raw.toString('utf8', events.starts[firstBadEvent], events.ends[firstBadEvent]),
+      raw.toString('utf8', events.from(firstBadEvent), events.to(firstBadEvent)),
     );
     const parsed = LogEventSchema.safeParse(value);
     return parsed.success
@@ -525,10 +547,10 @@ function decodeLarge(raw: Buffer): DecodeResult {
   return {
     kind: 'large',
     head: payloadHead,
-    eventCount: events.starts.length,
+    eventCount: events.count,
     *events() {
-      for (let i = 0; i < events.starts.length; i++) {
-        yield largeEvent(raw, events.starts[i] as number, events.ends[i] as number) as LogEvent;
+      for (let i = 0; i < events.count; i++) {
+        yield largeEvent(raw, events.from(i), events.to(i)) as LogEvent;
       }
     },
   };

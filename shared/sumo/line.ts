@@ -25,7 +25,6 @@
  * Built by string concatenation with per-record parts computed once (`recordFormat`): this
  * runs for every event on the hot path.
  */
-import { createHash } from 'node:crypto';
 import type { LogEvent } from '../decode';
 import { isEmbeddableJson } from './json';
 import { eventKey, streamKey } from './key';
@@ -299,9 +298,29 @@ const PART_OVERHEAD_BYTES = 64;
 /** The smallest request size `splitLine` works with (the reflector's floor is 10,000). */
 export const MIN_SPLIT_BYTES = 1024;
 
-/** 32 hex digits (SHA-256, truncated) naming an id too long to repeat in every part. */
-function idDigest(id: string): string {
-  return createHash('sha256').update(id, 'utf8').digest('hex').slice(0, 32);
+/**
+ * 32 hex digits naming an id too long to repeat in every part: four 32-bit multiply-xor
+ * lanes over its UTF-16 units, then an avalanche (not cryptographic: a key, not a secret;
+ * node:crypto would cost ~15 ms at every cold start for a path no CloudWatch event takes).
+ */
+export function idDigest(id: string): string {
+  let a = 0x811c9dc5;
+  let b = 0x6a09e667;
+  let c = 0xbb67ae85;
+  let d = 0x3c6ef372;
+  for (let i = 0; i < id.length; i++) {
+    const u = id.charCodeAt(i);
+    a = Math.imul(a ^ u, 0x9e3779b1);
+    b = Math.imul(b ^ u, 0x85ebca77);
+    c = Math.imul(c ^ u, 0xc2b2ae3d);
+    d = Math.imul(d ^ u, 0x27d4eb2f);
+  }
+  const mix = (x: number, y: number) => {
+    let h = Math.imul(x ^ (y >>> 15) ^ id.length, 0x2c1b3c6d);
+    h = Math.imul(h ^ (h >>> 12), 0x297a2d39);
+    return ((h ^ (h >>> 15)) >>> 0).toString(16).padStart(8, '0');
+  };
+  return mix(a, d) + mix(b, a) + mix(c, b) + mix(d, c);
 }
 
 /** `text` in slices of at most `units` UTF-16 units, never cutting a surrogate pair. */
@@ -326,7 +345,7 @@ function slices(text: string, units: number): string[] {
  * When the line's head (timestamp, context and key) takes more than half of `maxBytes` (an
  * id or context no CloudWatch Logs event has: ids are 56 digits), repeating it in every
  * part would leave too little room or none: then each part carries
- * `{"timestamp":…,"key":"<stream>-sha256:<32 hex of the id>","part":i,"parts":n,"line":…}`,
+ * `{"timestamp":…,"key":"<stream>-idhash:<32 hex digest of the id>","part":i,"parts":n,"line":…}`,
  * and concatenating the parts' `line` slices gives the whole line `formatLine` would have
  * written, id and context included. Never throws (for maxBytes ≥ MIN_SPLIT_BYTES), never
  * loops, whatever the id and the mix of multi-byte characters.
@@ -345,7 +364,7 @@ export function splitLine(f: RecordFormat, ev: LogEvent, maxBytes: number): stri
     field = 'message';
     text = stripNewline(ev.message);
   } else {
-    partHead = `{"timestamp":${ev.timestamp},"key":"${f.stream}-sha256:${idDigest(ev.id)}"`;
+    partHead = `{"timestamp":${ev.timestamp},"key":"${f.stream}-idhash:${idDigest(ev.id)}"`;
     field = 'line';
     const whole = formatLine(f, ev);
     text = whole.slice(0, -1); // without its newline

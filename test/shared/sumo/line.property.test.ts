@@ -1,7 +1,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { eventKey, streamKey } from '../../../shared/sumo/key';
-import { formatLine, isoMillis, MIN_SPLIT_BYTES, recordFormat, splitLine } from '../../../shared/sumo/line';
+import {
+  formatLine,
+  idDigest,
+  isoMillis,
+  MIN_SPLIT_BYTES,
+  recordFormat,
+  splitLine,
+} from '../../../shared/sumo/line';
 
 const RID = fc.uuid();
 const ISO = fc
@@ -145,12 +152,24 @@ describe('splitLine (properties)', () => {
           } else {
             // Id too long to repeat: the parts carry the whole line, keyed by a digest of the id.
             expect(parsed.map((p) => p.line).join('')).toBe(formatLine(f, ev).slice(0, -1));
-            for (const p of parsed) expect(p.key).toMatch(new RegExp(`^${f.stream}-sha256:[0-9a-f]{32}$`));
+            for (const p of parsed) expect(p.key).toBe(`${f.stream}-idhash:${idDigest(id)}`);
           }
         },
       ),
       { numRuns: 400 },
     );
+  });
+
+  it('names long ids by 32 hex digits that differ for ids that differ', () => {
+    fc.assert(
+      fc.property(anyUnits(200), anyUnits(200), (x, y) => {
+        expect(idDigest(x)).toMatch(/^[0-9a-f]{32}$/);
+        if (x !== y) expect(idDigest(x)).not.toBe(idDigest(y));
+      }),
+      { numRuns: 2000 },
+    );
+    const near = new Set(Array.from({ length: 10_000 }, (_, i) => idDigest(`${'9'.repeat(600)}${i}`)));
+    expect(near.size).toBe(10_000);
   });
 
   it('handles the cases that threw or looped before: an id longer than the request, and one that left room for a single character', () => {
