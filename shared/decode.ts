@@ -198,7 +198,7 @@ function numericIdsAsWritten(events: LogEvent[], source: Buffer | undefined): vo
   for (let i = 0; i < events.length; i++) {
     const e = events[i] as { id: unknown };
     if (typeof e.id !== 'number') continue;
-    const raw = last && source ? idText(source, last.from(i), last.to(i)) : undefined;
+    const raw = last && source && i < last.count ? idText(source, last.from(i), last.to(i)) : undefined;
     e.id = raw ?? String(e.id);
   }
 }
