@@ -6,8 +6,10 @@
  * be retried; bounded, only the records that needed the call go back to Kinesis.
  *
  * `work` receives an AbortSignal that fires at the deadline: the AWS SDK for JavaScript v3
- * takes it as `client.send(command, { abortSignal })` and abandons the request. The returned
- * promise settles at the deadline whether or not `work` honours the signal.
+ * takes it as `client.send(command, { abortSignal })` and abandons the request
+ * (https://aws.amazon.com/blogs/developer/abortcontroller-in-modular-aws-sdk-for-javascript/;
+ * an aborted request is not retried). The returned promise settles at the deadline whether
+ * or not `work` honours the signal.
  */
 import { DeadlineError } from './errors';
 

@@ -95,13 +95,18 @@ const median = (xs: number[]) => {
 };
 
 type Variant = 'floor' | 'floor-full' | 'reflector' | 'reflector-stream' | 'baseline';
-const VARIANTS: readonly Variant[] = [
+const ALL_VARIANTS: readonly Variant[] = [
   'floor',
   'floor-full',
   'reflector',
   'reflector-stream',
   ...(BASELINE ? (['baseline'] as const) : []),
 ];
+/** BENCH_VARIANTS=reflector,baseline runs only those (more pairs per minute; no floor ratios). */
+const VARIANTS: readonly Variant[] = process.env.BENCH_VARIANTS
+  ? ALL_VARIANTS.filter((v) => process.env.BENCH_VARIANTS?.split(',').includes(v))
+  : ALL_VARIANTS;
+const HAS_FLOOR = VARIANTS.includes('floor');
 
 interface Row {
   eps: number[];
@@ -226,15 +231,17 @@ async function main() {
       line('events/s (best round)', (r) => Math.max(...r.eps).toFixed(0));
       line('CPU-s per million (median)', (r) => median(r.cpu).toFixed(2));
       line('CPU-s per million (best round)', (r) => Math.min(...r.cpu).toFixed(2));
-      line('CPU ratio to floor (median)', (r) => median(ratios(r)).toFixed(2));
-      line('CPU ratio, best to best', (r) => (Math.min(...r.cpu) / Math.min(...rows.floor.cpu)).toFixed(2));
-      for (const v of VARIANTS.slice(1)) {
-        const label = `CPU ratio per round, ${v}`;
-        process.stdout.write(
-          `${label.padEnd(52)}${ratios(rows[v])
-            .map((x) => x.toFixed(2))
-            .join(' ')}\n`,
-        );
+      if (HAS_FLOOR) {
+        line('CPU ratio to floor (median)', (r) => median(ratios(r)).toFixed(2));
+        line('CPU ratio, best to best', (r) => (Math.min(...r.cpu) / Math.min(...rows.floor.cpu)).toFixed(2));
+        for (const v of VARIANTS.slice(1)) {
+          const label = `CPU ratio per round, ${v}`;
+          process.stdout.write(
+            `${label.padEnd(52)}${ratios(rows[v])
+              .map((x) => x.toFixed(2))
+              .join(' ')}\n`,
+          );
+        }
       }
       if (BASELINE) {
         const paired = rows.reflector.cpu.map((c, i) => c / (rows.baseline.cpu[i] as number));
@@ -258,7 +265,7 @@ async function main() {
           `${'peak RSS growth, 6 MB batch (MB)'.padEnd(34)}${rss.map((r) => String(r.rssGrowthMb).padStart(18)).join('')}\n`,
         );
         process.stdout.write(
-          `${'bundle bytes (minified)'.padEnd(34)}${[floor.bytes, floor.bytes, reflector.bytes, reflector.bytes].map((b) => String(b).padStart(18)).join('')}\n`,
+          `${'bundle bytes (minified)'.padEnd(34)}${VARIANTS.map((v) => String(v.startsWith('floor') ? floor.bytes : v === 'baseline' ? '' : reflector.bytes).padStart(18)).join('')}\n`,
         );
       }
     }
