@@ -241,7 +241,9 @@ describe('reflector handler', () => {
         forwardRecord(0, encode(cwlPayload(0, 3))),
         forwardRecord(1, 'bm90IGd6aXA='),
       ]);
-      const result = await handler(event, context(2_500));
+      // Time enough for the healthy record and for the SDK to reach the bucket on a loaded
+      // machine; the stalled PutObject then waits until the deadline, 5.5 s in.
+      const result = await handler(event, context(6_000));
       expect(result).toStrictEqual({
         batchItemFailures: [{ itemIdentifier: event.Records[1]?.kinesis.sequenceNumber }],
       });
@@ -268,7 +270,7 @@ describe('reflector handler', () => {
         forwardRecord(0, encode(cwlPayload(0, 3))),
         forwardRecord(1, encode(cwlPayload(1, 3))),
       ]);
-      const result = await handler(event, context(2_500));
+      const result = await handler(event, context(6_000));
       expect(result.batchItemFailures.map((f) => f.itemIdentifier)).toStrictEqual(
         event.Records.map((r) => r.kinesis.sequenceNumber),
       );

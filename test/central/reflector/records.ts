@@ -80,11 +80,15 @@ export function idOfLine(line: Record<string, unknown>): string {
   return key.slice(key.indexOf('-') + 1);
 }
 
-/** Sender settings for tests against the local source: short timeouts and backoff. */
+/**
+ * Sender settings for tests against the local source: short backoff, and a request timeout
+ * long enough that it never fires on a healthy answer however loaded the machine (tests of
+ * timeouts set their own).
+ */
 export function testSenderOptions(o: Partial<SenderOptions> = {}): SenderOptions {
   return {
     gzipLevel: 6,
-    requestTimeoutMs: 5_000,
+    requestTimeoutMs: 60_000,
     maxAttempts: 5,
     backoff: { baseMs: 5, capMs: 50 },
     maxSockets: 2,
