@@ -5,13 +5,17 @@
  * logged and never appears in an error message.
  */
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { withDeadline } from '../../shared/deadline';
 import { AuthError } from '../../shared/errors';
 
 export interface EndpointSource {
-  /** The cached URL (fetched on first use). */
-  get(): Promise<URL>;
+  /**
+   * The cached URL (fetched on first use). A fetch gives up at `deadline` (epoch ms) with a
+   * DeadlineError, so the caller's records go back to Kinesis instead of waiting forever.
+   */
+  get(deadline?: number): Promise<URL>;
   /** Fetches the URL again (after a 401/403). Resolves to undefined when it cannot change. */
-  refresh(): Promise<URL | undefined>;
+  refresh(deadline?: number): Promise<URL | undefined>;
 }
 
 /** Parses a secret string into the source URL: the URL itself, or JSON `{"url": "…"}`. */
@@ -49,32 +53,41 @@ export function staticEndpoint(url: string): EndpointSource {
 /**
  * The URL from a Secrets Manager secret, cached; concurrent refreshes share one call.
  * `client` may be a promise: the SDK module is then loaded on first use, not at cold start.
+ * A fetch is bounded by the deadline of the call that started it (the callers sharing it
+ * belong to the same invocation); a failed or abandoned fetch is not cached.
  */
 export function secretEndpoint(
   secretId: string,
   client: SecretsManagerClient | Promise<SecretsManagerClient> | (() => Promise<SecretsManagerClient>),
 ): EndpointSource {
   let current: Promise<URL> | undefined;
-  const fetchUrl = async (): Promise<URL> => {
+  const fetchOnce = async (signal: AbortSignal | undefined): Promise<URL> => {
     const sm = await (typeof client === 'function' ? client() : client);
     const { GetSecretValueCommand } = await loadSecretsManager();
-    const out = await sm.send(new GetSecretValueCommand({ SecretId: secretId }));
+    const out = await sm.send(
+      new GetSecretValueCommand({ SecretId: secretId }),
+      signal === undefined ? {} : { abortSignal: signal },
+    );
     if (typeof out.SecretString !== 'string') {
       throw new AuthError(`secret ${secretId} has no SecretString (binary secrets are not supported)`);
     }
     return parseEndpoint(out.SecretString, `secret ${secretId}`);
   };
+  const fetchUrl = (deadline: number | undefined): Promise<URL> =>
+    deadline === undefined
+      ? fetchOnce(undefined)
+      : withDeadline(`GetSecretValue of ${secretId}`, deadline, (signal) => fetchOnce(signal));
   let refreshing: Promise<URL> | undefined;
   return {
-    get() {
-      current ??= fetchUrl().catch((err: unknown) => {
+    get(deadline) {
+      current ??= fetchUrl(deadline).catch((err: unknown) => {
         current = undefined; // retry on the next call instead of caching the failure
         throw err;
       });
       return current;
     },
-    async refresh() {
-      refreshing ??= fetchUrl().finally(() => {
+    async refresh(deadline) {
+      refreshing ??= fetchUrl(deadline).finally(() => {
         refreshing = undefined;
       });
       const url = await refreshing;

@@ -6,10 +6,11 @@
  * Malformed records go to `storeMalformed` and are acknowledged once stored.
  *
  * Streaming on purpose: a record is decoded, turned into lines and dropped before the next
- * one, and the producer waits while bodies queue, so memory stays bounded for a 6 MB batch.
- * The same core serves the Lambda handler and `log-reflector replay`.
+ * one, and the producer waits whenever a cut body cannot start at once, inside a record too
+ * (one record may hold tens of MB of events), so memory stays bounded whatever a batch or a
+ * record holds. The same core serves the Lambda handler and `log-reflector replay`.
  */
-import { type DecodeResult, decodeRecordData } from '../../shared/decode';
+import { type DecodeResult, decodeRecordData, eventsOf } from '../../shared/decode';
 import { AuthError, DeadlineError, type DecodeError, type LogReflectorError } from '../../shared/errors';
 import { regionFromFilterNames } from '../../shared/naming';
 import { type Chunk, RequestBatcher } from '../../shared/sumo/batch';
@@ -67,6 +68,8 @@ export interface ForwardDeps {
    * other account is acknowledged without being sent and counted in `notEnrolled`.
    */
   readonly enrolled?: ReadonlySet<string>;
+  /** Clock of `deadline` (tests: a fake clock); default Date.now. */
+  readonly now?: () => number;
 }
 
 export interface ForwardStats extends SendStats {
@@ -125,6 +128,7 @@ export async function forwardRecords(
 ): Promise<ForwardResult> {
   const log = deps.log ?? noLog;
   const decode = deps.decode ?? decodeRecordData;
+  const clock = deps.now ?? Date.now;
   const stats: ForwardStats = {
     ...newSendStats(),
     records: records.length,
@@ -201,13 +205,13 @@ export async function forwardRecords(
   };
   // Lines shorter than this many units cannot exceed maxBytes in UTF-8 (≤ 3 bytes per unit).
   const safeUnits = Math.floor(config.maxBytes / 3);
-  const now = Date.now();
+  const now = clock();
 
   for (let i = 0; i < records.length; i++) {
     const record = records[i] as ForwardRecord;
     if (record.arrivalMs !== undefined && now - record.arrivalMs > stats.lagMs)
       stats.lagMs = now - record.arrivalMs;
-    if (Date.now() >= deadline) {
+    if (clock() >= deadline) {
       for (let k = i; k < records.length; k++) failed[k] = 1;
       stats.skippedForDeadline = records.length - i;
       log.warn('deadline reached before the batch was read; the rest goes back to Kinesis', {
@@ -240,10 +244,11 @@ export async function forwardRecords(
       );
       continue;
     }
-    const p = decoded.payload;
+    const p = decoded.kind === 'data' ? decoded.payload : decoded.head;
+    const eventCount = decoded.kind === 'data' ? decoded.payload.logEvents.length : decoded.eventCount;
     if (deps.enrolled !== undefined && !deps.enrolled.has(p.owner)) {
       // Opted out, undecided, outside the target OUs or gone: never forwarded, always counted.
-      stats.notEnrolled[p.owner] = (stats.notEnrolled[p.owner] ?? 0) + p.logEvents.length;
+      stats.notEnrolled[p.owner] = (stats.notEnrolled[p.owner] ?? 0) + eventCount;
       continue;
     }
     const ctx: StreamContext = {
@@ -254,10 +259,8 @@ export async function forwardRecords(
     };
     const group = groupOf(ctx);
     const fmt = recordFormat(ctx, config.lineContext);
-    const events = p.logEvents;
-    stats.eventsIn += events.length;
-    for (let j = 0; j < events.length; j++) {
-      const ev = events[j] as (typeof events)[number];
+    stats.eventsIn += eventCount;
+    for (const ev of eventsOf(decoded)) {
       const line = formatLine(fmt, ev);
       if (line.length > safeUnits && Buffer.byteLength(line) > config.maxBytes) {
         stats.splitEvents++;
@@ -266,10 +269,14 @@ export async function forwardRecords(
       } else {
         batcher.add(group.key, group.headers, i, line);
       }
+      // Back-pressure inside the record: a body that cannot start waits here, not in memory.
+      if (queue.length > 0) {
+        pump();
+        while (queue.length > 0) await Promise.race(inflight);
+        // A record with an undelivered body goes back to Kinesis whole: stop formatting it.
+        if (failed[i] === 1) break;
+      }
     }
-    // Back-pressure: never let more than the in-flight bodies wait.
-    pump();
-    while (queue.length > 0) await Promise.race(inflight);
   }
   batcher.flushAll();
   pump();

@@ -11,6 +11,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Context, KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
+import { withDeadline } from '../../shared/deadline';
 import { DecodeError, describeValue } from '../../shared/errors';
 import * as z from '../../shared/zod';
 import { defaultSecretsClient, secretEndpoint, staticEndpoint } from './endpoint';
@@ -41,7 +42,7 @@ const metrics = new Metrics({ namespace: 'LogReflector', serviceName: 'reflector
 interface Runtime {
   readonly config: ForwardConfig;
   readonly sender: SumoSender;
-  readonly putFailure: (key: string, body: string) => Promise<void>;
+  readonly putFailure: (key: string, body: string, signal?: AbortSignal) => Promise<void>;
   readonly graceMs: number;
   /** Undefined only where no list is configured (local runs): deployed stacks always set it. */
   readonly enrolled: EnrolledAccounts | undefined;
@@ -87,20 +88,26 @@ async function loadS3(): Promise<typeof import('@aws-sdk/client-s3')> {
 
 /**
  * PutObject into the failure bucket. The S3 SDK module (≈ 140 ms to load) is imported on the
- * first malformed record, not at cold start: most containers never need it.
+ * first malformed record, not at cold start: most containers never need it. `signal` aborts
+ * the request (the invocation's deadline).
  */
-function failureBucketWriter(bucket: string): (key: string, body: string) => Promise<void> {
+function failureBucketWriter(
+  bucket: string,
+): (key: string, body: string, signal?: AbortSignal) => Promise<void> {
   let client:
     | Promise<{ s3: S3Client; put: typeof import('@aws-sdk/client-s3').PutObjectCommand }>
     | undefined;
-  return async (key, body) => {
+  return async (key, body, signal) => {
     client ??= loadS3().then((m) => ({
       // Path-style only for local endpoints (tests: moto); deployed functions never set it.
       s3: new m.S3Client({ forcePathStyle: Boolean(process.env.AWS_ENDPOINT_URL) }),
       put: m.PutObjectCommand,
     }));
     const { s3, put } = await client;
-    await s3.send(new put({ Bucket: bucket, Key: key, Body: body, ContentType: 'application/json' }));
+    await s3.send(
+      new put({ Bucket: bucket, Key: key, Body: body, ContentType: 'application/json' }),
+      signal === undefined ? {} : { abortSignal: signal },
+    );
   };
 }
 
@@ -177,8 +184,12 @@ export async function handler(
   const result = await forwardRecords(records, deadline, rt.config, {
     ...(enrolled ? { enrolled } : {}),
     deliver: (chunk, until, stats) => rt.sender.deliver(chunk, until, stats),
+    // Bounded by the deadline: a failure bucket that never answers fails the record back to
+    // Kinesis (the forwarder reports a record it could not park) instead of hanging the batch.
     storeMalformed: async (record, error) => {
-      await storeMalformed(rt.putFailure, record, error);
+      await withDeadline('PutObject into the failure bucket', deadline, (signal) =>
+        storeMalformed((key, body) => rt.putFailure(key, body, signal), record, error),
+      );
     },
     log: {
       warn: (message, extra = {}) => logger.warn(message, extra),

@@ -79,6 +79,7 @@ function countEvents(records: readonly ForwardRecord[]): number {
   for (const r of records) {
     const d = decodeRecordData(r.data);
     if (d.kind === 'data') n += d.payload.logEvents.length;
+    else if (d.kind === 'large') n += d.eventCount;
   }
   return n;
 }

@@ -14,8 +14,9 @@ import https from 'node:https';
 import { availableParallelism } from 'node:os';
 import { promisify } from 'node:util';
 import { constants, gzip, gzipSync } from 'node:zlib';
-import { type BackoffOptions, backoffDelayMs, sleep } from '../../shared/backoff';
+import { type BackoffOptions, backoffDelayMs } from '../../shared/backoff';
 import { AuthError, DeadlineError, LogReflectorError, TransientError } from '../../shared/errors';
+import { type Clock, systemClock } from '../../shared/rate-limiter';
 import type { Chunk } from '../../shared/sumo/batch';
 import type { EndpointSource } from './endpoint';
 import { Http1Pool } from './http1';
@@ -39,6 +40,8 @@ export interface SenderOptions {
   /** Extra trusted CA for https (tests with a local certificate); default: Node's CAs. */
   readonly ca?: string | Buffer;
   readonly random?: () => number;
+  /** Time source of deadlines and backoff (tests: a fake clock); default the system's. */
+  readonly clock?: Clock;
 }
 
 /** Counters one delivery adds to (shared by all deliveries of an invocation). */
@@ -107,6 +110,8 @@ export const MIN_ATTEMPT_MS = 250;
 interface Answer {
   readonly status: number;
   readonly retryAfter: string | undefined;
+  /** Sent a second time on a new connection (http1.ts): counts as a retry. */
+  readonly resent?: boolean;
 }
 
 /** Parses Retry-After (delta-seconds or an HTTP-date) into milliseconds from `now`. */
@@ -123,11 +128,13 @@ export class SumoSender {
   private readonly httpsAgent: https.Agent;
   private readonly pools = new Map<string, Http1Pool>();
   private readonly threadPoolGzipFromBytes: number;
+  private readonly clock: Clock;
 
   constructor(
     private readonly endpoint: EndpointSource,
     private readonly options: SenderOptions,
   ) {
+    this.clock = options.clock ?? systemClock;
     this.threadPoolGzipFromBytes =
       options.threadPoolGzipFromBytes ?? inlineGzipThreshold(cpuShare(lambdaMemoryMb()));
     const agentOptions = { keepAlive: true, maxSockets: options.maxSockets, keepAliveMsecs: 30_000 };
@@ -160,7 +167,7 @@ export class SumoSender {
     }
     let refreshed = false;
     for (let attempt = 0; ; attempt++) {
-      const left = deadline - Date.now();
+      const left = deadline - this.clock.now();
       if (left < MIN_ATTEMPT_MS) {
         return {
           ok: false,
@@ -171,20 +178,24 @@ export class SumoSender {
       }
       let error: LogReflectorError;
       try {
-        const url = await this.endpoint.get();
+        const url = await this.endpoint.get(deadline);
         stats.requests++;
         const timeoutMs = Math.min(this.options.requestTimeoutMs, left);
         const answer =
           this.options.client === 'node'
             ? await this.post(url, chunk, body, timeoutMs)
             : await this.postLean(url, chunk, body, timeoutMs);
+        if (answer.resent) {
+          stats.requests++;
+          stats.retries++;
+        }
         if (answer.status >= 200 && answer.status < 300) {
           stats.bytesRaw += chunk.body.length;
           stats.bytesGzip += body.length;
           stats.linesAccepted += chunk.lines;
           return { ok: true };
         }
-        error = classify(answer, Date.now());
+        error = classify(answer, this.clock.now());
       } catch (err) {
         error =
           err instanceof LogReflectorError
@@ -198,7 +209,7 @@ export class SumoSender {
         refreshed = true;
         let changed: URL | undefined;
         try {
-          changed = await this.endpoint.refresh();
+          changed = await this.endpoint.refresh(deadline);
         } catch (err) {
           return {
             ok: false,
@@ -219,7 +230,7 @@ export class SumoSender {
       }
       const backoff = backoffDelayMs(attempt, this.options.backoff, this.options.random);
       const delay = Math.max(backoff, error instanceof TransientError ? (error.retryAfterMs ?? 0) : 0);
-      if (Date.now() + delay + MIN_ATTEMPT_MS > deadline) {
+      if (this.clock.now() + delay + MIN_ATTEMPT_MS > deadline) {
         return {
           ok: false,
           error: new DeadlineError(`retry in ${delay} ms would pass the deadline: ${error.message}`, {
@@ -228,7 +239,7 @@ export class SumoSender {
         };
       }
       stats.retries++;
-      await sleep(delay);
+      await this.clock.sleep(delay);
     }
   }
 
@@ -282,9 +293,11 @@ export class SumoSender {
           res.resume();
         },
       );
-      req.setTimeout(timeoutMs, () => {
+      // The whole exchange, not just socket inactivity (a server may trickle bytes forever).
+      const timer = setTimeout(() => {
         req.destroy(new TransientError(`Sumo HTTP source did not answer within ${timeoutMs} ms`));
-      });
+      }, timeoutMs);
+      req.on('close', () => clearTimeout(timer));
       req.on('error', reject);
       req.end(body);
     });

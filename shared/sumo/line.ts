@@ -293,29 +293,86 @@ function runtimeFieldsPython(
 
 /** Bytes of JSON escaping per UTF-16 unit, worst case (`\u001f` is 6 bytes for 1 unit). */
 const WORST_BYTES_PER_UNIT = 6;
+/** Room for `,"part":i,"parts":n,"message":` and `}\n` in a part, beyond its head. */
+const PART_OVERHEAD_BYTES = 64;
+/** The smallest request size `splitLine` works with (the reflector's floor is 10,000). */
+export const MIN_SPLIT_BYTES = 1024;
+
+/**
+ * 32 hex digits naming an id too long to repeat in every part: four 32-bit multiply-xor
+ * lanes over its UTF-16 units, then an avalanche (not cryptographic: a key, not a secret;
+ * node:crypto would cost ~15 ms at every cold start for a path no CloudWatch event takes).
+ */
+export function idDigest(id: string): string {
+  let a = 0x811c9dc5;
+  let b = 0x6a09e667;
+  let c = 0xbb67ae85;
+  let d = 0x3c6ef372;
+  for (let i = 0; i < id.length; i++) {
+    const u = id.charCodeAt(i);
+    a = Math.imul(a ^ u, 0x9e3779b1);
+    b = Math.imul(b ^ u, 0x85ebca77);
+    c = Math.imul(c ^ u, 0xc2b2ae3d);
+    d = Math.imul(d ^ u, 0x27d4eb2f);
+  }
+  const mix = (x: number, y: number) => {
+    let h = Math.imul(x ^ (y >>> 15) ^ id.length, 0x2c1b3c6d);
+    h = Math.imul(h ^ (h >>> 12), 0x297a2d39);
+    return ((h ^ (h >>> 15)) >>> 0).toString(16).padStart(8, '0');
+  };
+  return mix(a, d) + mix(b, a) + mix(c, b) + mix(d, c);
+}
+
+/** `text` in slices of at most `units` UTF-16 units, never cutting a surrogate pair. */
+function slices(text: string, units: number): string[] {
+  const out: string[] = [];
+  for (let at = 0; at < text.length; ) {
+    let end = Math.min(text.length, at + units);
+    const last = text.charCodeAt(end - 1);
+    // units ≥ 2, so stepping back one unit still leaves a non-empty slice: no endless loop.
+    if (end < text.length && last >= 0xd800 && last <= 0xdbff) end--;
+    out.push(text.slice(at, end));
+    at = end;
+  }
+  return out.length > 0 ? out : [''];
+}
 
 /**
  * An event too big for one request, as several lines of at most `maxBytes` UTF-8 bytes each,
  * each carrying the same key plus `"part":i,"parts":n` (1-based) and a slice of the message
  * as text. Concatenating the parts' messages in order gives the message back.
+ *
+ * When the line's head (timestamp, context and key) takes more than half of `maxBytes` (an
+ * id or context no CloudWatch Logs event has: ids are 56 digits), repeating it in every
+ * part would leave too little room or none: then each part carries
+ * `{"timestamp":…,"key":"<stream>-idhash:<32 hex digest of the id>","part":i,"parts":n,"line":…}`,
+ * and concatenating the parts' `line` slices gives the whole line `formatLine` would have
+ * written, id and context included. Never throws (for maxBytes ≥ MIN_SPLIT_BYTES), never
+ * loops, whatever the id and the mix of multi-byte characters.
  */
 export function splitLine(f: RecordFormat, ev: LogEvent, maxBytes: number): string[] {
-  const m = stripNewline(ev.message);
-  const head = lineHead(f, ev);
-  // Room for the head, the part marker (≤ 40 bytes) and the closing.
-  const room = maxBytes - Buffer.byteLength(head) - 64;
-  const unitsPerPart = Math.floor(room / WORST_BYTES_PER_UNIT);
-  if (unitsPerPart < 1) throw new RangeError(`maxBytes ${maxBytes} leaves no room for a message part`);
-  const slices: string[] = [];
-  for (let at = 0; at < m.length; ) {
-    let end = Math.min(m.length, at + unitsPerPart);
-    // Never cut a surrogate pair in two.
-    const last = m.charCodeAt(end - 1);
-    if (end < m.length && last >= 0xd800 && last <= 0xdbff) end--;
-    slices.push(m.slice(at, end));
-    at = end;
+  if (!(maxBytes >= MIN_SPLIT_BYTES)) {
+    throw new RangeError(`maxBytes must be at least ${MIN_SPLIT_BYTES} (received ${maxBytes})`);
   }
-  return slices.map(
-    (s, i) => `${head},"part":${i + 1},"parts":${slices.length},"message":${JSON.stringify(s)}}\n`,
+  const head = lineHead(f, ev);
+  const headBytes = Buffer.byteLength(head);
+  let partHead: string;
+  let field: string;
+  let text: string;
+  if (headBytes <= maxBytes / 2) {
+    partHead = head;
+    field = 'message';
+    text = stripNewline(ev.message);
+  } else {
+    partHead = `{"timestamp":${ev.timestamp},"key":"${f.stream}-idhash:${idDigest(ev.id)}"`;
+    field = 'line';
+    const whole = formatLine(f, ev);
+    text = whole.slice(0, -1); // without its newline
+  }
+  const room = maxBytes - Buffer.byteLength(partHead) - PART_OVERHEAD_BYTES;
+  // ≥ (MIN_SPLIT_BYTES / 2 − 64) / 6 = 74 units: the slicing always moves on.
+  const parts = slices(text, Math.floor(room / WORST_BYTES_PER_UNIT));
+  return parts.map(
+    (p, i) => `${partHead},"part":${i + 1},"parts":${parts.length},"${field}":${JSON.stringify(p)}}\n`,
   );
 }

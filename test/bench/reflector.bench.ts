@@ -8,7 +8,17 @@
  * it). Prints events/s, CPU-s per million events, peak RSS growth for a 6 MB batch, bundle
  * size, module init, lost and duplicated events. Figures are reported, never asserted.
  * Options: BENCH_PAYLOADS (default 2000), BENCH_ROUNDS (default 5), BENCH_PAYLOADS_FILE (a
- * JSON array of base64 payloads, e.g. from another generator, benched as one more shape).
+ * JSON array of base64 payloads, e.g. from another generator, benched as one more shape),
+ * BENCH_BASELINE (a handler bundle, e.g. of an earlier commit, run as one more variant in the
+ * same rounds: the reflector's CPU ratio to it per round measures a change on a noisy host),
+ * BENCH_RECORDS=0 (skips the single-record memory runs), BENCH_ROUNDS=0 (runs only them).
+ *
+ * Memory of a single record: one invocation holding one record the decoder accepts, of the
+ * worst shapes for memory (up to MAX_INFLATED_BYTES of tiny events, escaped messages,
+ * numeric ids), run like the default 1,024 MB function: AWS_LAMBDA_FUNCTION_MEMORY_SIZE and
+ * the heap limits the Lambda Node.js runtime's bootstrap derives from it (new space a tenth
+ * of the memory, semi-space half of that, old space the rest). Target: < 256 MB of peak RSS
+ * growth for any of them.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -17,13 +27,22 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { bundleHandler, PROJECT_ROOT } from '../../shared/constructs/bundle';
-import { generateWorkload } from './reflector/workload';
+import { MAX_INFLATED_BYTES, STREAM_FROM_BYTES } from '../../shared/decode';
+import { generateWorkload, recordShapes } from './reflector/workload';
 
 const HERE = join(dirname(fileURLToPath(import.meta.url)), 'reflector');
 // Inside node_modules so the bundles resolve @aws-sdk/* as the Lambda runtime would provide it.
 const WORK = join(PROJECT_ROOT, 'node_modules', '.cache', 'log-reflector-bench');
 const PAYLOADS = Number(process.env.BENCH_PAYLOADS ?? 2000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const BASELINE = process.env.BENCH_BASELINE;
+const RECORDS = process.env.BENCH_RECORDS !== '0';
+/** The default function memory, and the heap flags Lambda's Node.js bootstrap derives from it. */
+const LAMBDA_MEMORY_MB = 1024;
+const LAMBDA_HEAP_FLAGS = [
+  `--max-semi-space-size=${Math.floor(LAMBDA_MEMORY_MB / 10 / 2)}`,
+  `--max-old-space-size=${LAMBDA_MEMORY_MB - Math.floor(LAMBDA_MEMORY_MB / 10)}`,
+];
 const K = 100;
 const RSS_BATCH_BYTES = 6_000_000 - 200_000; // the 6 MB invoke payload, minus the event's own JSON
 
@@ -45,10 +64,11 @@ interface RunResult {
   errors: number;
 }
 
-function runner(options: Record<string, unknown>): RunResult {
+function runner(options: Record<string, unknown>, nodeFlags: readonly string[] = []): RunResult {
   const [cmd, args] = pinned(0, [
     process.execPath,
     '--expose-gc',
+    ...nodeFlags,
     join(HERE, 'runner.mjs'),
     JSON.stringify(options),
   ]);
@@ -74,8 +94,19 @@ const median = (xs: number[]) => {
   return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 };
 
-type Variant = 'floor' | 'floor-full' | 'reflector' | 'reflector-stream';
-const VARIANTS: readonly Variant[] = ['floor', 'floor-full', 'reflector', 'reflector-stream'];
+type Variant = 'floor' | 'floor-full' | 'reflector' | 'reflector-stream' | 'baseline';
+const ALL_VARIANTS: readonly Variant[] = [
+  'floor',
+  'floor-full',
+  'reflector',
+  'reflector-stream',
+  ...(BASELINE ? (['baseline'] as const) : []),
+];
+/** BENCH_VARIANTS=reflector,baseline runs only those (more pairs per minute; no floor ratios). */
+const VARIANTS: readonly Variant[] = process.env.BENCH_VARIANTS
+  ? ALL_VARIANTS.filter((v) => process.env.BENCH_VARIANTS?.split(',').includes(v))
+  : ALL_VARIANTS;
+const HAS_FLOOR = VARIANTS.includes('floor');
 
 interface Row {
   eps: number[];
@@ -123,12 +154,14 @@ async function main() {
     'floor-full': { bundle: files.floor, env: { FLOOR_URL: ingest, FLOOR_CONTENT: 'full' } },
     reflector: { bundle: files.reflector, env: reflectorEnv },
     'reflector-stream': { bundle: files.reflector, env: { ...reflectorEnv, SUMO_LINE_CONTEXT: 'stream' } },
+    baseline: { bundle: BASELINE ?? '', env: reflectorEnv },
   };
   process.stdout.write(
     `node ${process.version}; ${hasTaskset ? 'taskset: handler on core 0, sink on core 1' : 'no taskset (unpinned)'}; ` +
       `K=${K}; ${ROUNDS} rounds, each running every variant once; medians, and ratios to the floor of the same round\n` +
       'floor-full = the floor with the content reflector lines must carry (account, region, key with event id)\n' +
-      'reflector = defaults (SUMO_LINE_CONTEXT=full); reflector-stream = SUMO_LINE_CONTEXT=stream\n',
+      'reflector = defaults (SUMO_LINE_CONTEXT=full); reflector-stream = SUMO_LINE_CONTEXT=stream\n' +
+      (BASELINE ? `baseline = ${BASELINE}, with the reflector's settings\n` : ''),
   );
   const shapes: Shape[] = [
     {
@@ -142,7 +175,7 @@ async function main() {
   ];
   if (process.env.BENCH_PAYLOADS_FILE) shapes.push(fileShape(process.env.BENCH_PAYLOADS_FILE));
   try {
-    for (const [n, w] of shapes.entries()) {
+    for (const [n, w] of ROUNDS > 0 ? shapes.entries() : []) {
       const payloadsFile = join(WORK, `payloads-${n}.json`);
       writeFileSync(payloadsFile, JSON.stringify(w.payloads));
       const rows = Object.fromEntries(
@@ -152,7 +185,17 @@ async function main() {
         ]),
       ) as unknown as Record<Variant, Row>;
       for (let round = 0; round < ROUNDS; round++) {
-        for (const v of VARIANTS) {
+        // The baseline runs right before the reflector in even rounds and right after it in
+        // odd ones (ABBA), so neither gains from its place in the round.
+        const order = BASELINE
+          ? [
+              ...VARIANTS.filter((v) => v !== 'reflector' && v !== 'baseline'),
+              ...(round % 2 === 0
+                ? (['baseline', 'reflector'] as const)
+                : (['reflector', 'baseline'] as const)),
+            ]
+          : VARIANTS;
+        for (const v of order) {
           const r = runner({
             ...setup[v],
             payloads: payloadsFile,
@@ -188,14 +231,24 @@ async function main() {
       line('events/s (best round)', (r) => Math.max(...r.eps).toFixed(0));
       line('CPU-s per million (median)', (r) => median(r.cpu).toFixed(2));
       line('CPU-s per million (best round)', (r) => Math.min(...r.cpu).toFixed(2));
-      line('CPU ratio to floor (median)', (r) => median(ratios(r)).toFixed(2));
-      line('CPU ratio, best to best', (r) => (Math.min(...r.cpu) / Math.min(...rows.floor.cpu)).toFixed(2));
-      for (const v of VARIANTS.slice(1)) {
-        const label = `CPU ratio per round, ${v}`;
+      if (HAS_FLOOR) {
+        line('CPU ratio to floor (median)', (r) => median(ratios(r)).toFixed(2));
+        line('CPU ratio, best to best', (r) => (Math.min(...r.cpu) / Math.min(...rows.floor.cpu)).toFixed(2));
+        for (const v of VARIANTS.slice(1)) {
+          const label = `CPU ratio per round, ${v}`;
+          process.stdout.write(
+            `${label.padEnd(52)}${ratios(rows[v])
+              .map((x) => x.toFixed(2))
+              .join(' ')}\n`,
+          );
+        }
+      }
+      if (BASELINE) {
+        const paired = rows.reflector.cpu.map((c, i) => c / (rows.baseline.cpu[i] as number));
+        const sorted = [...paired].sort((a, b) => a - b);
         process.stdout.write(
-          `${label.padEnd(52)}${ratios(rows[v])
-            .map((x) => x.toFixed(2))
-            .join(' ')}\n`,
+          `${'CPU reflector / baseline per round'.padEnd(52)}${paired.map((x) => x.toFixed(3)).join(' ')}\n` +
+            `${'CPU reflector / baseline (median, min–max)'.padEnd(52)}${median(paired).toFixed(3)} (${(sorted[0] as number).toFixed(3)}–${(sorted[sorted.length - 1] as number).toFixed(3)})\n`,
         );
       }
       line('HTTP requests per run', (r) => String(r.requests));
@@ -212,7 +265,43 @@ async function main() {
           `${'peak RSS growth, 6 MB batch (MB)'.padEnd(34)}${rss.map((r) => String(r.rssGrowthMb).padStart(18)).join('')}\n`,
         );
         process.stdout.write(
-          `${'bundle bytes (minified)'.padEnd(34)}${[floor.bytes, floor.bytes, reflector.bytes, reflector.bytes].map((b) => String(b).padStart(18)).join('')}\n`,
+          `${'bundle bytes (minified)'.padEnd(34)}${VARIANTS.map((v) => String(v.startsWith('floor') ? floor.bytes : v === 'baseline' ? '' : reflector.bytes).padStart(18)).join('')}\n`,
+        );
+      }
+    }
+    if (RECORDS) {
+      process.stdout.write(
+        `\nOne record per invocation, ${LAMBDA_MEMORY_MB} MB function (${LAMBDA_HEAP_FLAGS.join(' ')}); ` +
+          `JSON.parse up to ${STREAM_FROM_BYTES / 1048576} MiB inflated, event by event above, at most ${MAX_INFLATED_BYTES / 1048576} MiB; target < 256 MB\n`,
+      );
+      const warm = shapes[0]?.payloads[0] as string;
+      const recordRun = (bundle: string, file: string): string => {
+        try {
+          const r = runner(
+            {
+              bundle,
+              env: { ...reflectorEnv, AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(LAMBDA_MEMORY_MB) },
+              payloads: file,
+              mode: 'record',
+            },
+            LAMBDA_HEAP_FLAGS,
+          );
+          const failed = r.failures + r.errors > 0 ? ` (${r.failures + r.errors} failed)` : '';
+          return `${r.rssGrowthMb} MB, ${(r as { recordMs?: number }).recordMs} ms${failed}`;
+        } catch (err) {
+          return `crashed: ${/heap out of memory|Allocation failed|RangeError[^\n]*/.exec((err as Error).message)?.[0] ?? 'see stderr'}`;
+        }
+      };
+      for (const shape of recordShapes()) {
+        const file = join(WORK, 'record.json');
+        writeFileSync(file, JSON.stringify([shape.payload, warm]));
+        await fetch(`${sink.url}/reset`, { method: 'POST' });
+        const now = recordRun(files.reflector, file);
+        const stats = (await (await fetch(`${sink.url}/stats`)).json()) as { lines: number };
+        const before = BASELINE ? `; baseline: ${recordRun(BASELINE, file)}` : '';
+        process.stdout.write(
+          `${shape.name}: ${(shape.gzipBytes / 1e6).toFixed(2)} MB gzip, ${(shape.rawBytes / 1048576).toFixed(1)} MiB inflated, ` +
+            `${shape.events} events → peak RSS growth ${now}, ${stats.lines - 200} lines delivered${before}\n`,
         );
       }
     }

@@ -1,7 +1,13 @@
 import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { CwlPayloadSchema, classifyPayload, decodeRecordData } from '../../shared/decode';
+import {
+  CwlPayloadSchema,
+  classifyPayload,
+  type DecodeResult,
+  decodeInflated,
+  decodeRecordData,
+} from '../../shared/decode';
 import { DecodeError } from '../../shared/errors';
 
 const logEvent = fc.record({
@@ -74,7 +80,11 @@ describe('decodeRecordData (properties)', () => {
           'timestamp',
           'message',
         ),
-        fc.jsonValue(),
+        // JSON values, and the numbers JSON.parse can make that are not JSON (1e400 → Infinity).
+        fc.oneof(
+          fc.jsonValue(),
+          fc.constantFrom(Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, Number.NaN, 2 ** 64, -0),
+        ),
       )
       .map(([p, field, junk]) => {
         const copy = structuredClone(p) as Record<string, unknown>;
@@ -97,6 +107,53 @@ describe('decodeRecordData (properties)', () => {
         expect(r.kind !== 'malformed').toBe(zodAccepts);
       }),
       { numRuns: 500 },
+    );
+  });
+});
+
+describe('large payloads, read event by event (properties)', () => {
+  /** What a result says, with the large path's events read out. */
+  function outcome(r: DecodeResult): unknown {
+    if (r.kind === 'large') {
+      return { kind: 'data', payload: { ...r.head, logEvents: [...r.events()] }, count: r.eventCount };
+    }
+    if (r.kind === 'data') return { kind: 'data', payload: r.payload, count: r.payload.logEvents.length };
+    if (r.kind === 'malformed') return { kind: 'malformed', reason: r.error.reason };
+    return r;
+  }
+
+  // JSON text of payloads: compact, indented, with repeated or escaped keys, numeric ids
+  // of any size, and now and then broken by a few byte edits.
+  const text = fc
+    .tuple(
+      payload,
+      fc.constantFrom(0, 1, '\t'),
+      fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 127 })), { maxLength: 2 }),
+      fc.constantFrom('plain', 'numeric-ids', 'escaped-key', 'twice', 'not-array', 'huge-number'),
+    )
+    .map(([p, indent, edits, variant]) => {
+      let t = JSON.stringify(p, null, indent);
+      if (variant === 'numeric-ids') t = t.replace(/"id": ?"(\d{1,40})"/g, '"id":$1');
+      if (variant === 'escaped-key') t = t.replace('"logEvents"', '"log\\u0045vents"');
+      if (variant === 'twice')
+        t = t.replace(/^\{/, '{"logEvents":[{"id":"0","timestamp":0,"message":"first"}],');
+      if (variant === 'not-array') t = t.replace(/\}\s*$/, ',"logEvents":{"not":"an array"}}');
+      if (variant === 'huge-number') t = t.replace(/"timestamp": ?\d+/, '"timestamp":1e400');
+      for (const [at, byte] of edits) {
+        const i = t.length === 0 ? 0 : at % t.length;
+        t = t.slice(0, i) + String.fromCharCode(byte) + t.slice(i + 1);
+      }
+      return Buffer.from(t);
+    });
+
+  it('gives the same result as one JSON.parse, for every text', () => {
+    fc.assert(
+      fc.property(text, (raw) => {
+        expect(outcome(decodeInflated(raw, 0))).toStrictEqual(
+          outcome(decodeInflated(raw, Number.POSITIVE_INFINITY)),
+        );
+      }),
+      { numRuns: 3000 },
     );
   });
 });

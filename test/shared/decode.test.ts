@@ -1,7 +1,14 @@
 import { gzipSync } from 'node:zlib';
 import type { KinesisStreamEvent } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
-import { type CwlPayload, classifyPayload, decodeRecordData, MAX_INFLATED_BYTES } from '../../shared/decode';
+import {
+  type CwlPayload,
+  classifyPayload,
+  decodeRecordData,
+  eventsOf,
+  MAX_INFLATED_BYTES,
+  STREAM_FROM_BYTES,
+} from '../../shared/decode';
 import { DecodeError } from '../../shared/errors';
 import { loadEvent } from '../support/events';
 
@@ -183,5 +190,101 @@ describe('decodeRecordData on generated payloads', () => {
         logEvents: [{ id: '', timestamp: 1, message: 'x' }],
       }),
     ).toStrictEqual({ kind: 'control' });
+  });
+});
+
+describe('numbers the fast path must treat as the schema does (issue 10.5)', () => {
+  const raw = (events: string) =>
+    gzipSync(
+      Buffer.from(
+        `{"messageType":"DATA_MESSAGE","owner":"123456789012","logGroup":"/g","logStream":"s","subscriptionFilters":[],"logEvents":[${events}]}`,
+      ),
+    ).toString('base64');
+
+  it('refuses a timestamp or a numeric id that parses to Infinity, naming the field', () => {
+    const ts = malformedOf(raw('{"id":"1","timestamp":1e400,"message":"m"}'));
+    expect(ts.reason).toBe('schema');
+    expect(ts.message).toContain('logEvents.0.timestamp');
+    const id = malformedOf(raw('{"id":-1e400,"timestamp":1,"message":"m"}'));
+    expect(id.reason).toBe('schema');
+    expect(id.message).toContain('logEvents.0.id');
+  });
+
+  it('keeps the digits of numeric ids too large for a double, so their keys stay distinct', () => {
+    const p = dataOf(
+      raw(
+        '{"id":37199717563107880995141901415313936169291476248187437057,"timestamp":1,"message":"a"},' +
+          '{"id":37199717563107880995141901415313936169291476248187437058,"timestamp":2,"message":"b"},' +
+          '{"id":42,"timestamp":3,"message":"c"},{"id":1,"id":12345678901234567890,"timestamp":4,"message":"d"}',
+      ),
+    );
+    expect(p.logEvents.map((e) => e.id)).toStrictEqual([
+      '37199717563107880995141901415313936169291476248187437057',
+      '37199717563107880995141901415313936169291476248187437058',
+      '42',
+      '12345678901234567890',
+    ]);
+  });
+});
+
+describe('payloads above STREAM_FROM_BYTES, read event by event (issue 10.3)', () => {
+  /** A payload of `n` small events, with `extra` spliced into its text. */
+  function bigText(n: number, edit: (t: string) => string = (t) => t): string {
+    const events = Array.from(
+      { length: n },
+      (_, i) => `{"id":"${i}","timestamp":${i},"message":"event ${i} é"}`,
+    );
+    return edit(
+      `{"messageType":"DATA_MESSAGE","owner":"123456789012","logGroup":"/g","logStream":"s","subscriptionFilters":["log-reflector-eu-west-1"],"logEvents":[${events.join(',')}]}`,
+    );
+  }
+  const n = Math.ceil(STREAM_FROM_BYTES / 40);
+
+  it('decodes a payload above the threshold lazily, with the same events as JSON.parse', () => {
+    const text = bigText(n);
+    expect(text.length).toBeGreaterThan(STREAM_FROM_BYTES);
+    const r = decodeRecordData(gzipSync(Buffer.from(text)).toString('base64'));
+    if (r.kind !== 'large') throw new Error(`expected large, got ${r.kind}`);
+    expect(r.head).toStrictEqual({
+      messageType: 'DATA_MESSAGE',
+      owner: '123456789012',
+      logGroup: '/g',
+      logStream: 's',
+      subscriptionFilters: ['log-reflector-eu-west-1'],
+    });
+    expect(r.eventCount).toBe(n);
+    let i = 0;
+    for (const e of eventsOf(r)) {
+      if (i === 0 || i === n - 1)
+        expect(e).toStrictEqual({ id: String(i), timestamp: i, message: `event ${i} é` });
+      i++;
+    }
+    expect(i).toBe(n);
+  });
+
+  it.each([
+    ['text after the object', (t: string) => `${t} x`, 'not-json'],
+    ['a broken event in the middle', (t: string) => t.replace('{"id":"77"', '{"id":"77",,'), 'not-json'],
+    [
+      'an event with a timestamp as text',
+      (t: string) => t.replace('"timestamp":77,', '"timestamp":"77",'),
+      'schema',
+    ],
+    [
+      'an owner that is not a string',
+      (t: string) => t.replace('"owner":"123456789012"', '"owner":12'),
+      'schema',
+    ],
+    [
+      'logEvents given twice, the last not an array',
+      (t: string) => t.replace(/\}$/, ',"logEvents":7}'),
+      'schema',
+    ],
+  ])('classifies a large payload with %s as %s… as JSON.parse would', (_, edit, reason) => {
+    const data = gzipSync(Buffer.from(bigText(n, edit))).toString('base64');
+    const error = malformedOf(data);
+    expect(error.reason).toBe(reason);
+    if (reason === 'schema' && _.includes('timestamp'))
+      expect(error.message).toContain('logEvents.77.timestamp');
   });
 });

@@ -2,8 +2,14 @@
  * A local HTTP server playing a Sumo Logic HTTP source, for integration tests: accepts
  * `POST /receiver/v1/http/<token>`, gunzips the body, parses each NDJSON line and records
  * what it accepted. Fault modes are a function of the request number (1-based): answer a
- * status (with or without Retry-After), answer late, or reset the connection. A wrong
+ * status (with or without Retry-After), reset the connection, or never answer. A wrong
  * token is answered 401, as Sumo does for a revoked source.
+ *
+ * Nothing here depends on timing. `reset()` starts a new generation: a request that arrived
+ * before it (a client still retrying, an answer still being written) is never recorded in
+ * the new one, so one test's stragglers cannot show up in the next test's counts. A request
+ * counts as accepted only when its 2xx answer was written to a connection that was still
+ * open; an answer the client can no longer read is recorded as `gone`.
  */
 import { createServer, type IncomingHttpHeaders, type RequestListener, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -14,7 +20,6 @@ export type FaultAction =
   | {
       readonly status: number;
       readonly retryAfter?: string;
-      readonly delayMs?: number;
       /** Answer with a chunked body, `Connection: close`, or a 100 Continue first. */
       readonly chunked?: boolean;
       readonly close?: boolean;
@@ -37,8 +42,11 @@ export interface ReceivedRequest {
   readonly gzipBytes: number;
   readonly rawBytes: number;
   readonly lines: readonly Record<string, unknown>[];
-  /** The status answered, or 'reset' / 'hang'. */
-  readonly outcome: number | 'reset' | 'hang';
+  /**
+   * The status answered, 'reset' / 'hang' for those faults, or 'gone' when the client had
+   * closed the connection before the answer could be written.
+   */
+  readonly outcome: number | 'reset' | 'hang' | 'gone';
 }
 
 export interface SumoServer {
@@ -46,14 +54,17 @@ export interface SumoServer {
   readonly base: string;
   /** The ingest URL with the currently valid token. */
   url(token?: string): string;
-  /** Every request seen, in arrival order. */
-  readonly requests: ReceivedRequest[];
+  /** Every request seen since the last reset, in arrival order. */
+  readonly requests: readonly ReceivedRequest[];
   /** Lines of the requests answered 2xx, in order. */
   accepted(): Record<string, unknown>[];
   setPlan(plan: FaultPlan): void;
   /** Changes the token the server accepts (simulates rotating the source URL). */
   setToken(token: string): void;
+  /** Forgets every request and the plan; requests still in flight are never recorded. */
   reset(): void;
+  /** Requests whose head has arrived and whose body has not ended yet. */
+  inFlight(): number;
   stop(): Promise<void>;
 }
 
@@ -72,16 +83,29 @@ export interface ServerTls {
 export async function startSumoServer(initialToken = 'TESTTOKEN', tls?: ServerTls): Promise<SumoServer> {
   let token = initialToken;
   let plan: FaultPlan = () => undefined;
-  let count = 0;
-  const requests: ReceivedRequest[] = [];
+  /** The current generation: its request count and what it recorded. */
+  let generation = { count: 0, requests: [] as ReceivedRequest[] };
   const sockets = new Set<import('node:net').Socket>();
+  let inFlight = 0;
 
   const onRequest: RequestListener = (req, res) => {
+    // Bound at arrival: a reset while this request is in flight leaves it in the old generation.
+    const gen = generation;
     const chunks: Buffer[] = [];
+    inFlight++;
+    req.on('close', () => {
+      if (!req.complete) inFlight--;
+    });
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      count += 1;
-      const n = count;
+      inFlight--;
+      if (gen !== generation) {
+        // Sent before the reset, read after it: not this test's request.
+        res.writeHead(503).end('reset');
+        return;
+      }
+      gen.count += 1;
+      const n = gen.count;
       const gz = Buffer.concat(chunks);
       const path = req.url ?? '';
       const got = path.startsWith('/receiver/v1/http/') ? path.slice('/receiver/v1/http/'.length) : '';
@@ -99,37 +123,38 @@ export async function startSumoServer(initialToken = 'TESTTOKEN', tls?: ServerTl
         return;
       }
       const base = { n, headers: req.headers, token: got, gzipBytes: gz.length, rawBytes: raw.length, lines };
+      const record = (outcome: ReceivedRequest['outcome']) => gen.requests.push({ ...base, outcome });
       if (got !== token) {
-        requests.push({ ...base, outcome: 401 });
+        record(401);
         res.writeHead(401).end('Unauthorized');
         return;
       }
       const action = plan(n, lines);
       if (action && 'reset' in action) {
-        requests.push({ ...base, outcome: 'reset' });
+        record('reset');
         req.socket.destroy();
         return;
       }
       if (action && 'hang' in action) {
-        requests.push({ ...base, outcome: 'hang' });
+        record('hang');
         return;
       }
       const status = action?.status ?? 200;
-      const answer = () => {
-        requests.push({ ...base, outcome: status });
-        const headers: Record<string, string> = {};
-        if (action?.retryAfter !== undefined) headers['Retry-After'] = action.retryAfter;
-        if (action?.close) headers.Connection = 'close';
-        if (action?.interim) res.writeContinue();
-        res.writeHead(status, headers);
-        if (action?.chunked) {
-          res.write('{"status":');
-          res.write('"ok"');
-        }
-        res.end(status === 200 ? '' : 'injected');
-      };
-      if (action?.delayMs) setTimeout(answer, action.delayMs);
-      else answer();
+      if (req.socket.destroyed) {
+        record('gone');
+        return;
+      }
+      record(status);
+      const headers: Record<string, string> = {};
+      if (action?.retryAfter !== undefined) headers['Retry-After'] = action.retryAfter;
+      if (action?.close) headers.Connection = 'close';
+      if (action?.interim) res.writeContinue();
+      res.writeHead(status, headers);
+      if (action?.chunked) {
+        res.write('{"status":');
+        res.write('"ok"');
+      }
+      res.end(status === 200 ? '' : 'injected');
     });
   };
   const server: Server = tls
@@ -145,9 +170,11 @@ export async function startSumoServer(initialToken = 'TESTTOKEN', tls?: ServerTl
   return {
     base,
     url: (t = token) => `${base}/receiver/v1/http/${t}`,
-    requests,
+    get requests() {
+      return generation.requests;
+    },
     accepted: () =>
-      requests
+      generation.requests
         .filter((r) => typeof r.outcome === 'number' && r.outcome >= 200 && r.outcome < 300)
         .flatMap((r) => r.lines),
     setPlan(p) {
@@ -157,10 +184,10 @@ export async function startSumoServer(initialToken = 'TESTTOKEN', tls?: ServerTl
       token = t;
     },
     reset() {
-      requests.length = 0;
-      count = 0;
+      generation = { count: 0, requests: [] };
       plan = () => undefined;
     },
+    inFlight: () => inFlight,
     stop: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();

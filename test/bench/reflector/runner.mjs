@@ -2,7 +2,9 @@
 // Kinesis events of K records, sequentially like one warm Lambda container, and prints one
 // line `RESULT {json}`. Plain JavaScript on purpose: no TypeScript loader in the measured
 // process. Usage: node --expose-gc runner.mjs '<json options>'
-//   {bundle, payloads (file), batch, env, mode: "throughput" | "rss", rssTargetBytes}
+//   {bundle, payloads (file), batch, env, mode: "throughput" | "rss" | "record", rssTargetBytes}
+// mode "record": one invocation of one record, the first payload of the file (peak RSS growth
+// for a single record, after a warm-up invocation of a small one: the second payload).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
@@ -94,6 +96,18 @@ if (o.mode === 'throughput') {
   result.batches = batches.length;
   result.peakRssMb = +(hwmBytes() / 1048576).toFixed(1);
   result.rssStartMb = +(rss0 / 1048576).toFixed(1);
+} else if (o.mode === 'record') {
+  await invoke([record(payloads[1], 0)]);
+  await invoke([record(payloads[1], 1)]);
+  globalThis.gc?.();
+  globalThis.gc?.();
+  const rss0 = process.memoryUsage().rss;
+  const exact = resetHwm();
+  const t1 = performance.now();
+  await invoke([record(payloads[0], 2)]);
+  result.recordMs = +(performance.now() - t1).toFixed(0);
+  result.rssGrowthMb = +((hwmBytes() - rss0) / 1048576).toFixed(1);
+  result.hwmReset = exact;
 } else {
   // One batch as large as an invocation payload allows (6 MB, https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html).
   const big = [];

@@ -174,3 +174,71 @@ export function generateWorkload(
   }
   return { payloads, events, rawBytes, base64Bytes };
 }
+
+/** One record for the single-record memory runs. */
+export interface RecordShape {
+  readonly name: string;
+  /** base64 of the gzip payload. */
+  readonly payload: string;
+  readonly events: number;
+  readonly rawBytes: number;
+  readonly gzipBytes: number;
+}
+
+/**
+ * Records the decoder accepts that cost the most memory: as many tiny events as fit in
+ * `inflatedBytes` (one JSON.parse costs ~5× the text; each event a line of ~250 bytes out),
+ * messages that escape to six bytes per character, numeric ids. Ids increase, as AWS's do.
+ */
+export function recordShapes(): RecordShape[] {
+  const MiB = 1024 * 1024;
+  const build = (name: string, inflatedBytes: number, event: (i: number) => string): RecordShape => {
+    const head =
+      '{"messageType":"DATA_MESSAGE","owner":"111122223333","logGroup":"/aws/lambda/custom-writer",' +
+      '"logStream":"2026/11/26/[$LATEST]0123456789abcdef0123456789abcdef","subscriptionFilters":["log-reflector-eu-west-1"],"logEvents":[';
+    const parts: string[] = [head];
+    let size = head.length + 2;
+    let events = 0;
+    for (;;) {
+      const e = event(events);
+      if (size + e.length + 1 > inflatedBytes) break;
+      parts.push(events === 0 ? e : `,${e}`);
+      size += e.length + (events === 0 ? 0 : 1);
+      events++;
+    }
+    parts.push(']}');
+    const raw = Buffer.from(parts.join(''));
+    const gz = gzipSync(raw);
+    return { name, payload: gz.toString('base64'), events, rawBytes: raw.length, gzipBytes: gz.length };
+  };
+  const ts = 1_795_651_200_000;
+  const id = (i: number) => `3719971756310788099514190141531393616929${String(i).padStart(16, '0')}`;
+  const control = '\\u0001'.repeat(40_000);
+  return [
+    build(
+      'tiny events, 8 MiB (one JSON.parse)',
+      8 * MiB,
+      (i) => `{"id":"${i}","timestamp":${ts + i},"message":""}`,
+    ),
+    build(
+      'tiny events, 64 MiB (event by event)',
+      64 * MiB - 1024,
+      (i) => `{"id":"${i}","timestamp":${ts + i},"message":""}`,
+    ),
+    build(
+      'AWS-like ids, short messages, 64 MiB',
+      64 * MiB - 1024,
+      (i) => `{"id":"${id(i)}","timestamp":${ts + i},"message":"GET /health 200 ${i % 97} ms"}`,
+    ),
+    build(
+      'numeric ids, 64 MiB',
+      64 * MiB - 1024,
+      (i) => `{"id":${id(i)},"timestamp":${ts + i},"message":"x"}`,
+    ),
+    build(
+      '40,000 control characters per message, 64 MiB',
+      64 * MiB - 1024,
+      (i) => `{"id":"${id(i)}","timestamp":${ts + i},"message":"${control}"}`,
+    ),
+  ];
+}

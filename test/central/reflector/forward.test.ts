@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type EndpointSource, staticEndpoint } from '../../../central/reflector/endpoint';
 import {
@@ -16,8 +17,10 @@ import {
   type ForwardResult,
   forwardRecords,
 } from '../../../central/reflector/forward';
-import { SumoSender } from '../../../central/reflector/sender';
-import type { DecodeError } from '../../../shared/errors';
+import { MIN_ATTEMPT_MS, SumoSender } from '../../../central/reflector/sender';
+import { decodeInflated } from '../../../shared/decode';
+import { type DecodeError, TransientError } from '../../../shared/errors';
+import type { Clock } from '../../../shared/rate-limiter';
 import type { Chunk } from '../../../shared/sumo/batch';
 import { everyNth, type SumoServer, startSumoServer } from '../../support/sumo-server';
 import {
@@ -28,6 +31,7 @@ import {
   idOfLine,
   makeRecords,
   testSenderOptions,
+  virtualClock,
 } from './records';
 
 let server: SumoServer;
@@ -60,10 +64,26 @@ afterAll(() => {
   for (const s of senders) s.close();
 });
 
-function sender(endpoint: EndpointSource = staticEndpoint(server.url()), timeoutMs = 2_000, maxAttempts = 8) {
+/**
+ * A sender for these tests. The request timeout is long unless a test is about timeouts: on
+ * a loaded machine a healthy local request can take seconds, and a timeout that fires after
+ * the server answered makes a (legitimate) duplicate that exact counts would trip on.
+ */
+function sender(
+  endpoint: EndpointSource = staticEndpoint(server.url()),
+  timeoutMs = 60_000,
+  maxAttempts = 8,
+  clock?: Clock,
+) {
   const s = new SumoSender(
     endpoint,
-    testSenderOptions({ requestTimeoutMs: timeoutMs, maxAttempts, maxSockets: 4, client }),
+    testSenderOptions({
+      requestTimeoutMs: timeoutMs,
+      maxAttempts,
+      maxSockets: 4,
+      client,
+      ...(clock === undefined ? {} : { clock, random: () => 0.5 }),
+    }),
   );
   senders.push(s);
   return s;
@@ -72,14 +92,17 @@ function sender(endpoint: EndpointSource = staticEndpoint(server.url()), timeout
 async function run(
   records: readonly ForwardRecord[],
   s = sender(),
-  deadlineMs = 20_000,
+  deadlineMs = 120_000,
+  clock?: Clock,
 ): Promise<{ result: ForwardResult; parked: string[] }> {
   const parked: string[] = [];
-  const result = await forwardRecords(records, Date.now() + deadlineMs, config, {
+  const now = clock ? () => clock.now() : Date.now;
+  const result = await forwardRecords(records, now() + deadlineMs, config, {
     deliver: (chunk, deadline, stats) => s.deliver(chunk, deadline, stats),
     storeMalformed: async (r: ForwardRecord, e: DecodeError) => {
       parked.push(`${r.sequenceNumber}:${e.reason}`);
     },
+    now,
   });
   return { result, parked };
 }
@@ -178,27 +201,31 @@ describe.each(['lean', 'node'] as const)(
 
     it('honours Retry-After on 429 and retries 429 without it', async () => {
       server.setPlan((n) =>
-        n === 1 ? { status: 429, retryAfter: '1' } : n === 3 ? { status: 429 } : undefined,
+        n === 1 ? { status: 429, retryAfter: '7' } : n === 3 ? { status: 429 } : undefined,
       );
+      const clock = virtualClock();
       const records = makeRecords(4, 20);
-      const started = Date.now();
-      const { result } = await run(records);
-      expect(Date.now() - started).toBeGreaterThanOrEqual(1_000);
+      const { result } = await run(records, sender(undefined, undefined, undefined, clock), 60_000, clock);
       checkAccounting(4, 20, result);
       expect(result.failed).toStrictEqual([]);
       expect(server.requests.filter((r) => r.outcome === 429)).toHaveLength(2);
+      // One wait of the 7 s asked for; the other 429 waits its backoff (≤ 25 ms here).
+      const sleeps = [...clock.sleeps].sort((a, b) => a - b);
+      expect(sleeps).toHaveLength(2);
+      expect(sleeps[1]).toBe(7_000);
+      expect(sleeps[0]).toBeLessThanOrEqual(25);
     });
 
-    it('retries 408 and slow answers (client timeout), connection resets and hangs', async () => {
+    it('retries 408, timeouts (a request never answered), connection resets and hangs', async () => {
       server.setPlan((n) => {
         if (n === 1) return { status: 408 };
-        if (n === 2) return { status: 200, delayMs: 1_500 }; // longer than the 500 ms timeout
+        if (n === 2) return { hang: true }; // the client's timeout must fire
         if (n === 4) return { reset: true };
         if (n === 6) return { hang: true };
         return undefined;
       });
       const records = makeRecords(10, 30);
-      const { result } = await run(records, sender(staticEndpoint(server.url()), 500));
+      const { result } = await run(records, sender(staticEndpoint(server.url()), 1_000));
       checkAccounting(10, 30, result);
       expect(result.failed).toStrictEqual([]);
       expect(result.stats.retries).toBeGreaterThanOrEqual(4);
@@ -240,12 +267,15 @@ describe.each(['lean', 'node'] as const)(
 
     it('reports exactly the undelivered records when the remaining time runs out mid-batch', async () => {
       // Healthy for the first requests, then the source only answers 503: the deadline comes
-      // while retries are pending.
+      // while retries are pending. Time passes only in the backoff sleeps (virtual clock).
       server.setPlan((n) => (n > 6 ? { status: 503 } : undefined));
+      const clock = virtualClock();
+      const start = clock.t;
       const records = makeRecords(40, 30);
-      const started = Date.now();
-      const { result } = await run(records, sender(), 1_500);
-      expect(Date.now() - started).toBeLessThan(4_000);
+      const { result } = await run(records, sender(undefined, undefined, 20, clock), 1_500, clock);
+      // The deadline, not the attempts (20 allowed), ended the retries: no attempt starts
+      // with less than MIN_ATTEMPT_MS left.
+      expect(clock.t - start).toBeGreaterThanOrEqual(1_500 - MIN_ATTEMPT_MS - 50);
       const { acceptedDistinct } = checkAccounting(40, 30, result);
       expect(acceptedDistinct).toBeGreaterThan(0);
       expect(result.failed.length).toBeGreaterThan(0);
@@ -386,5 +416,67 @@ describe('header sets across invocations', () => {
         ).toStrictEqual([[owner, cfg === perStream ? `/g/${stream}` : '/g', 3]]);
       }
     }
+  });
+});
+
+describe('one record holding many bodies (issue 10.3)', () => {
+  const small: ForwardConfig = { ...config, maxBytes: 10_000, concurrency: 2 };
+
+  it('sends bodies while the record is still being read: never more than one waits', async () => {
+    // Before, back-pressure only acted between records: all ~60 bodies of this record were
+    // cut and queued (in memory) before the first was sent.
+    const record = forwardRecord(0, encode(cwlPayload(0, 2_500)));
+    let started = 0;
+    let mostWaiting = 0;
+    const result = await forwardRecords([record], Date.now() + 60_000, small, {
+      deliver: async (chunk, _deadline, stats) => {
+        started++;
+        mostWaiting = Math.max(mostWaiting, (stats as ForwardResult['stats']).chunks - started);
+        await new Promise((resolve) => setImmediate(resolve));
+        stats.linesAccepted += chunk.lines;
+        return { ok: true };
+      },
+      storeMalformed: async () => undefined,
+    });
+    expect(result.failed).toStrictEqual([]);
+    expect(result.stats.linesAccepted).toBe(2_500);
+    expect(result.stats.chunks).toBeGreaterThan(40);
+    expect(mostWaiting).toBeLessThanOrEqual(1);
+  });
+
+  it('forwards a payload read event by event (large) like any other', async () => {
+    const records = makeRecords(3, 40);
+    const lines: Record<string, unknown>[] = [];
+    const result = await forwardRecords(records, Date.now() + 60_000, small, {
+      deliver: async (chunk, _deadline, stats) => {
+        for (const l of chunk.body.toString('utf8').split('\n')) if (l) lines.push(JSON.parse(l));
+        stats.linesAccepted += chunk.lines;
+        return { ok: true };
+      },
+      storeMalformed: async () => undefined,
+      // Every payload takes the path of payloads above STREAM_FROM_BYTES.
+      decode: (data) => decodeInflated(gunzipSync(Buffer.from(data, 'base64')), 0),
+    });
+    expect(result.failed).toStrictEqual([]);
+    expect(result.stats.eventsIn).toBe(120);
+    expect(new Set(lines.map(idOfLine)).size).toBe(120);
+    expect(lines.find((l) => idOfLine(l) === eventId(2, 39))?.message).toBe(
+      `record 2 event 39 ${'x'.repeat(200)}`,
+    );
+  });
+
+  it('stops reading a record once one of its bodies failed (it goes back to Kinesis whole)', async () => {
+    const record = forwardRecord(0, encode(cwlPayload(0, 2_500)));
+    let calls = 0;
+    const result = await forwardRecords([record], Date.now() + 60_000, small, {
+      deliver: async () => {
+        calls++;
+        await new Promise((resolve) => setImmediate(resolve));
+        return { ok: false, error: new TransientError('refused') };
+      },
+      storeMalformed: async () => undefined,
+    });
+    expect(result.failed).toStrictEqual([0]);
+    expect(calls).toBeLessThan(result.stats.eventsIn / 50);
   });
 });

@@ -2,7 +2,11 @@
  * The deployed handler end to end, without AWS: moto plays S3 (failure bucket), Secrets
  * Manager (the Sumo URL), CloudWatch Logs and Kinesis (the subscription writes real gzip
  * records into a stream, read back the way the event source mapping does); a local server
- * plays the Sumo source.
+ * plays the Sumo source, and a server that accepts connections and never answers plays a
+ * stalled AWS endpoint.
+ *
+ * The handler logs (Powertools) and publishes metrics (EMF) on stdout: every test captures
+ * that output and asserts on what it expects there, and prints it when the test fails.
  */
 import {
   CloudWatchLogsClient,
@@ -26,12 +30,13 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { Context, KinesisStreamEvent } from 'aws-lambda';
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { handler, resetRuntime } from '../../../central/reflector/handler';
 import { bundleHandler } from '../../../shared/constructs/bundle';
 import { ConfigError } from '../../../shared/errors';
 import { loadEvent } from '../../support/events';
 import { type MotoServer, startMoto, useLocalAwsEnv } from '../../support/moto';
+import { type RawServer, startRawServer } from '../../support/raw-http-server';
 import { type SumoServer, startSumoServer } from '../../support/sumo-server';
 import { cwlPayload, encode, forwardRecord, kinesisEvent } from './records';
 
@@ -40,6 +45,8 @@ const BUCKET = 'log-reflector-failures';
 
 let moto: MotoServer;
 let sumo: SumoServer;
+/** Accepts connections, reads requests, never answers. */
+let stalled: RawServer;
 let restoreEnv: () => void;
 const savedEnv = { ...process.env };
 
@@ -74,7 +81,7 @@ async function objectsUnder(prefix: string): Promise<Record<string, unknown>[]> 
 }
 
 beforeAll(async () => {
-  [moto, sumo] = await Promise.all([startMoto(), startSumoServer()]);
+  [moto, sumo, stalled] = await Promise.all([startMoto(), startSumoServer(), startRawServer()]);
   restoreEnv = useLocalAwsEnv(moto.endpoint, REGION);
   await s3().send(
     new CreateBucketCommand({ Bucket: BUCKET, CreateBucketConfiguration: { LocationConstraint: REGION } }),
@@ -83,8 +90,47 @@ beforeAll(async () => {
 afterAll(async () => {
   restoreEnv();
   process.env = savedEnv;
-  await Promise.all([moto.stop(), sumo.stop()]);
+  await Promise.all([moto.stop(), sumo.stop(), stalled.stop()]);
 });
+
+/** What the handler wrote on stdout and stderr during the current test. */
+let output: string[] = [];
+let restoreOutput: () => void = () => undefined;
+beforeEach((ctx) => {
+  output = [];
+  const capture = (chunk: unknown) => {
+    output.push(String(chunk));
+    return true;
+  };
+  const realStderr = process.stderr.write.bind(process.stderr);
+  const spies = [
+    vi.spyOn(process.stdout, 'write').mockImplementation(capture),
+    vi.spyOn(process.stderr, 'write').mockImplementation(capture),
+  ];
+  restoreOutput = () => {
+    for (const spy of spies) spy.mockRestore();
+  };
+  // Hidden while it is expected; shown when the test fails.
+  ctx.onTestFailed(() => {
+    realStderr(`--- handler output of the failed test ---\n${output.join('')}\n`);
+  });
+});
+afterEach(() => restoreOutput());
+
+/** The JSON lines the handler wrote: log lines (`level`) and EMF metric sets (`_aws`). */
+function written(): Record<string, unknown>[] {
+  return output
+    .join('')
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+const logged = (level: string) =>
+  written()
+    .filter((l) => l.level === level)
+    .map((l) => l.message);
+const metrics = () => written().filter((l) => '_aws' in l);
+
 beforeEach(() => {
   sumo.reset();
   sumo.setToken('TESTTOKEN');
@@ -145,6 +191,12 @@ describe('reflector handler', () => {
         `^malformed/\\d{4}/\\d{2}/\\d{2}/${bad?.eventID.split(':')[0]}/${bad?.kinesis.sequenceNumber}\\.json$`,
       ),
     );
+    expect(logged('WARN')).toStrictEqual([
+      'malformed record parked in the failure bucket',
+      'malformed record parked in the failure bucket',
+    ]);
+    expect(logged('ERROR')).toStrictEqual([]);
+    expect(metrics()).toMatchObject([{ Records: 5, EventsSent: 6, MalformedRecords: 2, ControlMessages: 1 }]);
   });
 
   it('hands a malformed record back to Kinesis when the failure bucket refuses it', async () => {
@@ -158,6 +210,8 @@ describe('reflector handler', () => {
       batchItemFailures: [{ itemIdentifier: event.Records[1]?.kinesis.sequenceNumber }],
     });
     expect(sumo.accepted()).toHaveLength(3);
+    expect(logged('ERROR')).toStrictEqual(['could not park a malformed record; it goes back to Kinesis']);
+    expect(metrics()).toMatchObject([{ FailedRecords: 1, MalformedRecords: 1 }]);
   });
 
   it('reports undelivered records as batchItemFailures when the source keeps failing', async () => {
@@ -172,6 +226,68 @@ describe('reflector handler', () => {
     expect(result.batchItemFailures.map((f) => f.itemIdentifier)).toStrictEqual(
       event.Records.map((r) => r.kinesis.sequenceNumber),
     );
+    expect(logged('ERROR')).toStrictEqual(['Sumo delivery failed; records go back to Kinesis']);
+    expect(metrics()).toMatchObject([{ FailedRecords: 2, EventsSent: 0 }]);
+  });
+
+  it('fails a malformed record back to Kinesis, in time, when the failure bucket never answers', async () => {
+    // S3 accepts the connection and never answers: before, PutObject waited until Lambda
+    // killed the invocation and the whole batch came back; now the wait ends at the deadline.
+    process.env.AWS_ENDPOINT_URL = stalled.url;
+    process.env.DEADLINE_GRACE_MS = '500';
+    const before = stalled.requests.length;
+    try {
+      const event = kinesisEvent([
+        forwardRecord(0, encode(cwlPayload(0, 3))),
+        forwardRecord(1, 'bm90IGd6aXA='),
+      ]);
+      // Time enough for the healthy record and for the SDK to reach the bucket on a loaded
+      // machine; the stalled PutObject then waits until the deadline, 5.5 s in.
+      const result = await handler(event, context(6_000));
+      expect(result).toStrictEqual({
+        batchItemFailures: [{ itemIdentifier: event.Records[1]?.kinesis.sequenceNumber }],
+      });
+      expect(sumo.accepted()).toHaveLength(3);
+      expect(stalled.requests.length - before).toBeGreaterThanOrEqual(1);
+      expect(stalled.requests.at(-1)?.head).toMatch(/^PUT \/log-reflector-failures\/malformed\//);
+      expect(written().find((l) => l.level === 'ERROR')?.error).toMatch(
+        /^PutObject into the failure bucket did not finish in the \d+ ms left before the deadline$/,
+      );
+    } finally {
+      process.env.AWS_ENDPOINT_URL = moto.endpoint;
+      delete process.env.DEADLINE_GRACE_MS;
+    }
+  });
+
+  it('fails every record back to Kinesis, in time, when Secrets Manager never answers', async () => {
+    process.env.AWS_ENDPOINT_URL = stalled.url;
+    process.env.DEADLINE_GRACE_MS = '500';
+    delete process.env.SUMO_ENDPOINT;
+    process.env.SUMO_ENDPOINT_SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:sumo-AbCdEf';
+    const before = stalled.requests.length;
+    try {
+      const event = kinesisEvent([
+        forwardRecord(0, encode(cwlPayload(0, 3))),
+        forwardRecord(1, encode(cwlPayload(1, 3))),
+      ]);
+      const result = await handler(event, context(6_000));
+      expect(result.batchItemFailures.map((f) => f.itemIdentifier)).toStrictEqual(
+        event.Records.map((r) => r.kinesis.sequenceNumber),
+      );
+      expect(sumo.requests).toStrictEqual([]);
+      expect(
+        stalled.requests
+          .slice(before)
+          .some((r) => /x-amz-target: secretsmanager.GetSecretValue/i.test(r.head)),
+      ).toBe(true);
+      expect(written().find((l) => l.level === 'ERROR')?.reason).toMatch(
+        /GetSecretValue of arn:aws:secretsmanager:.* did not finish/,
+      );
+    } finally {
+      process.env.AWS_ENDPOINT_URL = moto.endpoint;
+      delete process.env.DEADLINE_GRACE_MS;
+      delete process.env.SUMO_ENDPOINT_SECRET_ARN;
+    }
   });
 
   it('refuses a bad environment at the first invocation, naming every bad key, never echoing the URL', async () => {
@@ -201,45 +317,32 @@ describe('reflector handler', () => {
     delete process.env.SUMO_ENDPOINT;
     process.env.SUMO_ENDPOINT_SECRET_ARN = created.ARN;
     sumo.setToken('TOKEN-A');
-    const out: string[] = [];
-    const capture = (chunk: unknown) => {
-      out.push(String(chunk));
-      return true;
-    };
-    const spies = [
-      vi.spyOn(process.stdout, 'write').mockImplementation(capture),
-      vi.spyOn(process.stderr, 'write').mockImplementation(capture),
-    ];
-    try {
-      const first = kinesisEvent([forwardRecord(0, encode(cwlPayload(0, 2)))]);
-      expect(await handler(first, context())).toStrictEqual({ batchItemFailures: [] });
+    const first = kinesisEvent([forwardRecord(0, encode(cwlPayload(0, 2)))]);
+    expect(await handler(first, context())).toStrictEqual({ batchItemFailures: [] });
 
-      // Rotation: the source now only takes TOKEN-B, and the secret holds it.
-      sumo.setToken('TOKEN-B');
-      await secrets.send(
-        new PutSecretValueCommand({ SecretId: created.ARN, SecretString: sumo.url('TOKEN-B') }),
-      );
-      const second = kinesisEvent([forwardRecord(1, encode(cwlPayload(1, 2)))]);
-      expect(await handler(second, context())).toStrictEqual({ batchItemFailures: [] });
-      expect(sumo.requests.map((r) => [r.token, r.outcome])).toStrictEqual([
-        ['TOKEN-A', 200],
-        ['TOKEN-A', 401],
-        ['TOKEN-B', 200],
-      ]);
+    // Rotation: the source now only takes TOKEN-B, and the secret holds it.
+    sumo.setToken('TOKEN-B');
+    await secrets.send(
+      new PutSecretValueCommand({ SecretId: created.ARN, SecretString: sumo.url('TOKEN-B') }),
+    );
+    const second = kinesisEvent([forwardRecord(1, encode(cwlPayload(1, 2)))]);
+    expect(await handler(second, context())).toStrictEqual({ batchItemFailures: [] });
+    expect(sumo.requests.map((r) => [r.token, r.outcome])).toStrictEqual([
+      ['TOKEN-A', 200],
+      ['TOKEN-A', 401],
+      ['TOKEN-B', 200],
+    ]);
 
-      // Revoked for good: the records fail back, loudly, without the URL in any log line.
-      sumo.setToken('TOKEN-C');
-      const third = kinesisEvent([forwardRecord(2, encode(cwlPayload(2, 2)))]);
-      expect(await handler(third, context())).toStrictEqual({
-        batchItemFailures: [{ itemIdentifier: third.Records[0]?.kinesis.sequenceNumber }],
-      });
-    } finally {
-      for (const spy of spies) spy.mockRestore();
-    }
-    const logged = out.join('');
-    expect(logged).toContain('Sumo HTTP source refused the credential (HTTP 401)');
-    expect(logged).not.toContain('TOKEN-');
-    expect(logged).not.toContain('/receiver/v1/http');
+    // Revoked for good: the records fail back, loudly, without the URL in any log line.
+    sumo.setToken('TOKEN-C');
+    const third = kinesisEvent([forwardRecord(2, encode(cwlPayload(2, 2)))]);
+    expect(await handler(third, context())).toStrictEqual({
+      batchItemFailures: [{ itemIdentifier: third.Records[0]?.kinesis.sequenceNumber }],
+    });
+    const text = output.join('');
+    expect(text).toContain('Sumo HTTP source refused the credential (HTTP 401)');
+    expect(text).not.toContain('TOKEN-');
+    expect(text).not.toContain('/receiver/v1/http');
   });
 
   it('forwards what CloudWatch Logs wrote into Kinesis (moto), read like the event source mapping', async () => {

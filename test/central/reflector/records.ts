@@ -3,6 +3,7 @@ import { gzipSync } from 'node:zlib';
 import type { KinesisStreamEvent, KinesisStreamRecord } from 'aws-lambda';
 import type { ForwardRecord } from '../../../central/reflector/forward';
 import type { SenderOptions } from '../../../central/reflector/sender';
+import type { Clock } from '../../../shared/rate-limiter';
 
 export interface PayloadOptions {
   readonly owner?: string;
@@ -79,14 +80,37 @@ export function idOfLine(line: Record<string, unknown>): string {
   return key.slice(key.indexOf('-') + 1);
 }
 
-/** Sender settings for tests against the local source: short timeouts and backoff. */
+/**
+ * Sender settings for tests against the local source: short backoff, and a request timeout
+ * long enough that it never fires on a healthy answer however loaded the machine (tests of
+ * timeouts set their own).
+ */
 export function testSenderOptions(o: Partial<SenderOptions> = {}): SenderOptions {
   return {
     gzipLevel: 6,
-    requestTimeoutMs: 5_000,
+    requestTimeoutMs: 60_000,
     maxAttempts: 5,
     backoff: { baseMs: 5, capMs: 50 },
     maxSockets: 2,
     ...o,
   };
+}
+
+/**
+ * A clock that moves only when slept on: the sender's backoff sleeps advance it at once
+ * (resolving on the next turn of the event loop) and are recorded, so deadlines and
+ * Retry-After are tested without waiting and without depending on the machine's speed.
+ */
+export function virtualClock(start = Date.now()): Clock & { t: number; sleeps: number[] } {
+  const clock = {
+    t: start,
+    sleeps: [] as number[],
+    now: () => clock.t,
+    sleep: (ms: number) => {
+      clock.sleeps.push(ms);
+      clock.t += Math.max(0, ms);
+      return new Promise<void>((resolve) => setImmediate(resolve));
+    },
+  };
+  return clock;
 }

@@ -10,7 +10,7 @@ import type { CleanupJob } from '../../../member/cleanup/job';
 import { createClaim } from '../../../member/runtime/claims';
 import { createLogsRuntime, HandOffError } from '../../../member/runtime/clients';
 import type { Continuation } from '../../../member/runtime/continuation';
-import { systemClock } from '../../../shared/rate-limiter';
+import { type Clock, systemClock } from '../../../shared/rate-limiter';
 import { type CfnResponseServer, startCfnResponseServer } from '../../support/cfn-response-server';
 import { loadEvent } from '../../support/events';
 import { useMoto } from '../../support/moto';
@@ -45,6 +45,25 @@ beforeEach(async () => {
   await account.createGroups([OWN_LOG_GROUP]);
   cfn.received.length = 0;
 });
+
+/**
+ * A clock that advances 1 ms each time it is read: a run's time budget then counts clock
+ * readings (about one per log group started), not wall time, so how much a hop does never
+ * depends on how loaded the machine is (on a loaded one a 20 ms hop used to do nothing
+ * and the chain hit its hop limit).
+ */
+function tickingClock(start = 1_795_651_200_000): Clock {
+  let t = start;
+  return {
+    now: () => {
+      t += 1;
+      return t;
+    },
+    sleep: async (ms) => {
+      t += Math.max(0, ms);
+    },
+  };
+}
 
 const FUNCTION_ARN = `arn:aws:lambda:${REGION}:123456789012:function:log-reflector-backfill`;
 const GRACE_MS = 1_000;
@@ -340,7 +359,7 @@ describe('backfill custom resource', () => {
   it('answers Create early and hands the rest on with a cursor until every group is done', async () => {
     const groups = groupNames(260);
     await account.createGroups(groups);
-    const h = harness({ budgets: { graceMs: GRACE_MS, syncBudgetMs: 30 } });
+    const h = harness({ budgets: { graceMs: GRACE_MS, syncBudgetMs: 30 }, clock: tickingClock() });
     await h.handler(request('Create', properties()), context());
     const [response] = await cfn.waitFor(1);
     expect(response?.body).toMatchObject({
@@ -390,7 +409,7 @@ describe('backfill custom resource', () => {
     const h = harness();
     await h.handler(request('Create', properties()), context());
     await cfn.waitFor(1);
-    const late = harness({ budgets: { graceMs: GRACE_MS, syncBudgetMs: 20 } });
+    const late = harness({ budgets: { graceMs: GRACE_MS, syncBudgetMs: 20 }, clock: tickingClock() });
     await late.handler(
       request('Delete', properties(), { PhysicalResourceId: physicalIdFor(FILTER_NAME) }),
       context(),

@@ -4,7 +4,7 @@ import { createLogsRuntime } from '../../../member/runtime/clients';
 import type { Continuation } from '../../../member/runtime/continuation';
 import { createSweepHandler, type SweepDeps } from '../../../member/sweep/handler';
 import { AuthError } from '../../../shared/errors';
-import { systemClock } from '../../../shared/rate-limiter';
+import { type Clock, systemClock } from '../../../shared/rate-limiter';
 import { useMoto } from '../../support/moto';
 import {
   FILTER_NAME,
@@ -25,6 +25,25 @@ let foreignDestination: string;
 beforeEach(async () => {
   ({ account, destination, foreignDestination } = await freshAccount(moto));
 });
+
+/**
+ * A clock that advances 1 ms each time it is read: a run's time budget then counts clock
+ * readings (about one per log group started), not wall time, so how much a hop does never
+ * depends on how loaded the machine is (on a loaded one a 20 ms hop used to do nothing
+ * and the chain hit its hop limit).
+ */
+function tickingClock(start = 1_795_651_200_000): Clock {
+  let t = start;
+  return {
+    now: () => {
+      t += 1;
+      return t;
+    },
+    sleep: async (ms) => {
+      t += Math.max(0, ms);
+    },
+  };
+}
 
 const FUNCTION_ARN = `arn:aws:lambda:${REGION}:123456789012:function:log-reflector-sweep`;
 const GRACE_MS = 1_000;
@@ -99,7 +118,7 @@ describe('sweep', () => {
   it('hands a long sweep on and the chain finishes it', async () => {
     const groups = Array.from({ length: 180 }, (_, i) => `/app/sw-${String(i).padStart(3, '0')}`);
     await account.createGroups(groups);
-    const { handler, handedOff } = sweep();
+    const { handler, handedOff } = sweep(undefined, { clock: tickingClock() });
     await handler(SCHEDULED, context(20));
     let hops = 1;
     while (handedOff.length > 0) {

@@ -1,7 +1,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { eventKey, streamKey } from '../../../shared/sumo/key';
-import { formatLine, isoMillis, recordFormat, splitLine } from '../../../shared/sumo/line';
+import {
+  formatLine,
+  idDigest,
+  isoMillis,
+  MIN_SPLIT_BYTES,
+  recordFormat,
+  splitLine,
+} from '../../../shared/sumo/line';
 
 const RID = fc.uuid();
 const ISO = fc
@@ -99,6 +106,83 @@ describe('formatLine (properties)', () => {
         },
       ),
     );
+  });
+});
+
+/** Any UTF-16 text: ASCII, escapes, 2-, 3- and 4-byte characters, and lone surrogates. */
+const anyUnits = (maxLength: number) =>
+  fc.string({
+    unit: fc.oneof(
+      fc.constantFrom('a', '"', '\\', '\n', '\u0001', '\u007f', 'é', '€', '😀', '\ud800', '\udfff'),
+      fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c)),
+    ),
+    maxLength,
+  });
+
+describe('splitLine (properties)', () => {
+  it('never throws or loops, stays within the limit and loses nothing, whatever the id and the characters', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: MIN_SPLIT_BYTES, max: 20_000 }),
+        fc.nat(3).chain((k) => fc.tuple(fc.constant(k), fc.nat(1))),
+        ctx,
+        anyUnits(3_000),
+        fc.integer({ min: 0, max: 4_102_444_799_999 }),
+        (maxBytes, [scale, shape], c, message, ts) => {
+          // Ids from none to three times the request size: digits, or anything.
+          const length = Math.floor((scale * maxBytes) / 2) + (shape === 0 ? 7 : 0);
+          const id =
+            shape === 0
+              ? '9'.repeat(length)
+              : (message.repeat(Math.ceil(length / Math.max(1, message.length))) || 'x').slice(0, length);
+          const f = recordFormat(c);
+          const ev = { id, timestamp: ts, message: message.repeat(1 + (scale % 3)) };
+          const parts = splitLine(f, ev, maxBytes);
+          const parsed = parts.map((p) => {
+            expect(Buffer.byteLength(p)).toBeLessThanOrEqual(maxBytes);
+            expect(p.indexOf('\n')).toBe(p.length - 1);
+            return JSON.parse(p) as Record<string, unknown>;
+          });
+          expect(parsed.map((p) => [p.part, p.parts])).toStrictEqual(
+            parsed.map((_, i) => [i + 1, parts.length]),
+          );
+          if ('message' in (parsed[0] as object)) {
+            expect(parsed.map((p) => p.message).join('')).toBe(stripNewline(ev.message));
+            for (const p of parsed) expect(p.key).toBe(eventKey(f.stream, id));
+          } else {
+            // Id too long to repeat: the parts carry the whole line, keyed by a digest of the id.
+            expect(parsed.map((p) => p.line).join('')).toBe(formatLine(f, ev).slice(0, -1));
+            for (const p of parsed) expect(p.key).toBe(`${f.stream}-idhash:${idDigest(id)}`);
+          }
+        },
+      ),
+      { numRuns: 400 },
+    );
+  });
+
+  it('names long ids by 32 hex digits that differ for ids that differ', () => {
+    fc.assert(
+      fc.property(anyUnits(200), anyUnits(200), (x, y) => {
+        expect(idDigest(x)).toMatch(/^[0-9a-f]{32}$/);
+        if (x !== y) expect(idDigest(x)).not.toBe(idDigest(y));
+      }),
+      { numRuns: 2000 },
+    );
+    const near = new Set(Array.from({ length: 10_000 }, (_, i) => idDigest(`${'9'.repeat(600)}${i}`)));
+    expect(near.size).toBe(10_000);
+  });
+
+  it('handles the cases that threw or looped before: an id longer than the request, and one that left room for a single character', () => {
+    const f = recordFormat({ account: '1', region: 'r', logGroup: 'g', logStream: 's' });
+    const huge = { id: '7'.repeat(1_500_000), timestamp: 1, message: 'm' };
+    expect(splitLine(f, huge, 1_000_000).length).toBeGreaterThan(1);
+    // The old part room was (maxBytes − head − 64) / 6 units: exactly 1 here, and a surrogate
+    // pair at each cut made the slice empty, forever.
+    // formatLine of an empty message is the head and `,"message":""}\n` (15 bytes).
+    const emptyHead = Buffer.byteLength(formatLine(f, { id: '', timestamp: 1, message: '' })) - 15;
+    const id = '1'.repeat(10_000 - 64 - 8 - emptyHead); // room 8 bytes: one unit per part
+    const parts = splitLine(f, { id, timestamp: 1, message: '😀'.repeat(50) }, 10_000);
+    expect(parts.map((p) => JSON.parse(p).line ?? JSON.parse(p).message).join('')).toContain('😀'.repeat(50));
   });
 });
 
