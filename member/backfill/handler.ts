@@ -44,6 +44,7 @@ import {
   sameSettings,
   settingsFromProperties,
 } from '../runtime/env';
+import { reporterFromEnv } from '../runtime/report';
 import {
   claimHop,
   type HandOnResult,
@@ -505,6 +506,7 @@ export function createBackfillHandler(deps: BackfillDeps) {
       startedAtMs: next.startedAtMs,
       totals: next.totals,
       deadlineMs: deps.clock.now() + context.getRemainingTimeInMillis() - deps.budgets.graceMs,
+      coverage: next.coverage,
     });
     if (outcome.next) await handOn(deps, context.invokedFunctionArn, outcome.next);
     return { kind: 'chain' };
@@ -564,6 +566,7 @@ function defaults(clock: Clock = systemClock): BackfillDeps {
     sendResponse,
     budgets: { graceMs: GRACE_MS, syncBudgetMs: SYNC_BUDGET_MS },
     startCleanup: createCleanupStarter(process.env),
+    coverage: reporterFromEnv(process.env, clock, telemetry.logger),
   };
 }
 

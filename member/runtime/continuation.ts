@@ -7,6 +7,7 @@
  * (member/cleanup/).
  */
 
+import { CoverageTallySchema } from '../../shared/coverage';
 import { ENROLLMENT_VALUES } from '../../shared/naming';
 import * as z from '../../shared/zod';
 import type { Summary } from './apply';
@@ -63,6 +64,8 @@ export const ContinuationSchema = z.object({
   hop: z.int().check(z.gte(1)),
   startedAtMs: z.number(),
   totals: SummarySchema,
+  /** What the chain has seen so far, for its coverage report (runtime/report.ts). */
+  coverage: z.optional(CoverageTallySchema),
 });
 
 export type Continuation = z.infer<typeof ContinuationSchema>;
