@@ -44,7 +44,7 @@ import {
   StackSetTemplate,
 } from 'cdk-stacksets';
 import type { Construct } from 'constructs';
-import { MemberStack } from '../member/member-stack';
+import { COVERAGE_BUCKET_PARAMETER, MemberStack } from '../member/member-stack';
 import type { DeploymentConfig } from '../shared/config';
 import { InlineFunction } from '../shared/constructs/inline-function';
 import { acknowledgeFindings } from '../shared/constructs/nag';
@@ -224,7 +224,7 @@ export class OrgStack extends Stack {
       deploymentType: serviceManaged(true),
       capabilities: [Capability.NAMED_IAM],
       operationPreferences,
-      parameters: memberStackSetParameters(this.memberTemplate),
+      parameters: this.memberParameters(),
     });
     members.node.addDependency(destinations);
     // Strict failure tolerance (the default) caps concurrency at failure tolerance + 1 accounts
@@ -255,7 +255,7 @@ export class OrgStack extends Stack {
           deploymentType: selfManaged,
           capabilities: [Capability.NAMED_IAM],
           operationPreferences,
-          parameters: memberStackSetParameters(this.memberTemplate),
+          parameters: this.memberParameters(),
         });
         management.node.addDependency(destinations);
       }
@@ -285,6 +285,17 @@ export class OrgStack extends Stack {
     this.reconcilerStateBucket = this.addReconcilerStateBucket();
     this.reconciler = this.addReconciler(c, members, management);
     this.addReconcilerAlarms(c);
+  }
+
+  /**
+   * The member StackSets' parameters: the template's defaults (Enrollment fail-closed), and the
+   * central state bucket that members write their coverage reports to (docs/member.md).
+   */
+  private memberParameters(): Record<string, string> {
+    return {
+      ...memberStackSetParameters(this.memberTemplate),
+      [COVERAGE_BUCKET_PARAMETER]: this.centralStateBucketName,
+    };
   }
 
   /**
