@@ -149,6 +149,7 @@ export type CoverageTotals = z.infer<typeof CoverageTotalsSchema>;
 /**
  * The index the aggregator writes (gzip'd JSON). Sample (reports shortened):
  * `{"version":1,"generatedAt":"2026-06-02T07:00:00.000Z","staleAfterMinutes":780,
+ *   "centralAccountId":"222222222222","homeRegion":"eu-west-1",
  *   "enrolledGeneration":42,"regions":["eu-west-1","us-east-1"],"reports":[{…}],
  *   "unreadable":[{"key":"coverage/…","reason":"…"}],"totals":{…}}`
  */
@@ -156,6 +157,8 @@ export const CoverageIndexSchema = z.object({
   version: z.literal(1),
   generatedAt: z.iso.datetime(),
   staleAfterMinutes: z.int().check(z.gte(1)),
+  centralAccountId: z.string().check(z.regex(ACCOUNT, 'must be a 12-digit account id')),
+  homeRegion: z.string(),
   /** Generation of the enrolled list the totals were computed against; absent when it was unreadable. */
   enrolledGeneration: z.optional(z.int()),
   regions: z.array(z.string()),
@@ -242,5 +245,50 @@ export function coverageTotals(input: TotalsInput): CoverageTotals {
     deadLetterMessages,
     groups,
     coveragePercent: coveragePercent(groups.subscribed, groups.eligible),
+  };
+}
+
+/** Builds the index from what was read (the aggregator's pure core). */
+export function buildIndex(
+  input: TotalsInput & {
+    readonly unreadable: readonly { key: string; reason: string }[];
+    readonly enrolledGeneration: number | undefined;
+  },
+): CoverageIndex {
+  return {
+    version: 1,
+    generatedAt: new Date(input.now).toISOString(),
+    staleAfterMinutes: input.staleAfterMinutes,
+    centralAccountId: input.centralAccountId,
+    homeRegion: input.homeRegion,
+    ...(input.enrolledGeneration !== undefined ? { enrolledGeneration: input.enrolledGeneration } : {}),
+    regions: [...input.regions],
+    reports: [...input.reports],
+    unreadable: [...input.unreadable],
+    totals: coverageTotals(input),
+  };
+}
+
+/**
+ * The metrics the aggregator publishes (namespace `LogReflector`, service `coverage`), which the
+ * central dashboard shows and the central alarms watch (docs/runbook.md).
+ */
+export function coverageMetrics(index: CoverageIndex): Record<string, number> {
+  const t = index.totals;
+  return {
+    CoveragePercent: Math.round(t.coveragePercent * 100) / 100,
+    GroupsEligible: t.groups.eligible,
+    GroupsSubscribed: t.groups.subscribed,
+    GroupsConflicts: t.groups.conflicts,
+    GroupsFailed: t.groups.failed,
+    GroupsExcluded: t.groups.excluded,
+    ReportsExpected: t.expected,
+    ReportsMissing: t.missing,
+    ReportsStale: t.stale,
+    ReportsOverdue: t.missing + t.stale,
+    ReportsUnreadable: index.unreadable.length,
+    RunErrors: t.runErrors,
+    DeadLetterMessages: t.deadLetterMessages,
+    AggregationsCompleted: 1,
   };
 }

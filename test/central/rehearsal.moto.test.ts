@@ -221,7 +221,10 @@ describe('deploy rehearsal in moto', () => {
 
   it('declares Enrollment=disabled at the StackSet level, so every instance starts disabled (fail-closed)', () => {
     const members = stackSetsOf(s).filter((set) => set.template.Parameters?.Enrollment);
-    expect(members.map((set) => set.name)).toStrictEqual(['log-reflector-members', 'log-reflector-management']);
+    expect(members.map((set) => set.name)).toStrictEqual([
+      'log-reflector-members',
+      'log-reflector-management',
+    ]);
     for (const set of members) {
       expect(set.parameters.find((p) => p.ParameterKey === 'Enrollment')?.ParameterValue).toBe('disabled');
     }
