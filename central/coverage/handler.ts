@@ -27,7 +27,11 @@ export interface AggregatorDeps {
   readonly s3: S3Client;
   readonly now: () => number;
   readonly logger: Pick<Logger, 'info' | 'warn' | 'error'>;
-  readonly metrics: Pick<Metrics, 'addMetric' | 'publishStoredMetrics'>;
+  /** The part of Powertools Metrics used (tests pass a recorder). */
+  readonly metrics: {
+    addMetric(name: string, unit: (typeof MetricUnit)[keyof typeof MetricUnit], value: number): unknown;
+    publishStoredMetrics(): void;
+  };
 }
 
 /** One aggregation: read, index, write, publish. Throws when the bucket cannot be read or written. */

@@ -114,7 +114,15 @@ afterEach(() => {
 describe('log-reflector CLI', () => {
   it('lists every command group', () => {
     const names = buildProgram().commands.map((c) => c.name());
-    expect(names.sort()).toStrictEqual(['apply', 'coverage', 'enrollment', 'plan', 'remove', 'replay', 'verify']);
+    expect(names.sort()).toStrictEqual([
+      'apply',
+      'coverage',
+      'enrollment',
+      'plan',
+      'remove',
+      'replay',
+      'verify',
+    ]);
   });
 
   it('exits 0 for --help, which states the exit codes', async () => {

@@ -48,8 +48,7 @@ export const STATE_BUCKET = 'log-reflector-org-reconcilerstate-1x2y3z';
 const STACK_SET = 'log-reflector-members';
 
 const noopMetrics = { addMetric: () => undefined, publishStoredMetrics: () => undefined };
-/** The aggregator's Powertools Metrics, silenced. */
-const silentMetrics = noopMetrics as unknown as Parameters<typeof aggregate>[0]['metrics'];
+
 const quietLogger = {
   debug: () => undefined,
   info: () => undefined,
@@ -310,7 +309,7 @@ export async function buildScenario(endpoint: string, now: number): Promise<Scen
     s3: centralS3,
     now: () => now + 5 * 60_000,
     logger: quietLogger,
-    metrics: silentMetrics,
+    metrics: noopMetrics,
   });
   return { credentials };
 }
