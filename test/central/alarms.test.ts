@@ -54,7 +54,8 @@ function stateBucketStatements(): Statement[] {
   const policy = ofType(central, 'AWS::S3::BucketPolicy').find(
     ([, r]) => JSON.stringify(r.Properties.Bucket) === JSON.stringify({ Ref: bucketId }),
   )?.[1];
-  return (policy?.Properties.PolicyDocument as { Statement: Statement[] }).Statement;
+  if (!policy) throw new Error('no policy on the central state bucket');
+  return (policy.Properties.PolicyDocument as { Statement: Statement[] }).Statement;
 }
 
 describe('member reports into the central state bucket', () => {
@@ -102,7 +103,8 @@ describe('member reports into the central state bucket', () => {
       ScheduleExpression: 'rate(1 hour)',
     });
     const role = ofType(central, 'AWS::IAM::Policy').find(([id]) => id.startsWith('CoverageRole'))?.[1];
-    const statements = (role?.Properties.PolicyDocument as { Statement: Statement[] }).Statement;
+    if (!role) throw new Error('no policy of the coverage role');
+    const statements = (role.Properties.PolicyDocument as { Statement: Statement[] }).Statement;
     const byAction = Object.fromEntries(
       statements.map((x) => [[x.Action].flat().join(','), JSON.stringify(x.Resource)]),
     );
