@@ -261,6 +261,8 @@ export class MemberStack extends StackSetStack {
     const coverageKey = `coverage/${Aws.ACCOUNT_ID}/${Aws.REGION}.json`;
     const reportEnvironment = {
       COVERAGE_BUCKET: coverageBucket.valueAsString,
+      // The bucket is in the central account's home region; the functions run in every region.
+      COVERAGE_REGION: homeRegion.valueAsString,
       COVERAGE_KEY: coverageKey,
     } satisfies Partial<Record<(typeof REPORT_ENV)[number], string>>;
 

@@ -29,11 +29,13 @@ import type { LogSink } from './telemetry';
 const REQUEST_TIMEOUT_MS = 10_000;
 
 /** The variables the member stack sets for the report (member/member-stack.ts). */
-export const REPORT_ENV = ['COVERAGE_BUCKET', 'COVERAGE_KEY', 'DEAD_LETTER_QUEUE_URL'] as const;
+export const REPORT_ENV = ['COVERAGE_BUCKET', 'COVERAGE_KEY', 'COVERAGE_REGION', 'DEAD_LETTER_QUEUE_URL'] as const;
 
 /** Where the member stack says to write (empty or absent bucket: no reports). */
 export interface ReportTarget {
   readonly bucket: string;
+  /** The bucket's region (the central account's home region): a PUT to another region's bucket needs it. */
+  readonly bucketRegion?: string | undefined;
   readonly key: string;
   readonly account: string;
   readonly region: string;
@@ -42,7 +44,7 @@ export interface ReportTarget {
 }
 
 /**
- * Reads `COVERAGE_BUCKET`, `COVERAGE_KEY` and (sweep only) `DEAD_LETTER_QUEUE_URL`. Undefined when
+ * Reads `COVERAGE_BUCKET`, `COVERAGE_REGION`, `COVERAGE_KEY` and (sweep only) `DEAD_LETTER_QUEUE_URL`. Undefined when
  * `COVERAGE_BUCKET` is unset or empty (a member template without a central bucket). A key that is
  * not `coverage/<account>/<region>.json` is a ConfigError naming it.
  */
@@ -63,7 +65,14 @@ export function reportTargetFromEnv(
     ]);
   }
   const queue = env.DEAD_LETTER_QUEUE_URL ?? '';
-  return { bucket, key, ...where, ...(queue !== '' ? { deadLetterQueueUrl: queue } : {}) };
+  const bucketRegion = env.COVERAGE_REGION ?? '';
+  return {
+    bucket,
+    ...(bucketRegion !== '' ? { bucketRegion } : {}),
+    key,
+    ...where,
+    ...(queue !== '' ? { deadLetterQueueUrl: queue } : {}),
+  };
 }
 
 /**
@@ -221,12 +230,24 @@ export function createCoverageReporter(options: {
   };
 }
 
+/** The store a Lambda entry point uses for `target`: S3 in the bucket's region. */
+export function storeFor(target: ReportTarget): ReportStore {
+  return awsReportStore(
+    new S3Client({
+      ...clientOptions(),
+      ...(target.bucketRegion ? { region: target.bucketRegion } : {}),
+      followRegionRedirects: true,
+    }),
+  );
+}
+
 /** The reporter a Lambda entry point uses: from its environment, AWS clients; undefined when off. */
 export function reporterFromEnv(
   env: Readonly<Record<string, string | undefined>>,
   clock: Clock,
   logger: LogSink,
+  makeStore: (target: ReportTarget) => ReportStore = storeFor,
 ): CoverageReporter | undefined {
   const target = reportTargetFromEnv(env);
-  return target ? createCoverageReporter({ target, store: awsReportStore(), clock, logger }) : undefined;
+  return target ? createCoverageReporter({ target, store: makeStore(target), clock, logger }) : undefined;
 }

@@ -464,7 +464,11 @@ describe('member stack coverage report wiring', () => {
       s.member.hasResourceProperties('AWS::Lambda::Function', {
         FunctionName: name,
         Environment: {
-          Variables: Match.objectLike({ COVERAGE_BUCKET: { Ref: 'CoverageBucket' }, COVERAGE_KEY: key }),
+          Variables: Match.objectLike({
+            COVERAGE_BUCKET: { Ref: 'CoverageBucket' },
+            COVERAGE_REGION: { Ref: 'HomeRegion' },
+            COVERAGE_KEY: key,
+          }),
         },
       });
     }

@@ -1,11 +1,16 @@
 /** The coverage report: how results are tallied, what is written, and that it never fails a run. */
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { mockClient } from 'aws-sdk-client-mock';
 import { describe, expect, it } from 'vitest';
 import type { GroupResult } from '../../../member/runtime/apply';
 import {
   createCoverageReporter,
   type ReportStore,
+  type ReportTarget,
+  reporterFromEnv,
   reportTargetFromEnv,
   startTally,
+  storeFor,
   tallyResult,
 } from '../../../member/runtime/report';
 import { CoverageReportSchema, emptyTally } from '../../../shared/coverage';
@@ -168,16 +173,18 @@ describe('reportTargetFromEnv', () => {
     ).toBeUndefined();
   });
 
-  it('reads account and region from the key, and the queue when given', () => {
+  it('reads account and region from the key, the bucket region, and the queue when given', () => {
     expect(
       reportTargetFromEnv({
         COVERAGE_BUCKET: 'log-reflector-state-x',
+        COVERAGE_REGION: 'eu-west-1',
         COVERAGE_KEY: 'coverage/111122223333/eu-west-1.json',
         DEAD_LETTER_QUEUE_URL:
           'https://sqs.eu-west-1.amazonaws.com/111122223333/log-reflector-subscriber-dlq',
       }),
     ).toStrictEqual({
       bucket: 'log-reflector-state-x',
+      bucketRegion: 'eu-west-1',
       key: 'coverage/111122223333/eu-west-1.json',
       account: '111122223333',
       region: 'eu-west-1',
@@ -293,5 +300,58 @@ describe('createCoverageReporter', () => {
     expect(report.complete).toBe(false);
     expect(report.error?.length).toBe(1000);
     expect(report.deadLetterMessages).toBeUndefined();
+  });
+});
+
+describe('reporterFromEnv', () => {
+  it('writes to the bucket in the home region from a function in another region', async () => {
+    const targets: ReportTarget[] = [];
+    const puts: string[] = [];
+    const reporter = reporterFromEnv(
+      {
+        AWS_REGION: 'ap-southeast-2',
+        COVERAGE_BUCKET: 'log-reflector-state-x',
+        COVERAGE_REGION: 'eu-west-1',
+        COVERAGE_KEY: 'coverage/111122223333/ap-southeast-2.json',
+      },
+      clock,
+      recordTelemetry().telemetry.logger,
+      (target) => {
+        targets.push(target);
+        return { put: async (_b, key) => void puts.push(key), queueDepth: async () => 0 };
+      },
+    );
+    await reporter?.publish(RUN);
+    expect(targets.map((t) => [t.bucketRegion, t.region])).toStrictEqual([['eu-west-1', 'ap-southeast-2']]);
+    expect(puts).toStrictEqual(['coverage/111122223333/ap-southeast-2.json']);
+  });
+
+  it('builds its S3 client in the bucket region, following redirects', async () => {
+    const s3 = mockClient(S3Client);
+    try {
+      s3.on(PutObjectCommand).resolves({});
+      const store = storeFor({
+        bucket: 'log-reflector-state-x',
+        bucketRegion: 'eu-west-1',
+        key: 'coverage/111122223333/us-east-1.json',
+        account: '111122223333',
+        region: 'us-east-1',
+      });
+      await store.put('log-reflector-state-x', 'coverage/111122223333/us-east-1.json', '{}');
+      const client = s3.call(0).thisValue as S3Client;
+      expect(await client.config.region()).toBe('eu-west-1');
+      expect(client.config.followRegionRedirects).toBe(true);
+      expect(s3.commandCalls(PutObjectCommand)[0]?.args[0].input).toMatchObject({
+        Bucket: 'log-reflector-state-x',
+        Key: 'coverage/111122223333/us-east-1.json',
+        ContentType: 'application/json',
+      });
+    } finally {
+      s3.restore();
+    }
+  });
+
+  it('is off without COVERAGE_BUCKET', () => {
+    expect(reporterFromEnv({}, clock, recordTelemetry().telemetry.logger)).toBeUndefined();
   });
 });
