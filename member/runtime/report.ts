@@ -29,7 +29,12 @@ import type { LogSink } from './telemetry';
 const REQUEST_TIMEOUT_MS = 10_000;
 
 /** The variables the member stack sets for the report (member/member-stack.ts). */
-export const REPORT_ENV = ['COVERAGE_BUCKET', 'COVERAGE_KEY', 'COVERAGE_REGION', 'DEAD_LETTER_QUEUE_URL'] as const;
+export const REPORT_ENV = [
+  'COVERAGE_BUCKET',
+  'COVERAGE_KEY',
+  'COVERAGE_REGION',
+  'DEAD_LETTER_QUEUE_URL',
+] as const;
 
 /** Where the member stack says to write (empty or absent bucket: no reports). */
 export interface ReportTarget {
