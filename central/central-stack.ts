@@ -7,9 +7,11 @@
  * malformed records, replayable); the Sumo URL in Secrets Manager; the role CloudWatch Logs
  * assumes to write the stream; alarms and a dashboard.
  */
-import { Aws, CfnParameter, Duration, Fn, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Aws, CfnParameter, Duration, Fn, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -19,18 +21,31 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { StackSetStack } from 'cdk-stacksets';
 import type { Construct } from 'constructs';
 import { type DeploymentConfig, renderSumoFields } from '../shared/config';
+import { COVERAGE_INDEX_KEY, COVERAGE_PREFIX } from '../shared/coverage';
 import { ENROLLED_LIST_KEY } from '../shared/enrollment';
 import { FUNCTION_NAMES, LOGS_TO_KINESIS_ROLE_NAME, RESOURCE_PREFIX, STREAM_NAME } from '../shared/naming';
 import type * as z from '../shared/zod';
+import type { CoverageEnvSchema } from './coverage/env';
 import type { ReflectorEnvSchema } from './reflector/env';
 
 export { LOGS_TO_KINESIS_ROLE_NAME, STREAM_NAME };
 
 import { InlineFunction } from '../shared/constructs/inline-function';
 import { acknowledgeFindings, nagRef } from '../shared/constructs/nag';
+
+/**
+ * The event bus that carries the management account's signals here (docs/runbook.md): its
+ * reconciler alarms' state changes and failed StackSet operations and instances.
+ */
+export const ALARM_BUS_NAME = `${RESOURCE_PREFIX}alarms`;
+
+/** The coverage aggregator (central/coverage/handler.ts), hourly. */
+export const COVERAGE_FUNCTION_NAME = FUNCTION_NAMES.coverage;
+export const COVERAGE_INTERVAL_MINUTES = 60;
 
 /** Prefix of the secret the stack creates; the rest is unique to the stack (docs/deploy.md, "Uninstall"). */
 export const DEFAULT_SUMO_SECRET_NAME = 'log-reflector/sumo-endpoint';
@@ -53,10 +68,20 @@ export class CentralStack extends StackSetStack {
    * central account's state; other writers get their own prefixes.
    */
   readonly stateBucket: s3.Bucket;
+  /** Builds the coverage index and the org-wide coverage metrics every hour. */
+  readonly coverage: InlineFunction;
+  /** Where the management account's alarm state changes and StackSet failures arrive. */
+  readonly alarmBus: events.EventBus;
+  /** Failed StackSet operations and instances, kept until someone reads them (alarmed). */
+  readonly stackSetFailures: sqs.Queue;
+  private readonly organizationId: string;
+  /** The account of the org stack (management or delegated admin), from the StackSet parameter. */
+  private reconcilerAccountId = '';
 
   constructor(scope: Construct, id: string, props: CentralStackProps) {
     super(scope, id);
     const c = props.config;
+    this.organizationId = c.organizationId;
     this.templateOptions.description =
       'log-reflector central: Kinesis stream, reflector to Sumo Logic, failure bucket (StackSet instance, central account, home region)';
 
@@ -81,6 +106,17 @@ export class CentralStack extends StackSetStack {
     this.key.addToResourcePolicy(
       new iam.PolicyStatement({
         principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+        conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } },
+      }),
+    );
+
+    // EventBridge publishes the management account's signals to the encrypted topic
+    // (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services).
+    this.key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        principals: [new iam.ServicePrincipal('events.amazonaws.com')],
         actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
         resources: ['*'],
         conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } },
@@ -242,7 +278,9 @@ export class CentralStack extends StackSetStack {
     });
     if (c.alarmEmail) this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(c.alarmEmail));
 
-    this.addAlarmsAndDashboard();
+    this.coverage = this.addCoverageAggregator(c, sourceRegions.valueAsList);
+    ({ bus: this.alarmBus, stackSetFailures: this.stackSetFailures } = this.addAlarmBus());
+    this.addAlarmsAndDashboard(c);
   }
 
   /**
@@ -294,12 +332,197 @@ export class CentralStack extends StackSetStack {
         },
       }),
     );
+    // Coverage reports (docs/member.md, "Coverage report"): any principal of the organization may
+    // put objects under coverage/<its own account>/ only. `${aws:PrincipalAccount}` is a policy
+    // variable (global condition keys are; https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html),
+    // resolved from the request, so a member can write, or misreport, nothing but its own account;
+    // aws:PrincipalOrgID keeps everyone else out
+    // (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-principalorgid),
+    // and the role names narrow it to our sweep and backfill roles. A fixed aws:PrincipalOrgID makes
+    // the policy non-public, so Block Public Access accepts it
+    // (https://docs.aws.amazon.com/AmazonS3/latest/userguide/access-control-block-public-access.html#access-control-block-public-access-policy-status).
+    bucket.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'MembersPutOwnCoverageReport',
+        principals: [new iam.AnyPrincipal()],
+        actions: ['s3:PutObject'],
+        resources: [bucket.arnForObjects(`${COVERAGE_PREFIX}\${aws:PrincipalAccount}/*`)],
+        conditions: {
+          StringEquals: { 'aws:PrincipalOrgID': this.organizationId },
+          ArnLike: {
+            'aws:PrincipalArn': [
+              `arn:${Aws.PARTITION}:iam::*:role/${FUNCTION_NAMES.sweep}-*`,
+              `arn:${Aws.PARTITION}:iam::*:role/${FUNCTION_NAMES.backfill}-*`,
+            ],
+          },
+        },
+      }),
+    );
+    // `log-reflector coverage` with management credentials alone: the index and the enrolled
+    // list, read-only (docs/runbook.md, "Coverage").
+    bucket.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'ManagementReadsCoverageIndex',
+        principals: [new iam.AccountPrincipal(reconcilerAccount.valueAsString)],
+        actions: ['s3:GetObject'],
+        resources: [bucket.arnForObjects(COVERAGE_INDEX_KEY), bucket.arnForObjects(ENROLLED_LIST_KEY)],
+      }),
+    );
+    this.reconcilerAccountId = reconcilerAccount.valueAsString;
     Validations.of(bucket).acknowledge({
       id: 'AwsSolutions-S1',
       reason:
-        'Holds small state documents (the enrolled list) written by one role and read by the reflector; access is recorded by the organization CloudTrail trail. A separate access-log bucket would itself need an exception.',
+        'Holds small state documents (the enrolled list, coverage reports and their index) written by our roles and read by the reflector, the aggregator and the CLI; access is recorded by the organization CloudTrail trail. A separate access-log bucket would itself need an exception.',
     });
     return bucket;
+  }
+
+  /**
+   * `log-reflector-coverage` (central/coverage/handler.ts): every hour it reads the members'
+   * coverage reports and the enrolled list, writes the index `log-reflector coverage` reads, and
+   * publishes CoveragePercent and the figures the alarms watch. Why a scheduled function: a
+   * member's metrics stay in its own account and region, so an org-wide figure needs one reader
+   * of every report (docs/architecture.md, "Coverage").
+   */
+  private addCoverageAggregator(c: DeploymentConfig, regions: string[]): InlineFunction {
+    const bucket = this.stateBucket;
+    const fn = new InlineFunction(this, 'Coverage', {
+      entry: 'central/coverage/handler.ts',
+      functionName: COVERAGE_FUNCTION_NAME,
+      description: 'Builds the org-wide coverage index and metrics from the member stacks’ reports',
+      serviceName: 'coverage',
+      memorySizeMb: 512,
+      timeoutSeconds: 300,
+      environment: {
+        STATE_BUCKET: bucket.bucketName,
+        REGIONS: Fn.join(',', regions),
+        HOME_REGION: Aws.REGION,
+        CENTRAL_ACCOUNT_ID: Aws.ACCOUNT_ID,
+        // A report older than two sweep periods and an hour means the sweep there is not running.
+        STALE_AFTER_MINUTES: String(2 * c.sweepIntervalMinutes + 60),
+      } satisfies Partial<Record<keyof z.input<typeof CoverageEnvSchema>, string>>,
+    });
+    fn.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ListCoverageReports',
+        actions: ['s3:ListBucket'],
+        resources: [bucket.bucketArn],
+        conditions: { StringLike: { 's3:prefix': [`${COVERAGE_PREFIX}*`] } },
+      }),
+    );
+    fn.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadCoverageReportsAndEnrolledList',
+        actions: ['s3:GetObject'],
+        resources: [bucket.arnForObjects(`${COVERAGE_PREFIX}*`), bucket.arnForObjects(ENROLLED_LIST_KEY)],
+      }),
+    );
+    fn.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'WriteCoverageIndex',
+        actions: ['s3:PutObject'],
+        resources: [bucket.arnForObjects(COVERAGE_INDEX_KEY)],
+      }),
+    );
+    acknowledgeFindings(
+      fn.role,
+      'AwsSolutions-IAM5',
+      [
+        `Resource::<${Stack.of(this).getLogicalId(bucket.node.defaultChild as s3.CfnBucket)}.Arn>/${COVERAGE_PREFIX}*`,
+      ],
+      'Every member report: one object per account × region, named by the members at run time.',
+    );
+    new events.Rule(this, 'CoverageSchedule', {
+      ruleName: `${RESOURCE_PREFIX}coverage`,
+      description: 'Hourly log-reflector coverage aggregation',
+      schedule: events.Schedule.rate(Duration.minutes(COVERAGE_INTERVAL_MINUTES)),
+      targets: [new targets.LambdaFunction(fn.function, { retryAttempts: 2 })],
+    });
+    return fn;
+  }
+
+  /**
+   * The management account's signals reach the central alarm topic through this bus
+   * (docs/runbook.md): CloudWatch alarms can act on an SNS topic in their own Region, and their
+   * state changes are EventBridge events in their own account
+   * (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch-and-eventbridge.html);
+   * EventBridge is the documented way to send events between accounts: the receiving bus's
+   * resource policy admits the sender, and the sender's rule uses an IAM role
+   * (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-cross-account.html). Only the
+   * org stack's account (management or delegated admin) sends here.
+   * - alarm state changes of its alarms → the alarm topic, as a readable line;
+   * - failed StackSet operations and stack instances → a queue that keeps them (alarmed while not
+   *   empty), so a burst of instance failures is one alarm, not an e-mail per instance.
+   */
+  private addAlarmBus(): { bus: events.EventBus; stackSetFailures: sqs.Queue } {
+    const bus = new events.EventBus(this, 'AlarmBus', { eventBusName: ALARM_BUS_NAME });
+    bus.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'OrgStackAccountSendsSignals',
+        principals: [new iam.AccountPrincipal(this.reconcilerAccountId)],
+        actions: ['events:PutEvents'],
+        resources: [bus.eventBusArn],
+      }),
+    );
+    const alarmsRule = new events.Rule(this, 'ManagementAlarmsRule', {
+      ruleName: `${RESOURCE_PREFIX}management-alarms`,
+      description: 'State changes of the log-reflector alarms in the management account → alarm topic',
+      eventBus: bus,
+      eventPattern: {
+        source: ['aws.cloudwatch'],
+        detailType: ['CloudWatch Alarm State Change'],
+        detail: { alarmName: [{ prefix: RESOURCE_PREFIX }] },
+      },
+    });
+    // The topic's policy admits EventBridge for this rule only (aws:SourceArn), as the EventBridge
+    // docs show for SNS targets (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-resource-based.html#eb-sns-permissions);
+    // targets.SnsTopic would add a statement without that condition.
+    this.alarmTopic.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'ManagementAlarmsRulePublishes',
+        principals: [new iam.ServicePrincipal('events.amazonaws.com')],
+        actions: ['sns:Publish'],
+        resources: [this.alarmTopic.topicArn],
+        conditions: { ArnEquals: { 'aws:SourceArn': alarmsRule.ruleArn } },
+      }),
+    );
+    const message = events.RuleTargetInput.fromText(
+      `log-reflector alarm ${events.EventField.fromPath('$.detail.alarmName')} is ${events.EventField.fromPath('$.detail.state.value')} in account ${events.EventField.account}, ${events.EventField.region}: ${events.EventField.fromPath('$.detail.state.reason')} (docs/runbook.md)`,
+    );
+    alarmsRule.addTarget({ bind: () => ({ arn: this.alarmTopic.topicArn, input: message }) });
+    const stackSetFailures = new sqs.Queue(this, 'StackSetFailures', {
+      queueName: `${RESOURCE_PREFIX}stackset-failures`,
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    Validations.of(stackSetFailures).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason:
+        'An inbox of failure events for an operator to read (docs/runbook.md); nothing consumes it, so nothing can fail to process it.',
+    });
+    const failuresRule = new events.Rule(this, 'StackSetFailuresRule', {
+      ruleName: `${RESOURCE_PREFIX}stackset-failures`,
+      description:
+        'Failed log-reflector StackSet operations and stack instances (from the management account) → queue',
+      eventBus: bus,
+      eventPattern: {
+        source: ['aws.cloudformation'],
+        detailType: [
+          'CloudFormation StackSet Operation Status Change',
+          'CloudFormation StackSet StackInstance Status Change',
+        ],
+      },
+      targets: [new targets.SqsQueue(stackSetFailures)],
+    });
+    // The rules name their bus by its (fixed) name, which EventBridge accepts as well as the ARN,
+    // and wait for it explicitly: moto's CloudFormation cannot resolve a Ref to a bus in a rule
+    // (the deploy rehearsal, test/central/rehearsal.moto.test.ts).
+    for (const rule of [alarmsRule, failuresRule]) {
+      (rule.node.defaultChild as events.CfnRule).eventBusName = ALARM_BUS_NAME;
+      rule.node.addDependency(bus);
+    }
+    return { bus, stackSetFailures };
   }
 
   private createSumoSecret(): secretsmanager.Secret {
@@ -322,7 +545,7 @@ export class CentralStack extends StackSetStack {
     return secret;
   }
 
-  private addAlarmsAndDashboard(): void {
+  private addAlarmsAndDashboard(c: DeploymentConfig): void {
     const fn = this.reflector.function;
     const action = new cwActions.SnsAction(this.alarmTopic);
     const period = Duration.minutes(5);
@@ -333,6 +556,14 @@ export class CentralStack extends StackSetStack {
         dimensionsMap: { service: 'reflector' },
         statistic,
         period,
+      });
+    const coverage = (name: string, statistic = 'Maximum') =>
+      new cloudwatch.Metric({
+        namespace: 'LogReflector',
+        metricName: name,
+        dimensionsMap: { service: 'coverage' },
+        statistic,
+        period: Duration.minutes(COVERAGE_INTERVAL_MINUTES),
       });
 
     // Every alarm fires above zero (or above the iterator-age limit), missing data is fine.
@@ -406,6 +637,31 @@ export class CentralStack extends StackSetStack {
         3,
       ),
     );
+    alarms.push(
+      alarm(
+        'KinesisWriteThrottlesAlarm',
+        'kinesis-write-throttles',
+        'Writes to the log-reflector stream are throttled for 15 minutes: CloudWatch Logs retries, delivery lags (docs/capacity.md)',
+        this.stream.metricWriteProvisionedThroughputExceeded({ period, statistic: 'Sum' }),
+        0,
+        3,
+      ),
+    );
+    alarms.push(...this.coverageAlarms(c));
+    const failures = this.stackSetFailures.metricApproximateNumberOfMessagesVisible({
+      period,
+      statistic: 'Maximum',
+    });
+    alarms.push(
+      alarm(
+        'StackSetFailuresAlarm',
+        'stackset-failures',
+        'A log-reflector StackSet operation or stack instance failed (event in the log-reflector-stackset-failures queue; docs/runbook.md)',
+        failures,
+        0,
+        1,
+      ),
+    );
     for (const alarm of alarms) alarm.addAlarmAction(action);
 
     new cloudwatch.Dashboard(this, 'Dashboard', {
@@ -450,7 +706,120 @@ export class CentralStack extends StackSetStack {
             width: 8,
           }),
         ],
+        [
+          new cloudwatch.SingleValueWidget({
+            title: 'Org-wide coverage (%)',
+            metrics: [coverage('CoveragePercent', 'Minimum')],
+            width: 6,
+          }),
+          new cloudwatch.GraphWidget({
+            title: 'Coverage (%)',
+            left: [coverage('CoveragePercent', 'Minimum')],
+            leftYAxis: { min: 0, max: 100 },
+            width: 6,
+          }),
+          new cloudwatch.GraphWidget({
+            title: 'Log groups: eligible / subscribed / conflicts / failed',
+            left: [coverage('GroupsEligible'), coverage('GroupsSubscribed')],
+            right: [coverage('GroupsConflicts'), coverage('GroupsFailed')],
+            width: 6,
+          }),
+          new cloudwatch.GraphWidget({
+            title: 'Member stacks: reports overdue / runs stopped / dead letters',
+            left: [coverage('ReportsOverdue'), coverage('RunErrors'), coverage('DeadLetterMessages')],
+            width: 6,
+          }),
+        ],
+        [
+          new cloudwatch.GraphWidget({
+            title: 'Stream write throttles / StackSet failures waiting',
+            left: [this.stream.metricWriteProvisionedThroughputExceeded({ period, statistic: 'Sum' })],
+            right: [failures],
+            width: 12,
+          }),
+        ],
       ],
     });
+  }
+
+  /**
+   * Alarms on the org-wide figures the aggregator publishes hourly (metrics of service
+   * `coverage`): what the member stacks report reaches this topic (docs/runbook.md).
+   */
+  private coverageAlarms(c: DeploymentConfig): cloudwatch.Alarm[] {
+    const hour = Duration.minutes(COVERAGE_INTERVAL_MINUTES);
+    const m = (name: string) =>
+      new cloudwatch.Metric({
+        namespace: 'LogReflector',
+        metricName: name,
+        dimensionsMap: { service: 'coverage' },
+        statistic: 'Maximum',
+        period: hour,
+      });
+    const above = (
+      id: string,
+      name: string,
+      description: string,
+      metric: cloudwatch.IMetric,
+      evaluationPeriods = 1,
+      missing = cloudwatch.TreatMissingData.NOT_BREACHING,
+    ) =>
+      new cloudwatch.Alarm(this, id, {
+        alarmName: `${RESOURCE_PREFIX}${name}`,
+        alarmDescription: description,
+        metric,
+        threshold: 0,
+        evaluationPeriods,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        treatMissingData: missing,
+      });
+    return [
+      above(
+        'DeadLettersAlarm',
+        'member-dead-letters',
+        'Subscriber events parked in a member dead-letter queue (CreateLogGroup events it could not handle; the sweep re-plans those groups). `log-reflector coverage --problems` names the accounts (docs/runbook.md)',
+        m('DeadLetterMessages'),
+      ),
+      above(
+        'MemberRunErrorsAlarm',
+        'member-run-errors',
+        'A member sweep or backfill run stopped on an error (access denied, bad configuration, listing failed, hop limit). `log-reflector coverage --problems` (docs/runbook.md)',
+        m('RunErrors'),
+      ),
+      above(
+        'MemberGroupFailuresAlarm',
+        'member-group-failures',
+        'Log groups whose subscription failed after retries in a member account (retried next sweep). `log-reflector coverage --problems` (docs/runbook.md)',
+        m('GroupsFailed'),
+      ),
+      above(
+        'ConflictsRisingAlarm',
+        'conflicts-rising',
+        'More log groups than an hour ago have every filter slot held by someone else (never taken over; docs/troubleshooting.md)',
+        new cloudwatch.MathExpression({
+          expression: 'DIFF(conflicts)',
+          usingMetrics: { conflicts: m('GroupsConflicts') },
+          period: hour,
+          label: 'new conflicts',
+        }),
+      ),
+      above(
+        'ReportsOverdueAlarm',
+        'coverage-reports-overdue',
+        `Enrolled account × regions without a coverage report younger than ${2 * c.sweepIntervalMinutes + 60} minutes for two hours: a member stack missing, failed, or its sweep not running (docs/troubleshooting.md)`,
+        m('ReportsOverdue'),
+        2,
+      ),
+      new cloudwatch.Alarm(this, 'CoverageAggregationAlarm', {
+        alarmName: `${RESOURCE_PREFIX}coverage-aggregation`,
+        alarmDescription:
+          'log-reflector-coverage has not completed an aggregation for two hours: the coverage index, the dashboard and the member alarms are blind (docs/runbook.md)',
+        metric: m('AggregationsCompleted'),
+        threshold: 1,
+        evaluationPeriods: 2,
+        comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+      }),
+    ];
   }
 }

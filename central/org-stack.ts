@@ -44,14 +44,14 @@ import {
   StackSetTemplate,
 } from 'cdk-stacksets';
 import type { Construct } from 'constructs';
-import { MemberStack } from '../member/member-stack';
+import { COVERAGE_BUCKET_PARAMETER, MemberStack } from '../member/member-stack';
 import type { DeploymentConfig } from '../shared/config';
 import { InlineFunction } from '../shared/constructs/inline-function';
 import { acknowledgeFindings } from '../shared/constructs/nag';
 import { ENROLLED_LIST_KEY } from '../shared/enrollment';
 import { FUNCTION_NAMES, RESOURCE_PREFIX } from '../shared/naming';
 import type * as z from '../shared/zod';
-import { CentralStack } from './central-stack';
+import { ALARM_BUS_NAME, CentralStack } from './central-stack';
 import { DestinationStack } from './destination-stack';
 import type { EnrollmentEnvSchema } from './enrollment/env';
 import { STATE_KEY } from './enrollment/state';
@@ -225,7 +225,7 @@ export class OrgStack extends Stack {
       deploymentType: serviceManaged(true),
       capabilities: [Capability.NAMED_IAM],
       operationPreferences,
-      parameters: memberStackSetParameters(this.memberTemplate),
+      parameters: this.memberParameters(),
     });
     members.node.addDependency(destinations);
     // Strict failure tolerance (the default) caps concurrency at failure tolerance + 1 accounts
@@ -256,7 +256,7 @@ export class OrgStack extends Stack {
           deploymentType: selfManaged,
           capabilities: [Capability.NAMED_IAM],
           operationPreferences,
-          parameters: memberStackSetParameters(this.memberTemplate),
+          parameters: this.memberParameters(),
         });
         management.node.addDependency(destinations);
       }
@@ -286,6 +286,18 @@ export class OrgStack extends Stack {
     this.reconcilerStateBucket = this.addReconcilerStateBucket();
     this.reconciler = this.addReconciler(c, members, management);
     this.addReconcilerAlarms(c);
+    this.forwardSignalsToCentral(c, central);
+  }
+
+  /**
+   * The member StackSets' parameters: the template's defaults (Enrollment fail-closed), and the
+   * central state bucket that members write their coverage reports to (docs/member.md).
+   */
+  private memberParameters(): Record<string, string> {
+    return {
+      ...memberStackSetParameters(this.memberTemplate),
+      [COVERAGE_BUCKET_PARAMETER]: this.centralStateBucketName,
+    };
   }
 
   /**
@@ -413,8 +425,98 @@ export class OrgStack extends Stack {
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       }),
+      // Failed invocations (crashes, timeouts, errors) but not a run that found the lease taken:
+      // that one fails on purpose so Lambda retries its trigger (docs/enrollment.md).
+      new cloudwatch.Alarm(this, 'ReconcilerErrorsAlarm', {
+        alarmName: `${RESOURCE_PREFIX}enrollment-errors`,
+        alarmDescription:
+          'The enrollment reconciler failed (error, timeout) in two 15-minute periods in a row: new accounts are not enrolled, opt-outs not applied (docs/runbook.md)',
+        metric: new cloudwatch.MathExpression({
+          expression: 'errors - leaseBusy',
+          usingMetrics: {
+            errors: this.reconciler.function.metricErrors({ period: Duration.minutes(15), statistic: 'Sum' }),
+            leaseBusy: new cloudwatch.Metric({
+              namespace: 'LogReflector',
+              metricName: 'LeaseBusy',
+              dimensionsMap: { service: 'enrollment' },
+              statistic: 'Sum',
+              period: Duration.minutes(15),
+            }),
+          },
+          period: Duration.minutes(15),
+          label: 'failed runs',
+        }),
+        threshold: 0,
+        evaluationPeriods: 2,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
     ];
     for (const alarm of alarms) alarm.addAlarmAction(new cwActions.SnsAction(topic));
+  }
+
+  /**
+   * What goes wrong in this account reaches the central alarm topic (docs/runbook.md): the state
+   * changes of our alarms here, and failed operations and stack instances of our StackSets
+   * (CloudFormation emits both to EventBridge in the StackSet's account and Region:
+   * https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/event-detail-stackset-operation-status-change.html,
+   * https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/event-detail-stackset-stack-instance-status-change.html).
+   * Sent to the central account's `log-reflector-alarms` bus, whose policy admits this account, with
+   * a role, as EventBridge documents for cross-account targets
+   * (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-cross-account.html).
+   */
+  private forwardSignalsToCentral(c: DeploymentConfig, central: StackSet): void {
+    const p = Aws.PARTITION;
+    const bus = events.EventBus.fromEventBusArn(
+      this,
+      'CentralAlarmBus',
+      `arn:${p}:events:${c.homeRegion}:${c.centralAccountId}:event-bus/${ALARM_BUS_NAME}`,
+    );
+    const role = new iam.Role(this, 'ForwardToCentralRole', {
+      roleName: `${RESOURCE_PREFIX}forward-to-central-${Aws.REGION}`,
+      description:
+        'EventBridge sends log-reflector alarm states and StackSet failures to the central account',
+      assumedBy: new iam.ServicePrincipal('events.amazonaws.com', {
+        conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } },
+      }),
+    });
+    const ourStackSets = [
+      { prefix: `arn:${p}:cloudformation:${Aws.REGION}:${Aws.ACCOUNT_ID}:stackset/${RESOURCE_PREFIX}` },
+    ];
+    const rules = [
+      new events.Rule(this, 'ForwardAlarmStates', {
+        ruleName: `${RESOURCE_PREFIX}forward-alarm-states`,
+        description: 'State changes of the log-reflector alarms in this account → central alarm bus',
+        eventPattern: {
+          source: ['aws.cloudwatch'],
+          detailType: ['CloudWatch Alarm State Change'],
+          detail: { alarmName: [{ prefix: RESOURCE_PREFIX }] },
+        },
+      }),
+      new events.Rule(this, 'ForwardStackSetOperationFailures', {
+        ruleName: `${RESOURCE_PREFIX}forward-stackset-operation-failures`,
+        description: 'Failed or stopped log-reflector StackSet operations → central alarm bus',
+        eventPattern: {
+          source: ['aws.cloudformation'],
+          detailType: ['CloudFormation StackSet Operation Status Change'],
+          detail: { 'stack-set-arn': ourStackSets, 'status-details': { status: ['FAILED', 'STOPPED'] } },
+        },
+      }),
+      new events.Rule(this, 'ForwardStackInstanceFailures', {
+        ruleName: `${RESOURCE_PREFIX}forward-stack-instance-failures`,
+        description: 'log-reflector stack instances whose operation failed → central alarm bus',
+        eventPattern: {
+          source: ['aws.cloudformation'],
+          detailType: ['CloudFormation StackSet StackInstance Status Change'],
+          detail: { 'stack-set-arn': ourStackSets, 'status-details': { 'detailed-status': ['FAILED'] } },
+        },
+      }),
+    ];
+    for (const rule of rules) {
+      rule.addTarget(new targets.EventBus(bus, { role }));
+      // The bus is created by the central StackSet.
+      rule.node.addDependency(central);
+    }
   }
 
   private addReconciler(

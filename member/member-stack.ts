@@ -61,12 +61,16 @@ import {
 import type * as z from '../shared/zod';
 import { CLEANUP_POLICY_NAMES, CLEANUP_PREFIX } from './cleanup/job';
 import type { MemberEnvSchema } from './runtime/env';
+import type { REPORT_ENV } from './runtime/report';
 
 /** Name of the CloudWatch Logs destination the central account has in every region. */
 export const DESTINATION_NAME = 'log-reflector';
 
 /** The parameter the enrollment reconciler overrides per account (docs/architecture.md, decision 4). */
 export const ENROLLMENT_PARAMETER = 'Enrollment';
+
+/** The StackSet-level parameter naming the central state bucket for coverage reports (org stack). */
+export const COVERAGE_BUCKET_PARAMETER = 'CoverageBucket';
 
 export interface MemberSettings {
   /** The central account that owns the destinations. */
@@ -169,6 +173,19 @@ export class MemberStack extends StackSetStack {
     // So the central account's home-region groups subscribe to the stream itself, through the
     // role the destinations use; its other regions have neither a documented same-account path
     // nor a stream, so the member stack there is switched off (docs/architecture.md, decision 10).
+    // Where the sweep and the backfill write their coverage report (docs/member.md, "Coverage
+    // report"): the central state bucket, named by the org stack (a StackSet-level parameter);
+    // empty leaves reports off (a template used outside the org stack).
+    const coverageBucket = new CfnParameter(this, COVERAGE_BUCKET_PARAMETER, {
+      type: 'String',
+      default: '',
+      allowedPattern: '^$|^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$',
+      description:
+        'Central state bucket the sweep and backfill write coverage/<account>/<region>.json to (set by the org stack); empty: no reports',
+    });
+    const hasCoverageBucket = new CfnCondition(this, 'HasCoverageBucket', {
+      expression: Fn.conditionNot(Fn.conditionEquals(coverageBucket.valueAsString, '')),
+    });
     const isCentralAccount = new CfnCondition(this, 'IsCentralAccount', {
       expression: Fn.conditionEquals(Aws.ACCOUNT_ID, centralAccount.valueAsString),
     });
@@ -258,6 +275,14 @@ export class MemberStack extends StackSetStack {
       // A key the runtime's schema does not know (a rename on either side) fails the build.
     } satisfies Partial<Record<keyof z.input<typeof MemberEnvSchema>, string>>;
 
+    const coverageKey = `coverage/${Aws.ACCOUNT_ID}/${Aws.REGION}.json`;
+    const reportEnvironment = {
+      COVERAGE_BUCKET: coverageBucket.valueAsString,
+      // The bucket is in the central account's home region; the functions run in every region.
+      COVERAGE_REGION: homeRegion.valueAsString,
+      COVERAGE_KEY: coverageKey,
+    } satisfies Partial<Record<(typeof REPORT_ENV)[number], string>>;
+
     const backfill = new InlineFunction(this, 'Backfill', {
       entry: 'member/backfill/handler.ts',
       functionName: FUNCTION_NAMES.backfill,
@@ -271,16 +296,18 @@ export class MemberStack extends StackSetStack {
       selfInvoking: true,
       environment: {
         ...environment,
+        ...reportEnvironment,
         INSTALL_ID: this.cleanup.installId,
         CLEANUP_FUNCTION_ARN: this.cleanup.functionArn,
       },
     });
-    const perGroup = accountScope ? undefined : this.perGroupFunctions(environment);
+    const perGroup = accountScope ? undefined : this.perGroupFunctions(environment, reportEnvironment);
     this.functions = {
       backfill,
       ...(perGroup ? { subscriber: perGroup.subscriber, sweep: perGroup.sweep } : {}),
     };
     this.deadLetterQueue = perGroup?.deadLetterQueue;
+    this.addCoverageReportPermissions(coverageBucket.valueAsString, coverageKey, hasCoverageBucket);
 
     // Control-plane permissions, scoped to this account and region's log groups.
     const logGroupArn = `arn:${Aws.PARTITION}:logs:${Aws.REGION}:${Aws.ACCOUNT_ID}:log-group:*`;
@@ -435,7 +462,7 @@ export class MemberStack extends StackSetStack {
    * Log-group scope: the subscriber (CloudTrail CreateLogGroup rule, retries, dead-letter
    * queue) and the scheduled sweep.
    */
-  private perGroupFunctions(environment: Record<string, string>) {
+  private perGroupFunctions(environment: Record<string, string>, reportEnvironment: Record<string, string>) {
     const s = this.settings;
     const deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
       queueName: `${RESOURCE_PREFIX}subscriber-dlq`,
@@ -464,7 +491,11 @@ export class MemberStack extends StackSetStack {
       memorySizeMb: 512,
       timeoutSeconds: 900,
       selfInvoking: true,
-      environment,
+      environment: {
+        ...environment,
+        ...reportEnvironment,
+        DEAD_LETTER_QUEUE_URL: deadLetterQueue.queueUrl,
+      } satisfies Partial<Record<(typeof REPORT_ENV)[number], string>>,
     });
 
     // Subscriber: async invocation, retried by Lambda, then parked in the DLQ.
@@ -510,6 +541,38 @@ export class MemberStack extends StackSetStack {
     // The sweep runs whatever Enrollment says: with `disabled` it removes our filters (and only
     // ours) from every group, finishing what the backfill's removal chain left (docs/member.md).
     return { deadLetterQueue, subscriber, sweep, createLogGroupRule, sweepRule };
+  }
+
+  /**
+   * The sweep and the backfill put their coverage report, one key, into the central state bucket
+   * (whose policy admits this account for `coverage/<this account>/` only, central-stack.ts); the
+   * sweep (log-group scope) reads its dead-letter queue's depth for it. In the roles' own policies, so the grant
+   * exists before CloudFormation first invokes the backfill (it depends on its role). Without a
+   * bucket (HasCoverageBucket false) the statement names a placeholder bucket and the functions
+   * write nothing (their COVERAGE_BUCKET is empty).
+   */
+  private addCoverageReportPermissions(bucket: string, key: string, hasBucket: CfnCondition): void {
+    const { backfill, sweep } = this.functions;
+    const object = Fn.conditionIf(
+      hasBucket.logicalId,
+      `arn:${Aws.PARTITION}:s3:::${bucket}/${key}`,
+      `arn:${Aws.PARTITION}:s3:::${RESOURCE_PREFIX}coverage-off/${key}`,
+    ).toString();
+    for (const fn of [backfill, sweep]) {
+      fn?.role.addToPrincipalPolicy(
+        new iam.PolicyStatement({ sid: 'PutCoverageReport', actions: ['s3:PutObject'], resources: [object] }),
+      );
+    }
+    // Log-group scope only: account scope has neither the sweep nor the queue.
+    if (sweep && this.deadLetterQueue) {
+      sweep.role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          sid: 'ReadDeadLetterDepth',
+          actions: ['sqs:GetQueueAttributes'],
+          resources: [this.deadLetterQueue.queueArn],
+        }),
+      );
+    }
   }
 }
 

@@ -27,6 +27,8 @@ export const FUNCTION_NAMES = {
   backfill: `${RESOURCE_PREFIX}backfill`,
   sweep: `${RESOURCE_PREFIX}sweep`,
   enrollment: `${RESOURCE_PREFIX}enrollment`,
+  /** The hourly coverage aggregator in the central account (central/coverage/). */
+  coverage: `${RESOURCE_PREFIX}coverage`,
 } as const;
 
 /** True when the log group belongs to one of our own functions. */

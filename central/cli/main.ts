@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { register as registerMember } from '../../member/cli/member';
 import { register as registerVerify } from '../../shared/cli/verify';
+import { register as registerCoverage } from './coverage';
 import { register as registerEnrollment } from './enrollment';
 import { register as registerReplay } from './replay';
 
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
   registerMember(program);
   registerReplay(program);
   registerEnrollment(program);
+  registerCoverage(program);
   registerVerify(program);
   return program;
 }

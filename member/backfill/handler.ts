@@ -50,6 +50,7 @@ import {
   sameSettings,
   settingsFromProperties,
 } from '../runtime/env';
+import { reporterFromEnv } from '../runtime/report';
 import {
   claimHop,
   type HandOnResult,
@@ -637,6 +638,7 @@ export function createBackfillHandler(deps: BackfillDeps) {
       startedAtMs: next.startedAtMs,
       totals: next.totals,
       deadlineMs: deps.clock.now() + context.getRemainingTimeInMillis() - deps.budgets.graceMs,
+      coverage: next.coverage,
     });
     if (outcome.next) await handOn(deps, context.invokedFunctionArn, outcome.next);
     else if (outcome.result.complete && next.mode === 'reconcile') {
@@ -703,6 +705,7 @@ function defaults(clock: Clock = systemClock): BackfillDeps {
     sendResponse,
     budgets: { graceMs: GRACE_MS, syncBudgetMs: SYNC_BUDGET_MS },
     startCleanup: createCleanupStarter(process.env),
+    coverage: reporterFromEnv(process.env, clock, telemetry.logger),
   };
 }
 

@@ -8,6 +8,7 @@
  */
 
 import { DEFAULT_SUBSCRIPTION_SCOPE, SUBSCRIPTION_SCOPES } from '../../shared/account-policy';
+import { CoverageTallySchema } from '../../shared/coverage';
 import { ENROLLMENT_VALUES } from '../../shared/naming';
 import * as z from '../../shared/zod';
 import type { Summary } from './apply';
@@ -66,6 +67,8 @@ export const ContinuationSchema = z.object({
   hop: z.int().check(z.gte(1)),
   startedAtMs: z.number(),
   totals: SummarySchema,
+  /** What the chain has seen so far, for its coverage report (runtime/report.ts). */
+  coverage: z.optional(CoverageTallySchema),
 });
 
 export type Continuation = z.infer<typeof ContinuationSchema>;

@@ -5,6 +5,7 @@
  * right away (`handOn`). A received hand-off is claimed first (`claimHop`), so one chain runs
  * once however often its events arrive.
  */
+import type { CoverageTally } from '../../shared/coverage';
 import { createPlanner, type PlanMode } from '../../shared/plan';
 import type { Clock } from '../../shared/rate-limiter';
 import { addSummaries, type Cursor, type ReconcileResult, reconcileAll, type Summary } from './apply';
@@ -12,6 +13,7 @@ import type { Claim } from './claims';
 import { type HandOff, HandOffError, type LogsRuntime } from './clients';
 import { type Continuation, MAX_HOPS } from './continuation';
 import { type MemberSettings, planSettings } from './env';
+import { type CoverageReporter, startTally, tallyResult } from './report';
 import { logResult, publishSummary, type Telemetry } from './telemetry';
 
 export interface StepDeps {
@@ -21,6 +23,8 @@ export interface StepDeps {
   readonly telemetry: Telemetry;
   /** Exactly-once marker for received hand-offs (runtime/claims.ts). */
   readonly claim: Claim;
+  /** Writes the coverage report when a reconcile run ends (runtime/report.ts); none in tests by default. */
+  readonly coverage?: CoverageReporter | undefined;
 }
 
 export interface StepInput {
@@ -34,6 +38,8 @@ export interface StepInput {
   readonly totals: Summary;
   /** No new group starts after this (epoch ms). */
   readonly deadlineMs: number;
+  /** What the chain saw before this step (carried by the hand-off). */
+  readonly coverage?: CoverageTally | undefined;
 }
 
 export interface StepOutcome {
@@ -57,14 +63,37 @@ export async function runStep(deps: StepDeps, input: StepInput): Promise<StepOut
     filterName: input.settings.filterName,
     enrollment: input.settings.enrollment,
   });
-  const result = await reconcileAll({
-    api: runtime.api,
-    planner,
-    cursor: input.cursor,
-    deadlineMs: input.deadlineMs,
-    clock: deps.clock,
-    onResult: (r) => logResult(logger, r),
-  });
+  const tally = startTally(input.coverage);
+  // Only reconcile runs say what a member sees; an uninstall says nothing about coverage.
+  const report = input.mode === 'reconcile' ? deps.coverage : undefined;
+  const publish = (complete: boolean, error: string | undefined) =>
+    report?.publish({
+      source: input.origin,
+      enrollment: input.settings.enrollment,
+      filterName: input.settings.filterName,
+      startedAtMs: input.startedAtMs,
+      hops: input.hop,
+      complete,
+      groups: tally,
+      error,
+    });
+  let result: ReconcileResult;
+  try {
+    result = await reconcileAll({
+      api: runtime.api,
+      planner,
+      cursor: input.cursor,
+      deadlineMs: input.deadlineMs,
+      clock: deps.clock,
+      onResult: (r) => {
+        logResult(logger, r);
+        tallyResult(tally, r);
+      },
+    });
+  } catch (error) {
+    await publish(false, `listing failed: ${(error as Error).message}`);
+    throw error;
+  }
   const totals = addSummaries(input.totals, result.summary);
   publishSummary(metrics, result.summary, runtime.limiter.throttledTotal);
   logger.info('run step finished', {
@@ -77,9 +106,16 @@ export async function runStep(deps: StepDeps, input: StepInput): Promise<StepOut
     throttled: runtime.limiter.stats(),
     ...(result.fatal ? { fatal: result.fatal.message } : {}),
   });
-  if (result.complete || result.fatal) return { result, totals };
+  if (result.complete || result.fatal) {
+    await publish(
+      result.complete,
+      result.fatal ? `${result.fatal.name}: ${result.fatal.message}` : undefined,
+    );
+    return { result, totals };
+  }
   if (input.hop >= MAX_HOPS) {
     logger.error('run abandoned: too many hand-offs; the next sweep starts over', { hops: input.hop });
+    await publish(false, `abandoned after ${input.hop} hand-offs (MAX_HOPS)`);
     return { result, totals };
   }
   const next: Continuation = {
@@ -92,6 +128,7 @@ export async function runStep(deps: StepDeps, input: StepInput): Promise<StepOut
     hop: input.hop + 1,
     startedAtMs: input.startedAtMs,
     totals,
+    ...(report ? { coverage: tally } : {}),
   };
   return { result, totals, next };
 }

@@ -18,6 +18,7 @@ import { createClaim, ownLogGroupName } from '../runtime/claims';
 import { createHandOff, createLogsClient, createLogsRuntime } from '../runtime/clients';
 import { ContinuationSchema, isContinuation } from '../runtime/continuation';
 import { loadMemberEnv, sameSettings } from '../runtime/env';
+import { reporterFromEnv } from '../runtime/report';
 import {
   claimHop,
   type HandOnResult,
@@ -65,6 +66,7 @@ export function createSweepHandler(deps: SweepDeps) {
         startedAtMs: next.startedAtMs,
         totals: next.totals,
         deadlineMs,
+        coverage: next.coverage,
       });
     } else {
       // The scheduled event's id names the chain (https://docs.aws.amazon.com/eventbridge/latest/ref/overiew-event-structure.html).
@@ -110,6 +112,7 @@ function defaults(clock: Clock = systemClock): SweepDeps {
       telemetry.logger.warn('could not claim; processing anyway', { key, error: (error as Error).message }),
     ),
     graceMs: GRACE_MS,
+    coverage: reporterFromEnv(process.env, clock, telemetry.logger),
   };
 }
 

@@ -76,3 +76,17 @@ export function statusLine(quiet = false, stream: ProgressStream = process.stder
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
+
+/** One CSV field (RFC 4180): quoted when it holds a comma, quote or line break. */
+function csvField(value: string | number | boolean | undefined): string {
+  if (value === undefined) return '';
+  const text = String(value);
+  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+}
+
+/** Renders rows as CSV (fields quoted as RFC 4180 says; one line per row) with the given columns, in order. */
+export function formatCsv(rows: readonly Row[], columns: readonly string[]): string {
+  return [columns, ...rows.map((r) => columns.map((c) => r[c]))]
+    .map((line) => line.map((v) => csvField(v)).join(','))
+    .join('\n');
+}

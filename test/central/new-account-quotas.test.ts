@@ -56,8 +56,8 @@ describe('settings a new account cannot satisfy', () => {
         (r) => r.Type === 'AWS::Lambda::Function',
       ),
     );
-    // reconciler, reflector, subscriber, backfill, sweep, cleanup worker.
-    expect(functions.length).toBe(6);
+    // reconciler, reflector, coverage aggregator, subscriber, backfill, sweep, cleanup worker.
+    expect(functions.length).toBe(7);
     expect(quotaDependentSettings(templates)).toStrictEqual([]);
   });
 

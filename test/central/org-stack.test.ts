@@ -102,7 +102,7 @@ describe('org stack (example config: management account, home eu-west-1, managem
     });
   });
 
-  it('declares every member parameter at the StackSet level, Enrollment disabled (issue 9.3, 9.6)', () => {
+  it('declares every member parameter at the StackSet level, Enrollment disabled, the coverage bucket named (issue 9.3, 9.6, 12.1)', () => {
     // UpdateStackInstances can only override parameters the StackSet specifies, and
     // auto-deployed instances take these values: every instance starts disabled.
     const declared = Object.keys(s.member.toJSON().Parameters ?? {})
@@ -114,10 +114,17 @@ describe('org stack (example config: management account, home eu-west-1, managem
       const parameters = props.Parameters as { ParameterKey: string; ParameterValue: string }[];
       expect(parameters.map((p) => p.ParameterKey).sort(), name).toStrictEqual(declared);
       for (const p of parameters) {
+        if (p.ParameterKey === 'CoverageBucket') continue;
         expect(p.ParameterValue, `${name} ${p.ParameterKey}`).toBe(
           p.ParameterKey === 'Enrollment' ? 'disabled' : String(defaults[p.ParameterKey]?.Default),
         );
       }
+      // The members write their coverage reports to the central state bucket, the one the
+      // central StackSet creates and the reconciler publishes the enrolled list to.
+      const central = stackSetNamed(s.org, 'log-reflector-central').props.Parameters as typeof parameters;
+      expect(parameters.find((p) => p.ParameterKey === 'CoverageBucket')?.ParameterValue).toStrictEqual(
+        central.find((p) => p.ParameterKey === 'StateBucketName')?.ParameterValue,
+      );
     }
   });
 

@@ -36,6 +36,7 @@ const MEMBER = '333333333333';
 const MOTO_SKIPS = [
   'AWS::CloudFormation::CustomResource',
   'AWS::CloudWatch::Alarm',
+  'AWS::Events::EventBusPolicy',
   'AWS::Lambda::EventInvokeConfig',
   'AWS::Logs::Destination',
   'AWS::S3::BucketPolicy',

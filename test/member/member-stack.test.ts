@@ -588,3 +588,70 @@ describe('account scope (issue 14): one account-level policy, no per-group funct
     expect(res.status).toBe(0);
   });
 });
+
+describe('member stack coverage report wiring', () => {
+  let s: Synthesized;
+  let json: {
+    Parameters: Record<string, unknown>;
+    Resources: Record<string, { Type: string; Properties: Record<string, unknown> }>;
+  };
+  beforeAll(() => {
+    s = synthesize(exampleConfig());
+    json = s.member.toJSON() as typeof json;
+  });
+
+  it('lets the sweep and the backfill put their coverage report, one key, into the bucket the org stack names (issue 12.1)', () => {
+    expect(json.Parameters.CoverageBucket).toMatchObject({ Type: 'String', Default: '' });
+    const key = {
+      'Fn::Join': ['', ['coverage/', { Ref: 'AWS::AccountId' }, '/', { Ref: 'AWS::Region' }, '.json']],
+    };
+    for (const name of ['log-reflector-sweep', 'log-reflector-backfill']) {
+      s.member.hasResourceProperties('AWS::Lambda::Function', {
+        FunctionName: name,
+        Environment: {
+          Variables: Match.objectLike({
+            COVERAGE_BUCKET: { Ref: 'CoverageBucket' },
+            COVERAGE_REGION: { Ref: 'HomeRegion' },
+            COVERAGE_KEY: key,
+          }),
+        },
+      });
+    }
+    s.member.hasResourceProperties('AWS::Lambda::Function', {
+      FunctionName: 'log-reflector-sweep',
+      Environment: {
+        Variables: Match.objectLike({
+          DEAD_LETTER_QUEUE_URL: { Ref: Match.stringLikeRegexp('^DeadLetterQueue') },
+        }),
+      },
+    });
+    s.member.hasResourceProperties('AWS::Lambda::Function', {
+      FunctionName: 'log-reflector-subscriber',
+      Environment: { Variables: Match.not(Match.objectLike({ COVERAGE_BUCKET: Match.anyValue() })) },
+    });
+    // In each role's own policy (the backfill custom resource waits for it), on exactly one key.
+    const statements = Object.values(json.Resources)
+      .filter((r) => r.Type === 'AWS::IAM::Policy')
+      .flatMap(
+        (r) => (r.Properties.PolicyDocument as { Statement: (Statement & { Sid?: string })[] }).Statement,
+      )
+      .filter((st) => st.Sid === 'PutCoverageReport');
+    expect(statements).toHaveLength(2);
+    for (const st of statements) {
+      expect(st.Action).toBe('s3:PutObject');
+      expect(JSON.stringify(st.Resource)).toContain('"Fn::If":["HasCoverageBucket"');
+      expect(JSON.stringify(st.Resource)).not.toContain('*');
+    }
+    s.member.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Sid: 'ReadDeadLetterDepth',
+            Action: 'sqs:GetQueueAttributes',
+            Resource: { 'Fn::GetAtt': [Match.stringLikeRegexp('^DeadLetterQueue'), 'Arn'] },
+          }),
+        ]),
+      },
+    });
+  });
+});

@@ -114,7 +114,15 @@ afterEach(() => {
 describe('log-reflector CLI', () => {
   it('lists every command group', () => {
     const names = buildProgram().commands.map((c) => c.name());
-    expect(names.sort()).toStrictEqual(['apply', 'enrollment', 'plan', 'remove', 'replay', 'verify']);
+    expect(names.sort()).toStrictEqual([
+      'apply',
+      'coverage',
+      'enrollment',
+      'plan',
+      'remove',
+      'replay',
+      'verify',
+    ]);
   });
 
   it('exits 0 for --help, which states the exit codes', async () => {
@@ -160,6 +168,8 @@ describe('numeric flags', () => {
       'apply --concurrency',
       'apply --filter-slots',
       'apply --rate',
+      'coverage --concurrency',
+      'coverage --stale-after-minutes',
       'plan --concurrency',
       'plan --filter-slots',
       'plan --rate',
@@ -209,6 +219,7 @@ describe('--region', () => {
   it('is on every command that calls AWS', () => {
     expect(withRegion.map(({ path }) => path.join(' ')).sort()).toStrictEqual([
       'apply',
+      'coverage',
       'enrollment apply',
       'enrollment plan',
       'plan',
@@ -235,7 +246,7 @@ describe('--region', () => {
   });
 
   it('checks the region from AWS_REGION too, in every one-region command, before any call', async () => {
-    for (const path of [['plan'], ['apply'], ['remove'], ['verify'], ['replay']]) {
+    for (const path of [['plan'], ['apply'], ['remove'], ['verify'], ['replay'], ['coverage']]) {
       const { code, stderr } = await cli([...path, ...(REQUIRED[path.join(' ')] ?? [])], {
         AWS_REGION: 'mars-1',
       });

@@ -91,7 +91,7 @@ describe('reconcile against the StackSet as synthesized', () => {
     await reconcile(world.config(), world.deps(), { apply: true, priorityAccounts: [epsilon] });
     expect(valuesSentTo(epsilon)).toStrictEqual(['enabled']);
     const publishedAt = world.events.findIndex((e) => e.startsWith('publish') && e.includes(epsilon));
-    const enabledAt = world.events.findIndex((e) => e === `update enabled ${epsilon}`);
+    const enabledAt = world.events.indexOf(`update enabled ${epsilon}`);
     expect(publishedAt).toBeGreaterThanOrEqual(0);
     expect(enabledAt).toBeGreaterThan(publishedAt);
   });
@@ -103,7 +103,7 @@ describe('reconcile against the StackSet as synthesized', () => {
     await world.org.send(new TagResourceCommand({ ResourceId: alpha, Tags: [OPT_OUT_TAG] }));
     await reconcile(world.config(), world.deps(), { apply: true, priorityAccounts: [alpha] });
     const unlistedAt = world.events.findIndex((e) => e.startsWith('publish') && !e.includes(alpha));
-    const disabledAt = world.events.findIndex((e) => e === `update disabled ${alpha}`);
+    const disabledAt = world.events.indexOf(`update disabled ${alpha}`);
     expect(unlistedAt).toBeGreaterThanOrEqual(0);
     expect(disabledAt).toBeGreaterThan(unlistedAt);
   });

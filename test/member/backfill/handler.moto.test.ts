@@ -10,6 +10,7 @@ import type { CleanupJob } from '../../../member/cleanup/job';
 import { createClaim } from '../../../member/runtime/claims';
 import { createLogsRuntime, HandOffError } from '../../../member/runtime/clients';
 import type { Continuation } from '../../../member/runtime/continuation';
+import type { RunReport } from '../../../member/runtime/report';
 import { type Clock, systemClock } from '../../../shared/rate-limiter';
 import { type CfnResponseServer, startCfnResponseServer } from '../../support/cfn-response-server';
 import { loadEvent } from '../../support/events';
@@ -696,5 +697,61 @@ describe('exactly one answer, exactly one chain (issue 15.7)', () => {
       });
       expect(cfn.received).toHaveLength(0);
     });
+  });
+});
+
+describe('backfill coverage report (issue 12.1)', () => {
+  /** A reporter that keeps the runs it is asked to report. */
+  function reporting() {
+    const runs: RunReport[] = [];
+    return {
+      runs,
+      coverage: {
+        publish: async (run: RunReport) => {
+          runs.push(run);
+        },
+      },
+    };
+  }
+
+  it('Create reports the account × region it caught up, as the backfill', async () => {
+    await account.createGroups(['/app/a', '/app/b', '/noisy/x']);
+    const r = reporting();
+    const h = harness({ coverage: r.coverage });
+    await h.handler(request('Create', properties()), context());
+    await cfn.waitFor(1);
+    expect(r.runs).toMatchObject([
+      {
+        source: 'backfill',
+        enrollment: 'enabled',
+        complete: true,
+        hops: 1,
+        // /noisy/x and the backfill's own log group are excluded.
+        groups: { total: 4, eligible: 2, subscribed: 2, excluded: 2, conflicts: 0, failed: 0 },
+      },
+    ]);
+  });
+
+  it('a Create handed on reports once, from the last hop, with every hop counted; Delete reports nothing', async () => {
+    const groups = groupNames(120);
+    await account.createGroups(groups);
+    const r = reporting();
+    const h = harness({ coverage: r.coverage, budgets: { graceMs: GRACE_MS, syncBudgetMs: 30 } });
+    await h.handler(request('Create', properties()), context());
+    await cfn.waitFor(1);
+    expect(r.runs).toStrictEqual([]);
+    const hops = await drain(h, 20);
+    expect(r.runs).toHaveLength(1);
+    expect(r.runs[0]).toMatchObject({
+      hops: hops + 1,
+      complete: true,
+      groups: { eligible: 120, subscribed: 120 },
+    });
+    await h.handler(
+      request('Delete', properties(), { PhysicalResourceId: physicalIdFor(FILTER_NAME) }),
+      context(),
+    );
+    await cfn.waitFor(2);
+    expect(r.runs).toHaveLength(1);
   });
 });

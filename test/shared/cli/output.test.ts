@@ -1,6 +1,12 @@
 /** Progress goes to stderr on a terminal only, and never with --json (quiet). */
 import { describe, expect, it } from 'vitest';
-import { formatTable, type ProgressStream, progressEnabled, statusLine } from '../../../shared/cli/output';
+import {
+  formatCsv,
+  formatTable,
+  type ProgressStream,
+  progressEnabled,
+  statusLine,
+} from '../../../shared/cli/output';
 
 function fakeStream(isTTY: boolean): ProgressStream & { written: string[] } {
   const written: string[] = [];
@@ -49,5 +55,19 @@ describe('formatTable', () => {
     expect(formatTable([{ a: 'x', b: 1 }, { a: 'longer' }], ['a', 'b'])).toBe(
       ['a       b', '------  -', 'x       1', 'longer'].join('\n'),
     );
+  });
+});
+
+describe('formatCsv', () => {
+  it('writes a header and one line per row, quoting commas, quotes and line breaks, empty for undefined', () => {
+    expect(
+      formatCsv(
+        [
+          { a: 'plain', b: 3, c: undefined },
+          { a: 'x, y', b: 'say "hi"', c: 'two\nlines' },
+        ],
+        ['a', 'b', 'c'],
+      ),
+    ).toBe('a,b,c\nplain,3,\n"x, y","say ""hi""","two\nlines"');
   });
 });

@@ -1,0 +1,294 @@
+/**
+ * Coverage reports (issue 12.1): what each member stack sees of its account × region, written
+ * by the sweep and the backfill into the central state bucket, and the org-wide index the
+ * central `log-reflector-coverage` function builds from them hourly. Pure: schemas, keys and
+ * arithmetic that the member writer (member/runtime/report.ts), the central aggregator
+ * (central/coverage/) and the CLI (`log-reflector coverage`) share.
+ *
+ * Where they live (docs/architecture.md, "Coverage"):
+ * - `coverage/<account>/<region>.json`: one report per account × region, overwritten by the run
+ *   that finished last. The bucket policy lets a principal of the organization put objects under
+ *   `coverage/${aws:PrincipalAccount}/` only, so a member can write (or misreport) nothing but
+ *   its own account.
+ * - `coverage-index/latest.json.gz`: every report plus the totals, written by the aggregator;
+ *   what the CLI reads by default (one object instead of one per account × region).
+ */
+import * as z from './zod';
+
+export const COVERAGE_PREFIX = 'coverage/';
+export const COVERAGE_INDEX_KEY = 'coverage-index/latest.json.gz';
+
+const ACCOUNT = /^\d{12}$/;
+/** Region names as AWS spells them (shared/regions.ts holds the known ones; a report may be newer). */
+const REGION = /^[a-z]{2}(-[a-z]+)+-\d+$/;
+const REPORT_KEY = /^coverage\/(\d{12})\/([a-z]{2}(?:-[a-z]+)+-\d+)\.json$/;
+
+/** The key of one account × region's report. */
+export function coverageReportKey(account: string, region: string): string {
+  if (!ACCOUNT.test(account)) throw new RangeError(`account must be 12 digits (received ${account})`);
+  if (!REGION.test(region)) throw new RangeError(`region is not a region name (received ${region})`);
+  return `${COVERAGE_PREFIX}${account}/${region}.json`;
+}
+
+/** The account and region a report key names; undefined for any other key. */
+export function parseCoverageReportKey(key: string): { account: string; region: string } | undefined {
+  const m = REPORT_KEY.exec(key);
+  return m ? { account: m[1] as string, region: m[2] as string } : undefined;
+}
+
+const count = z.int().check(z.gte(0));
+
+/**
+ * What a run saw of the log groups of one account × region (docs/member.md, "Coverage report"):
+ * - `eligible`: groups that should carry our filter (selected, STANDARD class, not ours) while
+ *   the account is enrolled; `subscribed` + `conflicts` + `failed` + the ones still to do;
+ * - `subscribed`: eligible groups carrying our filter as configured at the end of the run;
+ * - `conflicts`: eligible groups whose filter slots are all held by others (never taken over);
+ * - `failed`: groups whose read or action failed after the retries (retried next sweep);
+ * - `excluded`: groups the configuration leaves out (include/exclude, not STANDARD, our own);
+ * - `notEnrolled`: groups of an account or region that runs disabled (opted out, or the
+ *   central account outside its home region).
+ */
+export const CoverageTallySchema = z.object({
+  total: count,
+  eligible: count,
+  subscribed: count,
+  conflicts: count,
+  failed: count,
+  excluded: count,
+  notEnrolled: count,
+});
+export type CoverageTally = z.infer<typeof CoverageTallySchema>;
+
+export function emptyTally(): CoverageTally {
+  return { total: 0, eligible: 0, subscribed: 0, conflicts: 0, failed: 0, excluded: 0, notEnrolled: 0 };
+}
+
+export function addTallies(a: CoverageTally, b: CoverageTally): CoverageTally {
+  const out = emptyTally();
+  for (const key of Object.keys(out) as (keyof CoverageTally)[]) out[key] = a[key] + b[key];
+  return out;
+}
+
+/**
+ * One account × region's report. Sample:
+ * `{"version":1,"account":"111122223333","region":"eu-west-1","source":"sweep",
+ *   "startedAt":"2026-06-02T06:00:01.000Z","generatedAt":"2026-06-02T06:04:12.000Z","complete":true,
+ *   "enrollment":"enabled","filterName":"log-reflector-eu-west-1","hops":1,
+ *   "groups":{"total":130,"eligible":120,"subscribed":118,"conflicts":1,"failed":1,"excluded":10,"notEnrolled":0},
+ *   "deadLetterMessages":0}`
+ */
+export const CoverageReportSchema = z.object({
+  version: z.literal(1),
+  account: z.string().check(z.regex(ACCOUNT, 'must be a 12-digit account id')),
+  region: z.string().check(z.regex(REGION, 'must be a region name')),
+  /** The run that wrote it: the scheduled sweep, or the backfill after a deploy or update. */
+  source: z.enum(['sweep', 'backfill']),
+  startedAt: z.iso.datetime(),
+  generatedAt: z.iso.datetime(),
+  /** False when the run stopped before it had seen every group (fatal error, hop limit). */
+  complete: z.boolean(),
+  enrollment: z.enum(['enabled', 'disabled']),
+  filterName: z.string(),
+  hops: z.int().check(z.gte(1)),
+  groups: CoverageTallySchema,
+  /** Messages waiting in the subscriber's dead-letter queue (the sweep reads it); absent when unread. */
+  deadLetterMessages: z.optional(count),
+  /** Why the run stopped early (AuthError, ConfigError, a listing that failed), if it did. */
+  error: z.optional(z.string().check(z.maxLength(1000))),
+});
+export type CoverageReport = z.infer<typeof CoverageReportSchema>;
+
+/** Parses a report read from `key`; throws naming the key and the first bad field. */
+export function parseCoverageReport(body: string, key: string): CoverageReport {
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch (err) {
+    throw new Error(`coverage report ${key} is not JSON: ${(err as Error).message}`);
+  }
+  const parsed = CoverageReportSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new Error(
+      `coverage report ${key} is not a version-1 report at ${issue?.path.join('.') || '(root)'}: ${issue?.message}`,
+    );
+  }
+  const where = parseCoverageReportKey(key);
+  if (where && (where.account !== parsed.data.account || where.region !== parsed.data.region)) {
+    throw new Error(
+      `coverage report ${key} names ${parsed.data.account}/${parsed.data.region}, not the account and region of its key`,
+    );
+  }
+  return parsed.data;
+}
+
+/** Subscribed share of eligible groups, in percent (100 when nothing is eligible). */
+export function coveragePercent(subscribed: number, eligible: number): number {
+  if (eligible <= 0) return 100;
+  return Math.min(100, (subscribed / eligible) * 100);
+}
+
+/** Org-wide figures over the reports of enrolled account × regions (the dashboard's metrics). */
+export const CoverageTotalsSchema = z.object({
+  /** Account × regions expected to report (enrolled accounts × configured regions, decision 10 aside). */
+  expected: count,
+  reporting: count,
+  /** Expected but no report at all. */
+  missing: count,
+  /** Expected, reported, but the report is older than the staleness limit. */
+  stale: count,
+  /** Reports whose last run stopped on an error. */
+  runErrors: count,
+  deadLetterMessages: count,
+  groups: CoverageTallySchema,
+  coveragePercent: z.number(),
+});
+export type CoverageTotals = z.infer<typeof CoverageTotalsSchema>;
+
+/**
+ * The index the aggregator writes (gzip'd JSON). Sample (reports shortened):
+ * `{"version":1,"generatedAt":"2026-06-02T07:00:00.000Z","staleAfterMinutes":780,
+ *   "centralAccountId":"222222222222","homeRegion":"eu-west-1",
+ *   "enrolledGeneration":42,"regions":["eu-west-1","us-east-1"],"reports":[{…}],
+ *   "unreadable":[{"key":"coverage/…","reason":"…"}],"totals":{…}}`
+ */
+export const CoverageIndexSchema = z.object({
+  version: z.literal(1),
+  generatedAt: z.iso.datetime(),
+  staleAfterMinutes: z.int().check(z.gte(1)),
+  centralAccountId: z.string().check(z.regex(ACCOUNT, 'must be a 12-digit account id')),
+  homeRegion: z.string(),
+  /** Generation of the enrolled list the totals were computed against; absent when it was unreadable. */
+  enrolledGeneration: z.optional(z.int()),
+  regions: z.array(z.string()),
+  reports: z.array(CoverageReportSchema),
+  unreadable: z.array(z.object({ key: z.string(), reason: z.string() })),
+  totals: CoverageTotalsSchema,
+});
+export type CoverageIndex = z.infer<typeof CoverageIndexSchema>;
+
+export interface TotalsInput {
+  readonly reports: readonly CoverageReport[];
+  /** Accounts on the published enrolled list; undefined when it could not be read. */
+  readonly enrolled: ReadonlySet<string> | undefined;
+  readonly regions: readonly string[];
+  readonly centralAccountId: string;
+  readonly homeRegion: string;
+  readonly now: number;
+  readonly staleAfterMinutes: number;
+}
+
+/**
+ * True for the account × regions the deployment forwards by design: everything but the central
+ * account outside its home region (docs/architecture.md, decision 10).
+ */
+export function coveredByDesign(
+  account: string,
+  region: string,
+  centralAccountId: string,
+  homeRegion: string,
+): boolean {
+  return !(account === centralAccountId && region !== homeRegion);
+}
+
+/** True when a report is older than the staleness limit at `now`. */
+export function isStale(report: Pick<CoverageReport, 'generatedAt'>, now: number, staleAfterMinutes: number) {
+  return now - Date.parse(report.generatedAt) > staleAfterMinutes * 60_000;
+}
+
+/**
+ * Org-wide totals. Counted: reports of enrolled accounts in configured regions that the
+ * deployment covers by design (with no readable enrolled list, every report that says
+ * `enabled`). Coverage % = subscribed / eligible over those.
+ */
+export function coverageTotals(input: TotalsInput): CoverageTotals {
+  const regions = new Set(input.regions);
+  const wanted = (account: string, region: string, enrollment: string) =>
+    regions.has(region) &&
+    coveredByDesign(account, region, input.centralAccountId, input.homeRegion) &&
+    (input.enrolled ? input.enrolled.has(account) : enrollment === 'enabled');
+  let groups = emptyTally();
+  let reporting = 0;
+  let stale = 0;
+  let runErrors = 0;
+  let deadLetterMessages = 0;
+  const seen = new Set<string>();
+  for (const r of input.reports) {
+    // Dead letters and errors count wherever a member stack runs: they need a look either way.
+    deadLetterMessages += r.deadLetterMessages ?? 0;
+    if (r.error !== undefined) runErrors += 1;
+    if (!wanted(r.account, r.region, r.enrollment)) continue;
+    seen.add(`${r.account}/${r.region}`);
+    reporting += 1;
+    if (isStale(r, input.now, input.staleAfterMinutes)) stale += 1;
+    groups = addTallies(groups, r.groups);
+  }
+  let expected = reporting;
+  let missing = 0;
+  if (input.enrolled) {
+    expected = 0;
+    for (const account of input.enrolled) {
+      for (const region of regions) {
+        if (!coveredByDesign(account, region, input.centralAccountId, input.homeRegion)) continue;
+        expected += 1;
+        if (!seen.has(`${account}/${region}`)) missing += 1;
+      }
+    }
+  }
+  return {
+    expected,
+    reporting,
+    missing,
+    stale,
+    runErrors,
+    deadLetterMessages,
+    groups,
+    coveragePercent: coveragePercent(groups.subscribed, groups.eligible),
+  };
+}
+
+/** Builds the index from what was read (the aggregator's pure core). */
+export function buildIndex(
+  input: TotalsInput & {
+    readonly unreadable: readonly { key: string; reason: string }[];
+    readonly enrolledGeneration: number | undefined;
+  },
+): CoverageIndex {
+  return {
+    version: 1,
+    generatedAt: new Date(input.now).toISOString(),
+    staleAfterMinutes: input.staleAfterMinutes,
+    centralAccountId: input.centralAccountId,
+    homeRegion: input.homeRegion,
+    ...(input.enrolledGeneration !== undefined ? { enrolledGeneration: input.enrolledGeneration } : {}),
+    regions: [...input.regions],
+    reports: [...input.reports],
+    unreadable: [...input.unreadable],
+    totals: coverageTotals(input),
+  };
+}
+
+/**
+ * The metrics the aggregator publishes (namespace `LogReflector`, service `coverage`), which the
+ * central dashboard shows and the central alarms watch (docs/runbook.md).
+ */
+export function coverageMetrics(index: CoverageIndex): Record<string, number> {
+  const t = index.totals;
+  return {
+    CoveragePercent: Math.round(t.coveragePercent * 100) / 100,
+    GroupsEligible: t.groups.eligible,
+    GroupsSubscribed: t.groups.subscribed,
+    GroupsConflicts: t.groups.conflicts,
+    GroupsFailed: t.groups.failed,
+    GroupsExcluded: t.groups.excluded,
+    ReportsExpected: t.expected,
+    ReportsMissing: t.missing,
+    ReportsStale: t.stale,
+    ReportsOverdue: t.missing + t.stale,
+    ReportsUnreadable: index.unreadable.length,
+    RunErrors: t.runErrors,
+    DeadLetterMessages: t.deadLetterMessages,
+    AggregationsCompleted: 1,
+  };
+}

@@ -1,0 +1,217 @@
+/** The rows of `log-reflector coverage`: how each side's data becomes the enrollment view and the notes. */
+import { describe, expect, it } from 'vitest';
+import {
+  type CentralView,
+  coverageRows,
+  type ManagementView,
+  type RowsInput,
+} from '../../../central/coverage/rows';
+import { emptyState, type InstanceMemory } from '../../../central/enrollment/state';
+import { type CoverageReport, emptyTally } from '../../../shared/coverage';
+
+const NOW = Date.parse('2026-06-02T12:00:00.000Z');
+const CENTRAL = '222222222222';
+const A = '333333333333';
+
+function report(account: string, region: string, overrides: Partial<CoverageReport> = {}): CoverageReport {
+  return {
+    version: 1,
+    account,
+    region,
+    source: 'sweep',
+    startedAt: '2026-06-02T11:00:00.000Z',
+    generatedAt: '2026-06-02T11:05:00.000Z',
+    complete: true,
+    enrollment: 'enabled',
+    filterName: `log-reflector-${region}`,
+    hops: 1,
+    groups: { ...emptyTally(), total: 4, eligible: 4, subscribed: 4 },
+    ...overrides,
+  };
+}
+
+const current = (enrollment?: string): InstanceMemory => ({
+  status: 'CURRENT',
+  detailed: 'SUCCEEDED',
+  ...(enrollment ? { enrollment } : {}),
+});
+
+function management(
+  account: Partial<import('../../../central/enrollment/state').AccountMemory> & {
+    instances: Record<string, InstanceMemory>;
+  },
+): ManagementView {
+  const state = emptyState();
+  state.stackSets['log-reflector-members'] = {
+    accounts: { [A]: { state: 'ACTIVE', tag: null, ...account } },
+    operations: {},
+    regionsListedAt: {},
+  };
+  return { state, stackSetName: 'log-reflector-members', optOutValue: 'true' };
+}
+
+function input(overrides: Partial<RowsInput>): RowsInput {
+  return {
+    management: undefined,
+    central: undefined,
+    regions: ['eu-west-1'],
+    centralAccountId: CENTRAL,
+    homeRegion: 'eu-west-1',
+    now: NOW,
+    ...overrides,
+  };
+}
+
+const central = (reports: CoverageReport[], enrolled?: string[]): CentralView => ({
+  reports,
+  enrolled: enrolled ? new Set(enrolled) : undefined,
+  staleAfterMinutes: 60,
+});
+
+describe('coverageRows: enrollment', () => {
+  const cases: [string, Parameters<typeof management>[0], string[] | undefined, string, string][] = [
+    ['enabled, listed', { instances: { 'eu-west-1': current('enabled') } }, [A], 'enrolled', ''],
+    [
+      'enabled, not listed yet',
+      { instances: { 'eu-west-1': current('enabled') } },
+      [],
+      'pending',
+      'not on the enrolled list yet',
+    ],
+    [
+      'untagged, still disabled',
+      { instances: { 'eu-west-1': current('disabled') } },
+      [A],
+      'pending',
+      'being enabled',
+    ],
+    [
+      'tagged, disabled',
+      { tag: 'true', instances: { 'eu-west-1': current('disabled') } },
+      [],
+      'opted out',
+      '',
+    ],
+    [
+      'tagged, still enabled',
+      { tag: 'true', instances: { 'eu-west-1': current('enabled') } },
+      [],
+      'pending',
+      'opt-out tag set; being disabled',
+    ],
+    [
+      'tag "false" counts as no opt-out',
+      { tag: 'false', instances: { 'eu-west-1': current('enabled') } },
+      [A],
+      'enrolled',
+      '',
+    ],
+    [
+      'tags never read',
+      { tag: undefined, instances: { 'eu-west-1': current() } },
+      [],
+      'pending',
+      'opt-out tag not read yet',
+    ],
+    ['no instance yet', { instances: {} }, [], 'pending', 'no stack instance yet (auto-deployment)'],
+    [
+      'suspended',
+      { state: 'SUSPENDED', instances: { 'eu-west-1': current('enabled') } },
+      [],
+      'suspended',
+      'account SUSPENDED',
+    ],
+  ];
+  it.each(cases)('%s', (_name, account, enrolled, view, why) => {
+    const { rows } = coverageRows(
+      input({ management: management(account), central: central([report(A, 'eu-west-1')], enrolled) }),
+    );
+    expect(rows).toHaveLength(1);
+    expect(rows[0]?.enrollment).toBe(view);
+    if (why) expect(rows[0]?.note).toContain(why);
+    else expect(rows[0]?.note).toBe('');
+  });
+
+  it('marks the central account outside its home region as not covered by design, whatever it reports', () => {
+    const { rows } = coverageRows(
+      input({
+        regions: ['eu-west-1', 'us-east-1'],
+        central: central([report(CENTRAL, 'us-east-1', { enrollment: 'disabled' })], [CENTRAL]),
+      }),
+    );
+    const row = rows.find((r) => r.account === CENTRAL && r.region === 'us-east-1');
+    expect(row).toMatchObject({ enrollment: 'not covered', coverage: undefined });
+    expect(row?.note).toContain('decision 10');
+  });
+
+  it('shows a report of an account no longer under the target OUs as not in scope', () => {
+    const { rows } = coverageRows(
+      input({
+        management: management({ instances: { 'eu-west-1': current('enabled') } }),
+        central: central([report(A, 'eu-west-1'), report('999999999999', 'eu-west-1')], [A]),
+      }),
+    );
+    expect(rows.find((r) => r.account === '999999999999')?.enrollment).toBe('not in scope');
+  });
+
+  it('without the management side, derives enrollment from the enrolled list and shows the instance as ?', () => {
+    const { rows } = coverageRows(input({ central: central([report(A, 'eu-west-1')], [A, '444444444444']) }));
+    expect(rows.map((r) => [r.account, r.enrollment, r.instance, r.note])).toStrictEqual([
+      [A, 'enrolled', '?', ''],
+      ['444444444444', 'enrolled', '?', 'no coverage report yet'],
+    ]);
+  });
+
+  it('without the central side, leaves the figures and totals unknown', () => {
+    const t = coverageRows(
+      input({ management: management({ instances: { 'eu-west-1': current('enabled') } }) }),
+    );
+    expect(t.totals).toBeUndefined();
+    expect(t.rows[0]).toMatchObject({
+      enrollment: 'enrolled',
+      eligible: undefined,
+      coverage: undefined,
+      note: '',
+    });
+  });
+});
+
+describe('coverageRows: notes', () => {
+  it('says what needs a look: stale report, a stopped run, failures, dead letters, a failed instance', () => {
+    const { rows } = coverageRows(
+      input({
+        management: management({
+          instances: { 'eu-west-1': { status: 'OUTDATED', detailed: 'FAILED', enrollment: 'enabled' } },
+        }),
+        central: central(
+          [
+            report(A, 'eu-west-1', {
+              generatedAt: '2026-06-02T10:00:00.000Z',
+              complete: false,
+              error: 'AuthError: denied',
+              deadLetterMessages: 2,
+              groups: { ...emptyTally(), total: 4, eligible: 4, subscribed: 3, failed: 1 },
+            }),
+          ],
+          [A],
+        ),
+      }),
+    );
+    expect(rows[0]?.note).toBe(
+      'report is stale (sweep not running?); last run stopped: AuthError: denied; 1 failed; 2 in the dead-letter queue; stack instance needs a look (docs/troubleshooting.md)',
+    );
+    expect(rows[0]?.coverage).toBe(75);
+  });
+
+  it('does not flag an instance whose operation is still running', () => {
+    const { rows } = coverageRows(
+      input({
+        management: management({
+          instances: { 'eu-west-1': { status: 'OUTDATED', detailed: 'RUNNING', enrollment: 'enabled' } },
+        }),
+        central: central([report(A, 'eu-west-1')], [A]),
+      }),
+    );
+    expect(rows[0]?.note).toBe('');
+  });
+});

@@ -1,0 +1,151 @@
+/** Coverage report keys, parsing and the org-wide totals (shared/coverage.ts). */
+import { describe, expect, it } from 'vitest';
+import {
+  type CoverageReport,
+  coveragePercent,
+  coverageReportKey,
+  coverageTotals,
+  emptyTally,
+  parseCoverageReport,
+  parseCoverageReportKey,
+} from '../../shared/coverage';
+
+const NOW = Date.parse('2026-06-02T12:00:00.000Z');
+const CENTRAL = '222222222222';
+
+function report(account: string, region: string, overrides: Partial<CoverageReport> = {}): CoverageReport {
+  return {
+    version: 1,
+    account,
+    region,
+    source: 'sweep',
+    startedAt: '2026-06-02T11:00:00.000Z',
+    generatedAt: '2026-06-02T11:05:00.000Z',
+    complete: true,
+    enrollment: 'enabled',
+    filterName: `log-reflector-${region}`,
+    hops: 1,
+    groups: { ...emptyTally(), total: 10, eligible: 10, subscribed: 9, conflicts: 1 },
+    ...overrides,
+  };
+}
+
+describe('report keys', () => {
+  it('round-trips account and region', () => {
+    const key = coverageReportKey('111122223333', 'ap-southeast-2');
+    expect(key).toBe('coverage/111122223333/ap-southeast-2.json');
+    expect(parseCoverageReportKey(key)).toStrictEqual({ account: '111122223333', region: 'ap-southeast-2' });
+  });
+
+  it('refuses what is not a report key', () => {
+    expect(parseCoverageReportKey('coverage-index/latest.json.gz')).toBeUndefined();
+    expect(parseCoverageReportKey('coverage/111122223333/eu-west-1.json.tmp')).toBeUndefined();
+    expect(parseCoverageReportKey('coverage/11112222333/eu-west-1.json')).toBeUndefined();
+    expect(() => coverageReportKey('1111', 'eu-west-1')).toThrow('account must be 12 digits (received 1111)');
+  });
+});
+
+describe('parseCoverageReport', () => {
+  it('accepts a version-1 report under its own key', () => {
+    const r = report('111122223333', 'eu-west-1');
+    expect(parseCoverageReport(JSON.stringify(r), 'coverage/111122223333/eu-west-1.json')).toStrictEqual(r);
+  });
+
+  it('names the key and the field when a report is malformed or misplaced', () => {
+    expect(() => parseCoverageReport('{', 'coverage/111122223333/eu-west-1.json')).toThrow(
+      /^coverage report coverage\/111122223333\/eu-west-1.json is not JSON/,
+    );
+    const bad = { ...report('111122223333', 'eu-west-1'), groups: { total: -1 } };
+    expect(() => parseCoverageReport(JSON.stringify(bad), 'coverage/111122223333/eu-west-1.json')).toThrow(
+      /is not a version-1 report at groups\./,
+    );
+    expect(() =>
+      parseCoverageReport(
+        JSON.stringify(report('444455556666', 'eu-west-1')),
+        'coverage/111122223333/eu-west-1.json',
+      ),
+    ).toThrow('names 444455556666/eu-west-1, not the account and region of its key');
+  });
+});
+
+describe('coveragePercent', () => {
+  it('is subscribed over eligible, and 100 when nothing is eligible', () => {
+    expect(coveragePercent(9, 10)).toBe(90);
+    expect(coveragePercent(0, 0)).toBe(100);
+  });
+});
+
+describe('coverageTotals', () => {
+  const base = {
+    regions: ['eu-west-1', 'us-east-1'],
+    centralAccountId: CENTRAL,
+    homeRegion: 'eu-west-1',
+    now: NOW,
+    staleAfterMinutes: 60,
+  };
+
+  it('counts enrolled account × regions, leaves out opted-out accounts and the central account outside home', () => {
+    const totals = coverageTotals({
+      ...base,
+      enrolled: new Set(['111111111111', CENTRAL]),
+      reports: [
+        report('111111111111', 'eu-west-1'),
+        report('111111111111', 'us-east-1', {
+          groups: { ...emptyTally(), total: 10, eligible: 10, subscribed: 10 },
+        }),
+        report(CENTRAL, 'eu-west-1'),
+        // Central outside its home region: never covered (docs/architecture.md, decision 10).
+        report(CENTRAL, 'us-east-1', {
+          enrollment: 'disabled',
+          groups: { ...emptyTally(), total: 5, notEnrolled: 5 },
+        }),
+        // Opted out: not on the list.
+        report('333333333333', 'eu-west-1', { enrollment: 'disabled', deadLetterMessages: 2 }),
+        // A region the deployment does not configure (left over).
+        report('111111111111', 'ap-south-1'),
+      ],
+    });
+    expect(totals).toStrictEqual({
+      expected: 3,
+      reporting: 3,
+      missing: 0,
+      stale: 0,
+      runErrors: 0,
+      deadLetterMessages: 2,
+      groups: {
+        total: 30,
+        eligible: 30,
+        subscribed: 28,
+        conflicts: 2,
+        failed: 0,
+        excluded: 0,
+        notEnrolled: 0,
+      },
+      coveragePercent: (28 / 30) * 100,
+    });
+  });
+
+  it('counts missing and stale reports and runs that stopped on an error', () => {
+    const totals = coverageTotals({
+      ...base,
+      enrolled: new Set(['111111111111', '444444444444']),
+      reports: [
+        report('111111111111', 'eu-west-1', { generatedAt: '2026-06-02T10:59:00.000Z' }),
+        report('111111111111', 'us-east-1', { error: 'AuthError: denied', complete: false }),
+      ],
+    });
+    expect(totals).toMatchObject({ expected: 4, reporting: 2, missing: 2, stale: 1, runErrors: 1 });
+  });
+
+  it('without a readable enrolled list counts the reports that say enabled, and nothing as missing', () => {
+    const totals = coverageTotals({
+      ...base,
+      enrolled: undefined,
+      reports: [
+        report('111111111111', 'eu-west-1'),
+        report('333333333333', 'eu-west-1', { enrollment: 'disabled' }),
+      ],
+    });
+    expect(totals).toMatchObject({ expected: 1, reporting: 1, missing: 0, coveragePercent: 90 });
+  });
+});
