@@ -12,7 +12,7 @@
  * CPU-s per million events, invocation p50/p99, idle time (wall − CPU), peak RSS growth for a
  * 6 MB batch, bundle size, module init, lost and duplicated events. Figures are reported,
  * never asserted.
- * Options: BENCH_PAYLOADS (default 2000), BENCH_ROUNDS (default 5), BENCH_SHAPES (e.g.
+ * Options: BENCH_PAYLOADS (default 2000), BENCH_ROUNDS (default 5), BENCH_K (default 100), BENCH_SHAPES (e.g.
  * `144,1000`), BENCH_LATENCY_MS (default 50), BENCH_VARIANTS (e.g. `floor,reflector`),
  * BENCH_PAYLOADS_FILE (a JSON array of base64 payloads, e.g. from another generator, benched
  * as one more shape), BENCH_BASELINE (a handler bundle, e.g. of an earlier commit, run as one
@@ -81,7 +81,8 @@ const LAMBDA_HEAP_FLAGS = [
   `--max-semi-space-size=${Math.floor(LAMBDA_MEMORY_MB / 10 / 2)}`,
   `--max-old-space-size=${LAMBDA_MEMORY_MB - Math.floor(LAMBDA_MEMORY_MB / 10)}`,
 ];
-const K = 100;
+/** Records per invocation (the event source mapping's batch size). */
+const K = Number(process.env.BENCH_K ?? 100);
 const RSS_BATCH_BYTES = 6_000_000 - 200_000; // the 6 MB invoke payload, minus the event's own JSON
 
 const hasTaskset = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
