@@ -41,8 +41,14 @@ export const ReflectorEnvSchema = z.object({
   SUMO_FIELDS: z._default(z.string(), ''),
   /** HTTP client: `lean` (keep-alive HTTP/1.1 client of http1.ts, ~6× less CPU per request) or `node`. */
   SUMO_HTTP_CLIENT: z._default(z.enum(['lean', 'node']), 'lean'),
-  /** Requests in flight at once. */
-  SUMO_CONCURRENCY: int(1, 64, 4),
+  /**
+   * Most requests in flight at once: the ceiling of the send window (shared/sumo/window.ts),
+   * which halves on Sumo's 429/503 and grows back by one per accepted request. Each is one
+   * keep-alive socket; Lambda allows 1,024 file descriptors per execution environment.
+   */
+  SUMO_CONCURRENCY: int(1, 256, 128),
+  /** Most uncompressed body bytes in flight at once (≥ one full request). */
+  SUMO_MAX_BYTES_IN_FLIGHT: int(1_000_000, 64_000_000, 4_000_000),
   /** Upper bound of one request body, uncompressed (Sumo: ≤ 1 MB). */
   SUMO_MAX_REQUEST_BYTES: int(10_000, 1_000_000, 1_000_000),
   /** gzip level of request bodies (6 is zlib's default: the usual size/CPU balance). */
@@ -121,6 +127,7 @@ export function forwardConfigFrom(env: ReflectorEnv): ForwardConfig {
     },
     maxBytes: env.SUMO_MAX_REQUEST_BYTES,
     concurrency: env.SUMO_CONCURRENCY,
+    maxBytesInFlight: env.SUMO_MAX_BYTES_IN_FLIGHT,
     lineContext: env.SUMO_LINE_CONTEXT,
   };
 }
@@ -133,6 +140,7 @@ export function senderOptionsFrom(env: ReflectorEnv): SenderOptions {
     maxAttempts: env.SUMO_MAX_ATTEMPTS,
     backoff: { baseMs: env.SUMO_BACKOFF_BASE_MS, capMs: env.SUMO_BACKOFF_CAP_MS },
     maxSockets: env.SUMO_CONCURRENCY,
+    maxBytesInFlight: env.SUMO_MAX_BYTES_IN_FLIGHT,
     client: env.SUMO_HTTP_CLIENT,
   };
 }

@@ -28,6 +28,7 @@ import {
   type StreamContext,
   splitLine,
 } from '../../shared/sumo/line';
+import { SendWindow } from '../../shared/sumo/window';
 import { type DeliveryResult, newSendStats, type SendStats } from './sender';
 
 /** One Kinesis record, as the forwarder needs it. */
@@ -44,7 +45,10 @@ export interface ForwardRecord {
 export interface ForwardConfig {
   readonly templates: HeaderTemplates;
   readonly maxBytes: number;
+  /** Most requests in flight at once (without `deps.window`). */
   readonly concurrency: number;
+  /** Most uncompressed body bytes in flight at once (without `deps.window`); default unbounded. */
+  readonly maxBytesInFlight?: number;
   /** What each line repeats about its stream (default `full`). */
   readonly lineContext?: LineContext;
   /** Bound on bytes buffered across groups; default 8 × maxBytes. */
@@ -70,6 +74,11 @@ export interface ForwardDeps {
   readonly enrolled?: ReadonlySet<string>;
   /** Clock of `deadline` (tests: a fake clock); default Date.now. */
   readonly now?: () => number;
+  /**
+   * Decides how many requests run at once (shared/sumo/window.ts); the sender's, so that
+   * Sumo's 429s narrow it. Default: a window of `config.concurrency` and `config.maxBytesInFlight`.
+   */
+  readonly window?: SendWindow;
 }
 
 export interface ForwardStats extends SendStats {
@@ -143,6 +152,12 @@ export async function forwardRecords(
     notEnrolled: {},
   };
   const failed = new Uint8Array(records.length);
+  const window =
+    deps.window ??
+    new SendWindow({
+      maxRequests: config.concurrency,
+      maxBytes: config.maxBytesInFlight ?? Number.POSITIVE_INFINITY,
+    });
   const queue: Chunk[] = [];
   const inflight = new Set<Promise<void>>();
   const parked: Promise<void>[] = [];
@@ -163,6 +178,8 @@ export async function forwardRecords(
     }
   };
   const start = (chunk: Chunk) => {
+    const bytes = chunk.body.length;
+    window.started(bytes);
     const p: Promise<void> = (
       authFailure
         ? Promise.resolve<DeliveryResult>({ ok: false, error: authFailure })
@@ -172,15 +189,22 @@ export async function forwardRecords(
         if (!r.ok) failChunk(chunk, r.error);
       })
       .finally(() => {
+        window.finished(bytes);
         inflight.delete(p);
         pump();
       });
     inflight.add(p);
   };
+  // Starts queued bodies while the window admits them (by count and by bytes in flight); one
+  // always may when none of this call's is in flight (a window shared with another caller).
   const pump = () => {
-    while (inflight.size < config.concurrency && queue.length > 0) {
-      const next = queue.shift();
-      if (next) start(next);
+    for (
+      let next = queue[0];
+      next !== undefined && (window.canStart(next.body.length) || inflight.size === 0);
+      next = queue[0]
+    ) {
+      queue.shift();
+      start(next);
     }
   };
   const batcher = new RequestBatcher(

@@ -183,6 +183,7 @@ export async function handler(
   }
   const result = await forwardRecords(records, deadline, rt.config, {
     ...(enrolled ? { enrolled } : {}),
+    window: rt.sender.window,
     deliver: (chunk, until, stats) => rt.sender.deliver(chunk, until, stats),
     // Bounded by the deadline: a failure bucket that never answers fails the record back to
     // Kinesis (the forwarder reports a record it could not park) instead of hanging the batch.

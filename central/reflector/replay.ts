@@ -127,6 +127,7 @@ async function replayOne(
     Date.now() + (options.objectTimeoutMs ?? 300_000),
     deps.config,
     {
+      window: sender.window,
       deliver: (chunk, deadline, stats) => sender.deliver(chunk, deadline, stats),
       storeMalformed: async (_record, error) => {
         stillMalformed.push(error.reason);

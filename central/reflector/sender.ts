@@ -18,6 +18,7 @@ import { type BackoffOptions, backoffDelayMs } from '../../shared/backoff';
 import { AuthError, DeadlineError, LogReflectorError, TransientError } from '../../shared/errors';
 import { type Clock, systemClock } from '../../shared/rate-limiter';
 import type { Chunk } from '../../shared/sumo/batch';
+import { SendWindow } from '../../shared/sumo/window';
 import type { EndpointSource } from './endpoint';
 import { Http1Pool } from './http1';
 
@@ -28,8 +29,10 @@ export interface SenderOptions {
   readonly requestTimeoutMs: number;
   readonly maxAttempts: number;
   readonly backoff: BackoffOptions;
-  /** Sockets kept per host: the request concurrency. */
+  /** Sockets kept per host: the most requests in flight at once (the window's ceiling). */
   readonly maxSockets: number;
+  /** Most uncompressed body bytes in flight at once (the window's byte budget); default unbounded. */
+  readonly maxBytesInFlight?: number;
   /** `lean` (default): the small keep-alive client in http1.ts; `node`: Node's http/https. */
   readonly client?: 'lean' | 'node';
   /**
@@ -124,6 +127,11 @@ export function parseRetryAfter(value: string | undefined, now: number): number 
 }
 
 export class SumoSender {
+  /**
+   * How many requests may run at once (shared/sumo/window.ts): the forwarder starts bodies
+   * through it, and Sumo's answers move its ceiling. One per sender, so per warm container.
+   */
+  readonly window: SendWindow;
   private readonly httpAgent: http.Agent;
   private readonly httpsAgent: https.Agent;
   private readonly pools = new Map<string, Http1Pool>();
@@ -135,6 +143,10 @@ export class SumoSender {
     private readonly options: SenderOptions,
   ) {
     this.clock = options.clock ?? systemClock;
+    this.window = new SendWindow({
+      maxRequests: options.maxSockets,
+      maxBytes: options.maxBytesInFlight ?? Number.POSITIVE_INFINITY,
+    });
     this.threadPoolGzipFromBytes =
       options.threadPoolGzipFromBytes ?? inlineGzipThreshold(cpuShare(lambdaMemoryMb()));
     const agentOptions = { keepAlive: true, maxSockets: options.maxSockets, keepAliveMsecs: 30_000 };
@@ -190,11 +202,14 @@ export class SumoSender {
           stats.retries++;
         }
         if (answer.status >= 200 && answer.status < 300) {
+          this.window.accepted();
           stats.bytesRaw += chunk.body.length;
           stats.bytesGzip += body.length;
           stats.linesAccepted += chunk.lines;
           return { ok: true };
         }
+        // Throttled (429) or overloaded (503): fewer requests at once until it accepts again.
+        if (answer.status === 429 || answer.status === 503) this.window.throttled();
         error = classify(answer, this.clock.now());
       } catch (err) {
         error =

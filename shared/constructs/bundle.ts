@@ -20,7 +20,7 @@ import { buildSync } from 'esbuild';
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /** Node.js major version the bundles target; keep in step with the functions' runtime. */
-export const NODE_TARGET = 'node22';
+export const NODE_TARGET = 'node24';
 
 export interface Bundle {
   /** Minified CommonJS source exporting `handler`. */

@@ -1,17 +1,24 @@
 /**
  * Reflector benchmark (`npm run bench`): the deployed bundle of the reflector against the
- * "floor" (test/bench/reflector/floor.ts), in the same run, the same way: each in its own
- * process pinned to core 0 (`taskset -c 0`), the loopback sink on core 1, K = 100 records per
- * invocation, 200k events per run. Rounds alternate the variants, so each round pairs them
- * under the same host conditions: the ratio to the floor is taken per round, and its median
- * reported (this host's speed drifts by 10–30 % between rounds; the pairing cancels most of
- * it). Prints events/s, CPU-s per million events, peak RSS growth for a 6 MB batch, bundle
- * size, module init, lost and duplicated events. Figures are reported, never asserted.
- * Options: BENCH_PAYLOADS (default 2000), BENCH_ROUNDS (default 5), BENCH_PAYLOADS_FILE (a
- * JSON array of base64 payloads, e.g. from another generator, benched as one more shape),
- * BENCH_BASELINE (a handler bundle, e.g. of an earlier commit, run as one more variant in the
- * same rounds: the reflector's CPU ratio to it per round measures a change on a noisy host),
- * BENCH_RECORDS=0 (skips the single-record memory runs), BENCH_ROUNDS=0 (runs only them).
+ * "floor" (test/bench/reflector/floor.ts, gzip inline), in the same run, the same way: each in
+ * its own process pinned to core 0 (`taskset -c 0`), the loopback sink on core 1, K = 100
+ * records per invocation, 200k events per run. Shapes: 144 and 1,000 header sets (payloads
+ * spread round-robin over accounts × regions × log groups, as an organisation-wide stream
+ * arrives) with the sink answering 50 ms late (a remote Sumo source; BENCH_LATENCY_MS), and
+ * 1 and 9 header sets with no latency (CPU against the floor). Rounds alternate the variants
+ * (the order reversed every other round), so each round pairs them under the same host
+ * conditions: ratios to the floor are taken per round, and their median reported (this host's
+ * speed drifts by 10–30 % between rounds; the pairing cancels most of it). Prints events/s,
+ * CPU-s per million events, invocation p50/p99, idle time (wall − CPU), peak RSS growth for a
+ * 6 MB batch, bundle size, module init, lost and duplicated events. Figures are reported,
+ * never asserted.
+ * Options: BENCH_PAYLOADS (default 2000), BENCH_ROUNDS (default 5), BENCH_K (default 100), BENCH_SHAPES (e.g.
+ * `144,1000`), BENCH_LATENCY_MS (default 50), BENCH_VARIANTS (e.g. `floor,reflector`),
+ * BENCH_PAYLOADS_FILE (a JSON array of base64 payloads, e.g. from another generator, benched
+ * as one more shape), BENCH_BASELINE (a handler bundle, e.g. of an earlier commit, run as one
+ * more variant in the same rounds: the reflector's CPU ratio to it per round measures a change
+ * on a noisy host), BENCH_RECORDS=0 (skips the single-record memory runs), BENCH_ROUNDS=0
+ * (runs only them).
  *
  * Memory of a single record: one invocation holding one record the decoder accepts, of the
  * worst shapes for memory (up to MAX_INFLATED_BYTES of tiny events, escaped messages,
@@ -37,13 +44,45 @@ const PAYLOADS = Number(process.env.BENCH_PAYLOADS ?? 2000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const BASELINE = process.env.BENCH_BASELINE;
 const RECORDS = process.env.BENCH_RECORDS !== '0';
+/** Source latency of the organisation-wide shapes (the sink answers this many ms late). */
+const LATENCY_MS = Number(process.env.BENCH_LATENCY_MS ?? 50);
+/**
+ * Shapes: header sets (accounts × regions × log groups, payloads assigned round-robin as
+ * records of an organisation-wide stream arrive) and the source latency each runs at.
+ * BENCH_SHAPES=144,1000 picks by header-set count.
+ */
+const ALL_SHAPES = [
+  {
+    sets: 144,
+    name: '144 header sets (3 accounts x 3 regions x 16 log groups)',
+    latencyMs: LATENCY_MS,
+    workload: { accounts: 3, regions: 3, groups: 16 },
+  },
+  {
+    sets: 1000,
+    name: '1,000 header sets (5 accounts x 4 regions x 50 log groups)',
+    latencyMs: LATENCY_MS,
+    workload: { accounts: 5, regions: 4, groups: 50 },
+  },
+  { sets: 1, name: '1 header set', latencyMs: 0, workload: { accounts: 1, regions: 1, groups: 1 } },
+  {
+    sets: 9,
+    name: '9 header sets (1 account, 1 region, 9 log groups)',
+    latencyMs: 0,
+    workload: { accounts: 1, regions: 1, groups: 9 },
+  },
+] as const;
+const SHAPES = process.env.BENCH_SHAPES
+  ? ALL_SHAPES.filter((s) => process.env.BENCH_SHAPES?.split(',').includes(String(s.sets)))
+  : ALL_SHAPES;
 /** The default function memory, and the heap flags Lambda's Node.js bootstrap derives from it. */
 const LAMBDA_MEMORY_MB = 1024;
 const LAMBDA_HEAP_FLAGS = [
   `--max-semi-space-size=${Math.floor(LAMBDA_MEMORY_MB / 10 / 2)}`,
   `--max-old-space-size=${LAMBDA_MEMORY_MB - Math.floor(LAMBDA_MEMORY_MB / 10)}`,
 ];
-const K = 100;
+/** Records per invocation (the event source mapping's batch size). */
+const K = Number(process.env.BENCH_K ?? 100);
 const RSS_BATCH_BYTES = 6_000_000 - 200_000; // the 6 MB invoke payload, minus the event's own JSON
 
 const hasTaskset = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
@@ -58,6 +97,9 @@ interface RunResult {
   wallS?: number;
   cpuS?: number;
   peakRssMb?: number;
+  p50Ms?: number;
+  p99Ms?: number;
+  idleS?: number;
   rssGrowthMb?: number;
   batchBytes?: number;
   failures: number;
@@ -78,8 +120,8 @@ function runner(options: Record<string, unknown>, nodeFlags: readonly string[] =
   return JSON.parse(line.slice(7)) as RunResult;
 }
 
-async function startSink(): Promise<{ url: string; child: ChildProcess }> {
-  const [cmd, args] = pinned(1, [process.execPath, join(HERE, 'sink.mjs')]);
+async function startSink(latencyMs: number): Promise<{ url: string; child: ChildProcess }> {
+  const [cmd, args] = pinned(1, [process.execPath, join(HERE, 'sink.mjs'), '--delay-ms', String(latencyMs)]);
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const first = await new Promise<string>((resolve, reject) => {
     child.once('error', reject);
@@ -111,6 +153,9 @@ const HAS_FLOOR = VARIANTS.includes('floor');
 interface Row {
   eps: number[];
   cpu: number[];
+  p50: number[];
+  p99: number[];
+  idle: number[];
   lost: number[];
   dup: number[];
   init: number[];
@@ -121,6 +166,8 @@ interface Row {
 
 interface Shape {
   readonly name: string;
+  /** How long the sink waits before it answers each request (a remote source's latency). */
+  readonly latencyMs: number;
   readonly payloads: string[];
   readonly events: number;
   readonly rawBytes: number;
@@ -136,7 +183,7 @@ function fileShape(file: string): Shape {
     rawBytes += raw.length;
     events += (JSON.parse(raw.toString('utf8')) as { logEvents?: unknown[] }).logEvents?.length ?? 0;
   }
-  return { name: `payloads from ${file}`, payloads, events, rawBytes };
+  return { name: `payloads from ${file}`, latencyMs: LATENCY_MS, payloads, events, rawBytes };
 }
 
 async function main() {
@@ -146,55 +193,78 @@ async function main() {
   const files = { reflector: join(WORK, 'reflector.cjs'), floor: join(WORK, 'floor.cjs') };
   writeFileSync(files.reflector, reflector.code);
   writeFileSync(files.floor, floor.code);
-  const sink = await startSink();
-  const ingest = `${sink.url}/receiver/v1/http/BENCH`;
-  const reflectorEnv = { SUMO_ENDPOINT: ingest, FAILURE_BUCKET: 'bench-unused', AWS_REGION: 'us-east-1' };
-  const setup: Record<Variant, { bundle: string; env: Record<string, string> }> = {
+  const sinks = new Map<number, { url: string; child: ChildProcess }>();
+  const sinkFor = async (latencyMs: number) => {
+    let sink = sinks.get(latencyMs);
+    if (sink === undefined) {
+      sink = await startSink(latencyMs);
+      sinks.set(latencyMs, sink);
+    }
+    return sink;
+  };
+  const envFor = (ingest: string) => ({
+    SUMO_ENDPOINT: ingest,
+    FAILURE_BUCKET: 'bench-unused',
+    AWS_REGION: 'us-east-1',
+  });
+  const setupFor = (ingest: string): Record<Variant, { bundle: string; env: Record<string, string> }> => ({
     floor: { bundle: files.floor, env: { FLOOR_URL: ingest } },
     'floor-full': { bundle: files.floor, env: { FLOOR_URL: ingest, FLOOR_CONTENT: 'full' } },
-    reflector: { bundle: files.reflector, env: reflectorEnv },
-    'reflector-stream': { bundle: files.reflector, env: { ...reflectorEnv, SUMO_LINE_CONTEXT: 'stream' } },
-    baseline: { bundle: BASELINE ?? '', env: reflectorEnv },
-  };
+    reflector: { bundle: files.reflector, env: envFor(ingest) },
+    'reflector-stream': { bundle: files.reflector, env: { ...envFor(ingest), SUMO_LINE_CONTEXT: 'stream' } },
+    baseline: { bundle: BASELINE ?? '', env: envFor(ingest) },
+  });
   process.stdout.write(
     `node ${process.version}; ${hasTaskset ? 'taskset: handler on core 0, sink on core 1' : 'no taskset (unpinned)'}; ` +
       `K=${K}; ${ROUNDS} rounds, each running every variant once; medians, and ratios to the floor of the same round\n` +
       'floor-full = the floor with the content reflector lines must carry (account, region, key with event id)\n' +
+      'floor = the floor with gzip inline (one core: the cheapest way to gzip)\n' +
       'reflector = defaults (SUMO_LINE_CONTEXT=full); reflector-stream = SUMO_LINE_CONTEXT=stream\n' +
       (BASELINE ? `baseline = ${BASELINE}, with the reflector's settings\n` : ''),
   );
-  const shapes: Shape[] = [
-    {
-      name: 'org-wide: 3 accounts x 3 regions x 16 log groups',
-      ...generateWorkload(PAYLOADS, 100, { accounts: 3, regions: 3 }),
-    },
-    {
-      name: 'one account, one region, 16 log groups',
-      ...generateWorkload(PAYLOADS, 100, { accounts: 1, regions: 1 }),
-    },
-  ];
+  const shapes: Shape[] = SHAPES.map((s) => ({
+    name: s.name,
+    latencyMs: s.latencyMs,
+    ...generateWorkload(PAYLOADS, 100, s.workload),
+  }));
   if (process.env.BENCH_PAYLOADS_FILE) shapes.push(fileShape(process.env.BENCH_PAYLOADS_FILE));
   try {
     for (const [n, w] of ROUNDS > 0 ? shapes.entries() : []) {
+      const sink = await sinkFor(w.latencyMs);
+      const ingest = `${sink.url}/receiver/v1/http/BENCH`;
+      const setup = setupFor(ingest);
       const payloadsFile = join(WORK, `payloads-${n}.json`);
       writeFileSync(payloadsFile, JSON.stringify(w.payloads));
       const rows = Object.fromEntries(
         VARIANTS.map((v) => [
           v,
-          { eps: [], cpu: [], lost: [], dup: [], init: [], first: [], requests: 0, failures: 0 },
+          {
+            eps: [],
+            cpu: [],
+            p50: [],
+            p99: [],
+            idle: [],
+            lost: [],
+            dup: [],
+            init: [],
+            first: [],
+            requests: 0,
+            failures: 0,
+          },
         ]),
       ) as unknown as Record<Variant, Row>;
       for (let round = 0; round < ROUNDS; round++) {
         // The baseline runs right before the reflector in even rounds and right after it in
-        // odd ones (ABBA), so neither gains from its place in the round.
-        const order = BASELINE
-          ? [
-              ...VARIANTS.filter((v) => v !== 'reflector' && v !== 'baseline'),
-              ...(round % 2 === 0
-                ? (['baseline', 'reflector'] as const)
-                : (['reflector', 'baseline'] as const)),
-            ]
-          : VARIANTS;
+        // odd ones (ABBA), so neither gains from its place in the round; likewise the floor
+        // runs first in even rounds and last in odd ones.
+        const others = VARIANTS.filter((v) => v !== 'reflector' && v !== 'baseline');
+        const pair = BASELINE
+          ? round % 2 === 0
+            ? (['baseline', 'reflector'] as const)
+            : (['reflector', 'baseline'] as const)
+          : (['reflector'] as const);
+        const ordered = [...others, ...pair.filter((v) => VARIANTS.includes(v))];
+        const order = round % 2 === 0 ? ordered : [...ordered].reverse();
         for (const v of order) {
           const r = runner({
             ...setup[v],
@@ -211,6 +281,9 @@ async function main() {
           const row = rows[v];
           row.eps.push(w.events / (r.wallS ?? 1));
           row.cpu.push(((r.cpuS ?? 0) / w.events) * 1e6);
+          row.p50.push(r.p50Ms ?? 0);
+          row.p99.push(r.p99Ms ?? 0);
+          row.idle.push(r.idleS ?? 0);
           row.init.push(r.initMs);
           row.first.push(r.firstInvocationMs ?? 0);
           row.requests = stats.requests;
@@ -222,13 +295,15 @@ async function main() {
         }
       }
       const ratios = (row: Row) => row.cpu.map((c, i) => c / (rows.floor.cpu[i] as number));
+      const epsRatios = (row: Row) => row.eps.map((e, i) => e / (rows.floor.eps[i] as number));
       const line = (label: string, f: (row: Row) => string) =>
         process.stdout.write(`${label.padEnd(34)}${VARIANTS.map((v) => f(rows[v]).padStart(18)).join('')}\n`);
       process.stdout.write(
-        `\n${w.name}: ${w.events} events, ${(w.rawBytes / 1e6).toFixed(1)} MB raw JSON\n${''.padEnd(34)}${VARIANTS.map((v) => v.padStart(18)).join('')}\n`,
+        `\n${w.name}, source latency ${w.latencyMs} ms: ${w.events} events, ${(w.rawBytes / 1e6).toFixed(1)} MB raw JSON\n${''.padEnd(34)}${VARIANTS.map((v) => v.padStart(18)).join('')}\n`,
       );
       line('events/s (median)', (r) => median(r.eps).toFixed(0));
       line('events/s (best round)', (r) => Math.max(...r.eps).toFixed(0));
+      if (HAS_FLOOR) line('events/s ratio to floor (median)', (r) => median(epsRatios(r)).toFixed(2));
       line('CPU-s per million (median)', (r) => median(r.cpu).toFixed(2));
       line('CPU-s per million (best round)', (r) => Math.min(...r.cpu).toFixed(2));
       if (HAS_FLOOR) {
@@ -243,6 +318,11 @@ async function main() {
           );
         }
       }
+      line(
+        'invocation p50 / p99 ms (median)',
+        (r) => `${median(r.p50).toFixed(0)} / ${median(r.p99).toFixed(0)}`,
+      );
+      line('idle s per run (median)', (r) => median(r.idle).toFixed(2));
       if (BASELINE) {
         const paired = rows.reflector.cpu.map((c, i) => c / (rows.baseline.cpu[i] as number));
         const sorted = [...paired].sort((a, b) => a - b);
@@ -275,6 +355,8 @@ async function main() {
           `JSON.parse up to ${STREAM_FROM_BYTES / 1048576} MiB inflated, event by event above, at most ${MAX_INFLATED_BYTES / 1048576} MiB; target < 256 MB\n`,
       );
       const warm = shapes[0]?.payloads[0] as string;
+      const sink = await sinkFor(0);
+      const reflectorEnv = envFor(`${sink.url}/receiver/v1/http/BENCH`);
       const recordRun = (bundle: string, file: string): string => {
         try {
           const r = runner(
@@ -306,7 +388,7 @@ async function main() {
       }
     }
   } finally {
-    sink.child.kill('SIGTERM');
+    for (const sink of sinks.values()) sink.child.kill('SIGTERM');
   }
 }
 

@@ -1,7 +1,8 @@
 /**
  * The "floor": the least a forwarder must do, as a yardstick for the reflector's CPU cost.
  * Decode (base64 → gunzip → JSON.parse), one NDJSON line per event with timestamp, log group,
- * log stream and message, ~1 MB chunks, gzip level 6 (async, once per chunk), keep-alive
+ * log stream and message, ~1 MB chunks, gzip level 6 (once per chunk, inline on the event
+ * loop: with one core that is the cheapest; `FLOOR_GZIP=async` uses the thread pool), keep-alive
  * POST with 4 in flight, a few retries. No header grouping, no idempotency keys, no Lambda
  * parsing, no per-record accounting: everything beyond this is the reflector's overhead.
  * Env: FLOOR_URL; FLOOR_CONTENT=full adds what the reflector's lines must carry and the
@@ -11,7 +12,7 @@
  */
 import http from 'node:http';
 import { promisify } from 'node:util';
-import { gunzipSync, gzip } from 'node:zlib';
+import { gunzipSync, gzip, gzipSync } from 'node:zlib';
 import { regionFromFilterNames } from '../../../shared/naming';
 import { streamKey } from '../../../shared/sumo/key';
 
@@ -42,8 +43,11 @@ function post(url: URL, body: Buffer): Promise<number> {
   });
 }
 
+const INLINE_GZIP = process.env.FLOOR_GZIP !== 'async';
+
 async function send(url: URL, text: string): Promise<void> {
-  const body = await gz(Buffer.from(text), { level: 6 });
+  const raw = Buffer.from(text);
+  const body = INLINE_GZIP ? gzipSync(raw, { level: 6 }) : await gz(raw, { level: 6 });
   for (let attempt = 0; ; attempt++) {
     const status = await post(url, body).catch(() => 0);
     if (status >= 200 && status < 300) return;

@@ -88,11 +88,23 @@ if (o.mode === 'throughput') {
   resetHwm();
   const c0 = process.cpuUsage();
   const w0 = performance.now();
-  for (const b of batches) await invoke(b);
+  const took = [];
+  for (const b of batches) {
+    const i0 = performance.now();
+    await invoke(b);
+    took.push(performance.now() - i0);
+  }
   const wall = (performance.now() - w0) / 1000;
   const c = process.cpuUsage(c0);
   result.wallS = wall;
   result.cpuS = (c.user + c.system) / 1e6;
+  // Invocation duration percentiles (nearest rank), and idle: wall time the process did not
+  // spend on the CPU (waiting for answers), which Lambda bills like any other.
+  took.sort((a, b) => a - b);
+  const rank = (q) => took[Math.min(took.length - 1, Math.ceil(q * took.length) - 1)];
+  result.p50Ms = +rank(0.5).toFixed(1);
+  result.p99Ms = +rank(0.99).toFixed(1);
+  result.idleS = +Math.max(0, wall - result.cpuS).toFixed(3);
   result.batches = batches.length;
   result.peakRssMb = +(hwmBytes() / 1048576).toFixed(1);
   result.rssStartMb = +(rss0 / 1048576).toFixed(1);

@@ -2,8 +2,15 @@
 // counts lines, bytes and distinct idempotency keys (lines with a "key" field), and answers
 // 200. GET /stats returns the counters, POST /reset zeroes them. Prints {"url": …} first.
 // Run on its own core (taskset -c 1) so its work never counts against the forwarder.
+// `--delay-ms N` answers every ingest request N ms after it was read, as a remote source
+// would (a real Sumo HTTP source answers in tens of ms, the loopback in microseconds).
 import http from 'node:http';
 import { gunzip } from 'node:zlib';
+
+const delayArg = process.argv.indexOf('--delay-ms');
+const DELAY_MS = delayArg > 0 ? Number(process.argv[delayArg + 1]) : 0;
+if (!(DELAY_MS >= 0))
+  throw new Error(`sink: --delay-ms must be a number ≥ 0 (received ${process.argv[delayArg + 1]})`);
 
 let stats;
 // Keys are kept as 53-bit hashes in a typed array, counted distinct when /stats is asked:
@@ -83,12 +90,15 @@ const server = http.createServer((req, res) => {
         }
         start = end + 1;
       }
-      res.end('{"status":"ok"}');
+      if (DELAY_MS > 0) setTimeout(() => res.end('{"status":"ok"}'), DELAY_MS);
+      else res.end('{"status":"ok"}');
     });
   });
 });
 server.keepAliveTimeout = 60_000;
 server.listen(0, '127.0.0.1', () => {
-  process.stdout.write(`${JSON.stringify({ url: `http://127.0.0.1:${server.address().port}` })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ url: `http://127.0.0.1:${server.address().port}`, delayMs: DELAY_MS })}\n`,
+  );
 });
 process.on('SIGTERM', () => server.close(() => process.exit(0)));

@@ -35,7 +35,22 @@ export interface WorkloadShape {
   readonly accounts?: number;
   /** Distinct source regions (default 3). */
   readonly regions?: number;
+  /**
+   * Log groups per account and region. When set, payload i is assigned round-robin to header
+   * set i mod (accounts × regions × groups) (owner, filter name `<base>-<region>`, log group
+   * `/aws/lambda/service-NNN`), the shape of an organisation-wide stream where consecutive
+   * records rarely share a log group. Unset: the service picks the log group (16 per account
+   * and region) and the account and region are drawn at random.
+   */
+  readonly groups?: number;
   readonly seed?: number;
+}
+
+/** Account ids of the workload: 111122223333, … (as many as asked). */
+function accountIds(n: number): string[] {
+  const base = ['111122223333', '444455556666', '777788889999', '123412341234'];
+  for (let i = base.length; i < n; i++) base.push(String(210_000_000_000 + i * 1_010_101));
+  return base.slice(0, n);
 }
 
 export function generateWorkload(
@@ -71,11 +86,15 @@ export function generateWorkload(
     'batch',
   ];
   const services = ['checkout', 'catalog', 'billing', 'identity', 'search', 'media', 'notify', 'reports'];
-  const accounts = ['111122223333', '444455556666', '777788889999', '123412341234'].slice(
-    0,
-    shape.accounts ?? 3,
-  );
-  const regions = ['eu-west-1', 'us-east-1', 'ap-southeast-2', 'eu-central-1'].slice(0, shape.regions ?? 3);
+  const accounts = accountIds(shape.accounts ?? 3);
+  const regions = [
+    'eu-west-1',
+    'us-east-1',
+    'ap-southeast-2',
+    'eu-central-1',
+    'us-west-2',
+    'sa-east-1',
+  ].slice(0, shape.regions ?? 3);
 
   const jsonDoc = (svc: string, rid: string) => {
     const doc: Record<string, unknown> = {
@@ -147,12 +166,19 @@ export function generateWorkload(
     }
     const prefix = digits(36);
     let tail = int(0, 1e9);
-    const account = pick(accounts);
-    const region = pick(regions);
+    let account = pick(accounts);
+    let region = pick(regions);
+    let logGroup = lambda ? `/aws/lambda/${svc}` : `/ecs/${svc}`;
+    if (shape.groups !== undefined) {
+      const h = p % (accounts.length * regions.length * shape.groups);
+      account = accounts[h % accounts.length] as string;
+      region = regions[Math.floor(h / accounts.length) % regions.length] as string;
+      logGroup = `/aws/lambda/service-${String(Math.floor(h / (accounts.length * regions.length))).padStart(3, '0')}`;
+    }
     const payload = {
       messageType: 'DATA_MESSAGE',
       owner: account,
-      logGroup: lambda ? `/aws/lambda/${svc}` : `/ecs/${svc}`,
+      logGroup,
       logStream: lambda ? `2026/11/26/[$LATEST]${hex(32)}` : `ecs/${svc}/${hex(32)}`,
       subscriptionFilters: [`log-reflector-${region}`],
       logEvents: messages.map((message, i) => {

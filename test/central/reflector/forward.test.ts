@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type EndpointSource, staticEndpoint } from '../../../central/reflector/endpoint';
+import { forwardConfigFrom, loadReflectorEnv } from '../../../central/reflector/env';
 import {
   type ForwardConfig,
   type ForwardRecord,
@@ -478,5 +479,79 @@ describe('one record holding many bodies (issue 10.3)', () => {
     });
     expect(result.failed).toStrictEqual([0]);
     expect(calls).toBeLessThan(result.stats.eventsIn / 50);
+  });
+});
+
+describe('requests in flight (issue 11)', () => {
+  /** Records of one event each, every one from its own log group: one small body per record. */
+  const manyGroups = (n: number) =>
+    Array.from({ length: n }, (_, i) =>
+      forwardRecord(i, encode(cwlPayload(i, 3, { logGroup: `/aws/lambda/service-${i}` }))),
+    );
+
+  /** Holds every delivery until `release` is called, recording what was in flight at its start. */
+  function heldDeliveries() {
+    let inFlight = 0;
+    let bytes = 0;
+    const seen: { requests: number; bytes: number }[] = [];
+    const held: (() => void)[] = [];
+    const deliver = async (chunk: Chunk, _deadline: number, stats: { linesAccepted: number }) => {
+      inFlight++;
+      bytes += chunk.body.length;
+      seen.push({ requests: inFlight, bytes });
+      await new Promise<void>((resolve) => held.push(resolve));
+      inFlight--;
+      bytes -= chunk.body.length;
+      stats.linesAccepted += chunk.lines;
+      return { ok: true } as const;
+    };
+    // Releases what is held, turn after turn, until nothing more arrives.
+    const drain = async (done: Promise<unknown>) => {
+      let finished = false;
+      void done.then(() => {
+        finished = true;
+      });
+      while (!finished) {
+        await new Promise((resolve) => setImmediate(resolve));
+        for (const r of held.splice(0)) r();
+      }
+    };
+    return { deliver, drain, seen };
+  }
+
+  it('sends one small body per log group all at once by default, not four at a time', async () => {
+    // Before, a fixed 4 in flight: 100 log groups waited on the source's latency 25 times over.
+    const { deliver, drain, seen } = heldDeliveries();
+    const defaults = forwardConfigFrom(
+      loadReflectorEnv({ SUMO_ENDPOINT: 'https://sumo.invalid/receiver', FAILURE_BUCKET: 'failures' }),
+    );
+    const run = forwardRecords(manyGroups(100), Date.now() + 60_000, defaults, {
+      deliver,
+      storeMalformed: async () => undefined,
+    });
+    await drain(run);
+    const result = await run;
+    expect(result.failed).toStrictEqual([]);
+    expect(result.stats.chunks).toBe(100);
+    expect(Math.max(...seen.map((s) => s.requests))).toBe(100);
+  });
+
+  it('keeps the uncompressed bytes in flight within maxBytesInFlight', async () => {
+    const { deliver, drain, seen } = heldDeliveries();
+    const budget = 5_000;
+    const run = forwardRecords(
+      manyGroups(60),
+      Date.now() + 60_000,
+      { ...config, concurrency: 64, maxBytesInFlight: budget },
+      { deliver, storeMalformed: async () => undefined },
+    );
+    await drain(run);
+    const result = await run;
+    expect(result.failed).toStrictEqual([]);
+    expect(result.stats.linesAccepted).toBe(180);
+    const most = Math.max(...seen.map((s) => s.bytes));
+    expect(most).toBeLessThanOrEqual(budget);
+    // Several at once all the same (each body is ~1 KB): the budget, not a count, limits them.
+    expect(Math.max(...seen.map((s) => s.requests))).toBeGreaterThan(2);
   });
 });

@@ -93,3 +93,46 @@ describe('gzip placement', () => {
     expect(stats.bytesGzip).toBe(server.requests[0]?.gzipBytes);
   });
 });
+
+describe('send window (issue 11)', () => {
+  let server: SumoServer;
+  const senders: SumoSender[] = [];
+  beforeAll(async () => {
+    server = await startSumoServer();
+  });
+  afterAll(async () => {
+    for (const s of senders) s.close();
+    await server.stop();
+  });
+  beforeEach(() => server.reset());
+
+  const chunk: Chunk = {
+    headers: {
+      'X-Sumo-Category': 'c',
+      'X-Sumo-Name': 'n',
+      'X-Sumo-Host': 'h',
+      'X-Sumo-Fields': 'f=1',
+    },
+    body: Buffer.from('{"key":"k-1","message":"m"}\n'),
+    lines: 1,
+    records: [0],
+  };
+
+  it('narrows its ceiling when Sumo answers 429 or 503 and widens it again as requests are accepted', async () => {
+    server.setPlan((n) => (n === 1 ? { status: 429 } : n === 2 ? { status: 503 } : undefined));
+    const s = new SumoSender(
+      staticEndpoint(server.url()),
+      testSenderOptions({ maxSockets: 16, maxBytesInFlight: 1_000_000, random: () => 0 }),
+    );
+    senders.push(s);
+    expect(s.window.limit).toBe(16);
+    expect(s.window.options.maxBytes).toBe(1_000_000);
+    const stats = newSendStats();
+    const first = await s.deliver(chunk, Date.now() + 60_000, stats);
+    expect(first.ok).toBe(true);
+    // 16 → 8 (429) → 4 (503) → 5 (accepted).
+    expect(s.window.limit).toBe(5);
+    for (let i = 0; i < 20; i++) await s.deliver(chunk, Date.now() + 60_000, stats);
+    expect(s.window.limit).toBe(16);
+  });
+});
