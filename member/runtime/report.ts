@@ -15,6 +15,7 @@
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import {
+  type AccountPolicyReport,
   type CoverageReport,
   type CoverageTally,
   emptyTally,
@@ -139,6 +140,9 @@ export interface RunReport {
   readonly complete: boolean;
   readonly groups: CoverageTally;
   readonly error?: string | undefined;
+  /** Written only for account scope: a log-group report stays as it was (absent means log-group). */
+  readonly scope?: 'account' | undefined;
+  readonly accountPolicy?: AccountPolicyReport | undefined;
 }
 
 export interface CoverageReporter {
@@ -216,6 +220,8 @@ export function createCoverageReporter(options: {
         groups: run.groups,
         ...(deadLetterMessages !== undefined ? { deadLetterMessages } : {}),
         ...(run.error !== undefined ? { error: run.error.slice(0, MAX_ERROR_LENGTH) } : {}),
+        ...(run.scope === 'account' ? { scope: run.scope } : {}),
+        ...(run.accountPolicy !== undefined ? { accountPolicy: run.accountPolicy } : {}),
       };
       try {
         await store.put(target.bucket, target.key, JSON.stringify(report));
