@@ -3,7 +3,8 @@
  * scheduled sweep, the backfill after a deploy or update) the run writes what it saw of its
  * account × region — eligible, subscribed, conflicting, failed, excluded and not-enrolled log
  * groups, the subscriber's dead-letter queue depth, and why it stopped if it stopped early —
- * to `coverage/<account>/<region>.json` in the central state bucket (shared/coverage.ts).
+ * to `coverage/<account>/<region>.json` in the central state bucket (shared/coverage.ts). In
+ * account scope the backfill writes it at every stack operation (runtime/account-coverage.ts).
  *
  * The central account reads it without assuming roles into anyone's account: the bucket policy
  * admits principals of the organization for `s3:PutObject` on `coverage/${aws:PrincipalAccount}/*`
