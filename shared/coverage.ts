@@ -38,8 +38,38 @@ export function parseCoverageReportKey(key: string): { account: string; region: 
 
 const count = z.int().check(z.gte(0));
 
+/** The two subscription scopes (docs/member.md, "Two scopes"); kept here so `shared/` stands alone. */
+export const REPORT_SCOPES = ['log-group', 'account'] as const;
+export type ReportScope = (typeof REPORT_SCOPES)[number];
+
 /**
- * What a run saw of the log groups of one account × region (docs/member.md, "Coverage report"):
+ * Where our account-level subscription filter policy stands after an account-scope run
+ * (member/runtime/account-policy.ts, PolicyState): `in-place`, `conflict` (a foreign policy holds
+ * the account's one place), `failed` (a call failed), or, when not wanted, `removed` / `absent`.
+ */
+export const ACCOUNT_POLICY_STATES = [
+  'in-place',
+  'removed',
+  'absent',
+  'kept-until-pass',
+  'conflict',
+  'failed',
+] as const;
+
+export const AccountPolicyReportSchema = z.object({
+  state: z.enum(ACCOUNT_POLICY_STATES),
+  /** The foreign policies that hold the place (conflict). */
+  foreignPolicies: z.optional(z.array(z.string().check(z.maxLength(256))).check(z.maxLength(10))),
+  /** What failed (state `failed`). */
+  error: z.optional(z.string().check(z.maxLength(1000))),
+});
+export type AccountPolicyReport = z.infer<typeof AccountPolicyReportSchema>;
+
+/**
+ * What a run saw of the log groups of one account × region (docs/member.md, "Coverage report").
+ * In account scope the same fields count the groups DescribeLogGroups lists when the backfill
+ * reports, each by what our policy does for it (all `subscribed`, all `conflicts` or all `failed`;
+ * docs/member.md, "Coverage report"). In log-group scope:
  * - `eligible`: groups that should carry our filter (selected, STANDARD class, not ours) while
  *   the account is enrolled; `subscribed` + `conflicts` + `failed` + the ones still to do;
  * - `subscribed`: eligible groups carrying our filter as configured at the end of the run;
@@ -96,6 +126,14 @@ export const CoverageReportSchema = z.object({
   deadLetterMessages: z.optional(count),
   /** Why the run stopped early (AuthError, ConfigError, a listing that failed), if it did. */
   error: z.optional(z.string().check(z.maxLength(1000))),
+  /**
+   * The scope of the stack that wrote it; absent: `log-group` (every report written before
+   * account scope reported). Account-scope reports come from the backfill on stack operations
+   * only and never go stale by age (`isStale`).
+   */
+  scope: z.optional(z.enum(REPORT_SCOPES)),
+  /** Account scope: our account-level policy as the backfill left it. */
+  accountPolicy: z.optional(AccountPolicyReportSchema),
 });
 export type CoverageReport = z.infer<typeof CoverageReportSchema>;
 
@@ -143,6 +181,12 @@ export const CoverageTotalsSchema = z.object({
   deadLetterMessages: count,
   groups: CoverageTallySchema,
   coveragePercent: z.number(),
+  /**
+   * Counted reports written in account scope, and those of stacks that run enabled by the state
+   * of our policy (`failed`: any state but in-place and conflict). Absent in an index written before account
+   * scope reported.
+   */
+  accountScope: z.optional(z.object({ reporting: count, inPlace: count, conflicts: count, failed: count })),
 });
 export type CoverageTotals = z.infer<typeof CoverageTotalsSchema>;
 
@@ -192,8 +236,23 @@ export function coveredByDesign(
   return !(account === centralAccountId && region !== homeRegion);
 }
 
-/** True when a report is older than the staleness limit at `now`. */
-export function isStale(report: Pick<CoverageReport, 'generatedAt'>, now: number, staleAfterMinutes: number) {
+/** The scope a report was written in (absent: log-group, the only scope older reports knew). */
+export function reportScope(report: Pick<CoverageReport, 'scope'>): ReportScope {
+  return report.scope ?? 'log-group';
+}
+
+/**
+ * True when a report is older than the staleness limit at `now`. Only log-group scope, whose
+ * sweep reports every period, can be late: an account-scope report is written on stack
+ * operations only (nothing of ours runs in between, docs/member.md "Two scopes"), so its age says
+ * nothing; a missing one still counts as overdue.
+ */
+export function isStale(
+  report: Pick<CoverageReport, 'generatedAt' | 'scope'>,
+  now: number,
+  staleAfterMinutes: number,
+) {
+  if (reportScope(report) === 'account') return false;
   return now - Date.parse(report.generatedAt) > staleAfterMinutes * 60_000;
 }
 
@@ -213,6 +272,7 @@ export function coverageTotals(input: TotalsInput): CoverageTotals {
   let stale = 0;
   let runErrors = 0;
   let deadLetterMessages = 0;
+  const accountScope = { reporting: 0, inPlace: 0, conflicts: 0, failed: 0 };
   const seen = new Set<string>();
   for (const r of input.reports) {
     // Dead letters and errors count wherever a member stack runs: they need a look either way.
@@ -223,6 +283,15 @@ export function coverageTotals(input: TotalsInput): CoverageTotals {
     reporting += 1;
     if (isStale(r, input.now, input.staleAfterMinutes)) stale += 1;
     groups = addTallies(groups, r.groups);
+    if (reportScope(r) === 'account') {
+      accountScope.reporting += 1;
+      const state = r.accountPolicy?.state;
+      // A stack still disabled (being enabled) wants no policy: reporting, nothing else.
+      if (r.enrollment !== 'enabled') continue;
+      if (state === 'in-place') accountScope.inPlace += 1;
+      else if (state === 'conflict') accountScope.conflicts += 1;
+      else accountScope.failed += 1;
+    }
   }
   let expected = reporting;
   let missing = 0;
@@ -245,6 +314,7 @@ export function coverageTotals(input: TotalsInput): CoverageTotals {
     deadLetterMessages,
     groups,
     coveragePercent: coveragePercent(groups.subscribed, groups.eligible),
+    accountScope,
   };
 }
 
@@ -288,6 +358,8 @@ export function coverageMetrics(index: CoverageIndex): Record<string, number> {
     ReportsOverdue: t.missing + t.stale,
     ReportsUnreadable: index.unreadable.length,
     RunErrors: t.runErrors,
+    AccountScopeReports: t.accountScope?.reporting ?? 0,
+    AccountPoliciesNotInPlace: (t.accountScope?.conflicts ?? 0) + (t.accountScope?.failed ?? 0),
     DeadLetterMessages: t.deadLetterMessages,
     AggregationsCompleted: 1,
   };

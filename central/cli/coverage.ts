@@ -279,10 +279,11 @@ function percent(v: number | undefined): string {
   return v === undefined ? '' : `${v === 100 ? '100' : v.toFixed(1)} %`;
 }
 
-/** `2026-06-02 06:04Z sweep` */
+/** `2026-06-02 06:04Z sweep`; account scope: `2026-06-02 06:04Z backfill (account scope)`. */
 function lastRun(r: CoverageRow): string {
   if (!r.lastRunAt) return '';
-  return `${r.lastRunAt.slice(0, 16).replace('T', ' ')}Z ${r.lastRunSource ?? ''}`.trimEnd();
+  const scope = r.scope === 'account' ? ' (account scope)' : '';
+  return `${r.lastRunAt.slice(0, 16).replace('T', ' ')}Z ${r.lastRunSource ?? ''}${scope}`.trimEnd();
 }
 
 export function tableRows(result: CoverageResult): Row[] {
@@ -307,10 +308,16 @@ export function summaryLine(totals: CoverageTotals | undefined): string {
   if (!totals) return 'org-wide coverage: ? (central side unreadable)';
   const n = (v: number) => v.toLocaleString('en-US');
   const g = totals.groups;
+  const a = totals.accountScope;
   return [
     `org-wide coverage: ${percent(totals.coveragePercent)} (${n(g.subscribed)} of ${n(g.eligible)} eligible log groups subscribed)`,
     `in ${n(totals.reporting)} of ${n(totals.expected)} enrolled account × regions reporting (${n(totals.missing)} missing, ${n(totals.stale)} stale)`,
     `${n(g.conflicts)} conflicts, ${n(g.failed)} failed, ${n(totals.runErrors)} runs stopped on an error, ${n(totals.deadLetterMessages)} dead-letter messages`,
+    ...(a && a.reporting > 0
+      ? [
+          `${n(a.reporting)} account × regions in account scope (our policy in place in ${n(a.inPlace)}, ${n(a.conflicts)} conflicts, ${n(a.failed)} failed)`,
+        ]
+      : []),
   ].join('; ');
 }
 
@@ -346,6 +353,9 @@ export function render(result: CoverageResult, o: Pick<CoverageOptions, 'json' |
         last_run_source: r.lastRunSource,
         dead_letter_messages: r.deadLetterMessages,
         note: r.note,
+        // Appended after `note`, so the columns before keep their places.
+        scope: r.scope,
+        account_policy: r.accountPolicy,
       })),
       [
         'account',
@@ -363,6 +373,8 @@ export function render(result: CoverageResult, o: Pick<CoverageOptions, 'json' |
         'last_run_source',
         'dead_letter_messages',
         'note',
+        'scope',
+        'account_policy',
       ],
     );
   }

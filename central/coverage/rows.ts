@@ -14,6 +14,8 @@ import {
   coverageTotals,
   coveredByDesign,
   isStale,
+  type ReportScope,
+  reportScope,
 } from '../../shared/coverage';
 import type { AccountMemory, InstanceMemory, ReconcilerState } from '../enrollment/state';
 
@@ -44,6 +46,10 @@ export interface CoverageRow {
   readonly coverage: number | undefined;
   readonly lastRunAt: string | undefined;
   readonly lastRunSource: CoverageReport['source'] | undefined;
+  /** The scope the last report was written in (absent field: log-group); undefined without a report. */
+  readonly scope: ReportScope | undefined;
+  /** Account scope: the state of our account-level policy at the last stack operation. */
+  readonly accountPolicy: NonNullable<CoverageReport['accountPolicy']>['state'] | undefined;
   readonly deadLetterMessages: number | undefined;
   /** What needs a look, in words (empty when nothing does). */
   readonly note: string;
@@ -176,6 +182,31 @@ function instanceText(m: ManagementView | undefined, instance: InstanceMemory | 
   return instance.detailed ? `${instance.status}/${instance.detailed}` : instance.status;
 }
 
+/**
+ * What an account-scope report says needs a look: a foreign policy in the way, our policy not in
+ * place (or, opted out, not deleted yet). Its age never does: nothing of ours runs between stack
+ * operations in account scope (docs/member.md, "Coverage report").
+ */
+function accountPolicyNotes(report: CoverageReport): string[] {
+  const p = report.accountPolicy;
+  if (p === undefined) return [];
+  if (report.enrollment !== 'enabled') {
+    return p.state === 'failed'
+      ? [`our account policy not deleted yet (the cleanup worker retries): ${p.error ?? 'unknown error'}`]
+      : [];
+  }
+  if (p.state === 'in-place') return [];
+  if (p.state === 'conflict') {
+    const names = p.foreignPolicies?.length
+      ? p.foreignPolicies.map((n) => JSON.stringify(n)).join(', ')
+      : 'another';
+    return [
+      `account policy conflict: ${names} holds the account's one subscription filter policy (never overwritten)`,
+    ];
+  }
+  return [`account policy not in place: ${p.error ?? p.state}`];
+}
+
 /** Builds one row per account × region (sorted), and the org-wide totals. */
 export function coverageRows(input: RowsInput): CoverageTable {
   const known = input.management ? knownAccounts(input.management) : new Map<string, Known>();
@@ -210,9 +241,18 @@ export function coverageRows(input: RowsInput): CoverageTable {
     if (report && isStale(report, input.now, input.central?.staleAfterMinutes ?? Number.POSITIVE_INFINITY)) {
       notes.push('report is stale (sweep not running?)');
     }
+    const scope = report ? reportScope(report) : undefined;
+    const policy = report?.accountPolicy;
+    if (scope === 'account') notes.push(...accountPolicyNotes(report as CoverageReport));
     if (report?.error) notes.push(`last run stopped: ${report.error}`);
-    else if (report && !report.complete) notes.push('last run incomplete');
-    if (g && g.failed > 0) notes.push(`${g.failed} failed`);
+    else if (report && !report.complete)
+      notes.push(
+        scope === 'account'
+          ? 'log groups partly counted (count stopped at its deadline)'
+          : 'last run incomplete',
+      );
+    // In account scope the policy note above says why its groups failed.
+    if (g && g.failed > 0 && scope !== 'account') notes.push(`${g.failed} failed`);
     if (report?.deadLetterMessages) notes.push(`${report.deadLetterMessages} in the dead-letter queue`);
     if (instanceNeedsLook(instance)) notes.push('stack instance needs a look (docs/troubleshooting.md)');
     const counted =
@@ -230,10 +270,17 @@ export function coverageRows(input: RowsInput): CoverageTable {
       failed: g?.failed,
       coverage:
         g && counted && report?.enrollment === 'enabled'
-          ? coveragePercent(g.subscribed, g.eligible)
+          ? scope === 'account'
+            ? // The policy covers every group it applies to or none (whatever the count saw).
+              policy?.state === 'in-place'
+              ? 100
+              : 0
+            : coveragePercent(g.subscribed, g.eligible)
           : undefined,
       lastRunAt: report?.generatedAt,
       lastRunSource: report?.source,
+      scope,
+      accountPolicy: policy?.state,
       deadLetterMessages: report?.deadLetterMessages,
       note: notes.join('; '),
     });

@@ -33,6 +33,7 @@ import { type Clock, systemClock } from '../../shared/rate-limiter';
 import * as z from '../../shared/zod';
 import { createCleanupStarter } from '../cleanup/control';
 import { type CleanupJob, INSTALL_ID, MIGRATION_START_DELAY_MS } from '../cleanup/job';
+import { accountPolicyReport, accountScopeTally, countAccountScopeGroups } from '../runtime/account-coverage';
 import {
   describePolicyOutcome,
   type PolicyOutcome,
@@ -383,7 +384,7 @@ export function createBackfillHandler(deps: BackfillDeps) {
       return { kind: 'answered', status: 'FAILED' };
     }
     const target: Target = { ...base, PhysicalResourceId: physicalIdFor(settings.filterName) };
-    if (settings.scope === 'account') return handleAccountScope(request, settings, target);
+    if (settings.scope === 'account') return handleAccountScope(request, settings, target, context);
     /** Create fails (a clean rollback follows); Update succeeds and leaves it to the sweep. */
     const unable = async (what: string): Promise<BackfillOutcome> => {
       if (isCreate) {
@@ -464,7 +465,9 @@ export function createBackfillHandler(deps: BackfillDeps) {
     request: CfnRequest,
     settings: MemberSettings,
     target: Target,
+    context: BackfillContext,
   ): Promise<BackfillOutcome> => {
+    const startedAtMs = deps.clock.now();
     const isCreate = request.RequestType === 'Create';
     const old = request.OldResourceProperties ?? {};
     const fromLogGroup = !isCreate && (old.Scope ?? 'log-group') !== 'account';
@@ -485,6 +488,9 @@ export function createBackfillHandler(deps: BackfillDeps) {
         Data: data,
         Reason: `${describePolicyOutcome(policy)}${fromLogGroup ? '; the stack stays in log-group scope (its per-group filters are kept)' : ''}`,
       });
+      // A refused switch leaves the stack in log-group scope, whose sweep goes on reporting; a
+      // failed Create reports why the account × region is not covered (conflict, failure).
+      if (isCreate) await reportAccountScope(settings, policy, startedAtMs, context);
       return { kind: 'answered', status: 'FAILED' };
     }
     const notes = [describePolicyOutcome(policy)];
@@ -516,7 +522,46 @@ export function createBackfillHandler(deps: BackfillDeps) {
       );
     }
     await answer(target, { Status: 'SUCCESS', Data: data, Reason: notes.join('; ') });
+    await reportAccountScope(settings, policy, startedAtMs, context);
     return { kind: 'answered', status: 'SUCCESS' };
+  };
+
+  /**
+   * The coverage report of an account-scope stack operation, after the answer (the count of log
+   * groups may take minutes in a large account; runtime/account-coverage.ts). Nothing else in
+   * account scope runs periodically, so this report stands until the next stack operation and
+   * never goes stale by age (shared/coverage.ts, isStale). Never throws.
+   */
+  const reportAccountScope = async (
+    settings: MemberSettings,
+    policy: PolicyOutcome,
+    startedAtMs: number,
+    context: BackfillContext,
+  ): Promise<void> => {
+    if (!deps.coverage) return;
+    try {
+      const deadline = deps.clock.now() + context.getRemainingTimeInMillis() - deps.budgets.graceMs;
+      const count = await countAccountScopeGroups(
+        deps.runtimeFor(settings).api,
+        settings.exclude,
+        deadline,
+        deps.clock,
+      );
+      await deps.coverage.publish({
+        source: 'backfill',
+        scope: 'account',
+        enrollment: settings.enrollment,
+        filterName: settings.filterName,
+        startedAtMs,
+        hops: 1,
+        complete: count.complete,
+        groups: accountScopeTally(count, policy.state, settings.enrollment === 'enabled'),
+        error: count.error,
+        accountPolicy: accountPolicyReport(policy),
+      });
+    } catch (error) {
+      logger.warn('coverage report not written', { error: message(error) });
+    }
   };
 
   /** Claims, checks the deadline, and dispatches one CloudFormation request. */

@@ -3,7 +3,8 @@
  * scheduled sweep, the backfill after a deploy or update) the run writes what it saw of its
  * account × region — eligible, subscribed, conflicting, failed, excluded and not-enrolled log
  * groups, the subscriber's dead-letter queue depth, and why it stopped if it stopped early —
- * to `coverage/<account>/<region>.json` in the central state bucket (shared/coverage.ts).
+ * to `coverage/<account>/<region>.json` in the central state bucket (shared/coverage.ts). In
+ * account scope the backfill writes it at every stack operation (runtime/account-coverage.ts).
  *
  * The central account reads it without assuming roles into anyone's account: the bucket policy
  * admits principals of the organization for `s3:PutObject` on `coverage/${aws:PrincipalAccount}/*`
@@ -15,6 +16,7 @@
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import {
+  type AccountPolicyReport,
   type CoverageReport,
   type CoverageTally,
   emptyTally,
@@ -139,6 +141,9 @@ export interface RunReport {
   readonly complete: boolean;
   readonly groups: CoverageTally;
   readonly error?: string | undefined;
+  /** Written only for account scope: a log-group report stays as it was (absent means log-group). */
+  readonly scope?: 'account' | undefined;
+  readonly accountPolicy?: AccountPolicyReport | undefined;
 }
 
 export interface CoverageReporter {
@@ -216,6 +221,8 @@ export function createCoverageReporter(options: {
         groups: run.groups,
         ...(deadLetterMessages !== undefined ? { deadLetterMessages } : {}),
         ...(run.error !== undefined ? { error: run.error.slice(0, MAX_ERROR_LENGTH) } : {}),
+        ...(run.scope === 'account' ? { scope: run.scope } : {}),
+        ...(run.accountPolicy !== undefined ? { accountPolicy: run.accountPolicy } : {}),
       };
       try {
         await store.put(target.bucket, target.key, JSON.stringify(report));

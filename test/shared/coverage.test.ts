@@ -6,8 +6,10 @@ import {
   coverageReportKey,
   coverageTotals,
   emptyTally,
+  isStale,
   parseCoverageReport,
   parseCoverageReportKey,
+  reportScope,
 } from '../../shared/coverage';
 
 const NOW = Date.parse('2026-06-02T12:00:00.000Z');
@@ -68,6 +70,37 @@ describe('parseCoverageReport', () => {
   });
 });
 
+describe('scope of a report', () => {
+  const key = 'coverage/111122223333/eu-west-1.json';
+
+  it('reads a report without the field (written before account scope) as log-group scope', () => {
+    const old = parseCoverageReport(JSON.stringify(report('111122223333', 'eu-west-1')), key);
+    expect(old.scope).toBeUndefined();
+    expect(reportScope(old)).toBe('log-group');
+  });
+
+  it('round-trips an account-scope report and refuses an unknown scope or policy state, naming the field', () => {
+    const r = report('111122223333', 'eu-west-1', {
+      source: 'backfill',
+      scope: 'account',
+      accountPolicy: { state: 'conflict', foreignPolicies: ['aws-accelerator-subscription'] },
+    });
+    expect(parseCoverageReport(JSON.stringify(r), key)).toStrictEqual(r);
+    expect(() => parseCoverageReport(JSON.stringify({ ...r, scope: 'org' }), key)).toThrow(/at scope:/);
+    expect(() =>
+      parseCoverageReport(JSON.stringify({ ...r, accountPolicy: { state: 'gone' } }), key),
+    ).toThrow(/at accountPolicy\.state:/);
+  });
+
+  it('only log-group reports go stale by age: account scope reports on stack operations only', () => {
+    const old = { generatedAt: '2025-01-01T00:00:00.000Z' };
+    expect(isStale(old, NOW, 60)).toBe(true);
+    expect(isStale({ ...old, scope: 'log-group' }, NOW, 60)).toBe(true);
+    expect(isStale({ ...old, scope: 'account' }, NOW, 60)).toBe(false);
+    expect(isStale({ generatedAt: '2026-06-02T11:30:00.000Z' }, NOW, 60)).toBe(false);
+  });
+});
+
 describe('coveragePercent', () => {
   it('is subscribed over eligible, and 100 when nothing is eligible', () => {
     expect(coveragePercent(9, 10)).toBe(90);
@@ -122,6 +155,7 @@ describe('coverageTotals', () => {
         notEnrolled: 0,
       },
       coveragePercent: (28 / 30) * 100,
+      accountScope: { reporting: 0, inPlace: 0, conflicts: 0, failed: 0 },
     });
   });
 
@@ -135,6 +169,47 @@ describe('coverageTotals', () => {
       ],
     });
     expect(totals).toMatchObject({ expected: 4, reporting: 2, missing: 2, stale: 1, runErrors: 1 });
+  });
+
+  it('a switch of scope under way: both scopes add up in log groups; old account-scope reports are not stale, missing ones count', () => {
+    const accountScope = (account: string, region: string, overrides: Partial<CoverageReport> = {}) =>
+      report(account, region, {
+        source: 'backfill',
+        scope: 'account',
+        generatedAt: '2026-01-01T00:00:00.000Z',
+        groups: { ...emptyTally(), total: 22, eligible: 20, subscribed: 20, excluded: 2 },
+        accountPolicy: { state: 'in-place' },
+        ...overrides,
+      });
+    const totals = coverageTotals({
+      ...base,
+      enrolled: new Set(['111111111111', '444444444444', '555555555555']),
+      reports: [
+        // Switched already (reported months ago: no sweep in account scope).
+        accountScope('111111111111', 'eu-west-1'),
+        accountScope('111111111111', 'us-east-1', {
+          groups: { ...emptyTally(), total: 5, eligible: 5, failed: 5 },
+          accountPolicy: { state: 'failed', error: 'AccessDeniedException' },
+        }),
+        // Still in log-group scope: a fresh sweep report, and a stale one.
+        report('444444444444', 'eu-west-1'),
+        report('444444444444', 'us-east-1', { generatedAt: '2026-06-02T10:00:00.000Z' }),
+        accountScope('555555555555', 'eu-west-1', {
+          groups: { ...emptyTally(), total: 3, eligible: 3, conflicts: 3 },
+          accountPolicy: { state: 'conflict', foreignPolicies: ['theirs'] },
+        }),
+        // 555555555555 us-east-1: no report at all.
+      ],
+    });
+    expect(totals).toMatchObject({
+      expected: 6,
+      reporting: 5,
+      missing: 1,
+      stale: 1,
+      groups: { eligible: 48, subscribed: 38, conflicts: 5, failed: 5 },
+      coveragePercent: (38 / 48) * 100,
+      accountScope: { reporting: 3, inPlace: 1, conflicts: 1, failed: 1 },
+    });
   });
 
   it('without a readable enrolled list counts the reports that say enabled, and nothing as missing', () => {

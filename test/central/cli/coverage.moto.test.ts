@@ -137,11 +137,11 @@ describe('log-reflector coverage (moto)', () => {
     const csv = await cli('--csv');
     const lines = csv.stdout.trimEnd().split('\n');
     expect(lines[0]).toBe(
-      'account,name,region,enrollment,instance,eligible,subscribed,conflicts,excluded,failed,coverage_percent,last_run_at,last_run_source,dead_letter_messages,note',
+      'account,name,region,enrollment,instance,eligible,subscribed,conflicts,excluded,failed,coverage_percent,last_run_at,last_run_source,dead_letter_messages,note,scope,account_policy',
     );
     expect(lines).toHaveLength(9);
     expect(lines.find((l) => l.startsWith(`${MEMBER_A},member-a,us-east-1,`))).toMatch(
-      /^333333333333,member-a,us-east-1,enrolled,CURRENT\/SUCCEEDED,9,8,1,0,0,88\.89,\d{4}-.+Z,sweep,,$/,
+      /^333333333333,member-a,us-east-1,enrolled,CURRENT\/SUCCEEDED,9,8,1,0,0,88\.89,\d{4}-.+Z,sweep,,,log-group,$/,
     );
   });
 

@@ -122,6 +122,8 @@ describe('coverage aggregator', () => {
       ReportsOverdue: 1,
       ReportsUnreadable: 1,
       RunErrors: 0,
+      AccountScopeReports: 0,
+      AccountPoliciesNotInPlace: 0,
       DeadLetterMessages: 4,
       AggregationsCompleted: 1,
     });
@@ -133,6 +135,58 @@ describe('coverage aggregator', () => {
       homeRegion: REGION,
       generatedAt: '2026-06-02T12:00:00.000Z',
     });
+  });
+
+  it('an org in account scope: reports from the last stack operation months ago are not overdue; a missing one is', async () => {
+    await put(
+      ENROLLED_LIST_KEY,
+      JSON.stringify({
+        version: 1,
+        generation: 4,
+        updatedAt: '2026-06-02T11:00:00.000Z',
+        accounts: ['333333333333', '444444444444'],
+      }),
+    );
+    const accountScope = (account: string, region: string, state: 'in-place' | 'conflict') =>
+      report(account, region, {
+        source: 'backfill',
+        scope: 'account',
+        generatedAt: '2026-02-01T09:00:00.000Z',
+        startedAt: '2026-02-01T09:00:00.000Z',
+        groups: {
+          ...emptyTally(),
+          total: 12,
+          eligible: 10,
+          excluded: 2,
+          ...(state === 'in-place' ? { subscribed: 10 } : { conflicts: 10 }),
+        },
+        accountPolicy: { state },
+      });
+    await put(
+      coverageReportKey('333333333333', 'eu-west-1'),
+      JSON.stringify(accountScope('333333333333', 'eu-west-1', 'in-place')),
+    );
+    await put(
+      coverageReportKey('333333333333', 'us-east-1'),
+      JSON.stringify(accountScope('333333333333', 'us-east-1', 'in-place')),
+    );
+    await put(
+      coverageReportKey('444444444444', 'eu-west-1'),
+      JSON.stringify(accountScope('444444444444', 'eu-west-1', 'conflict')),
+    );
+    const r = recorder();
+    const index = await aggregate(r.deps);
+    expect(r.metrics).toMatchObject({
+      CoveragePercent: 66.67, // 20 of 30 groups, rounded to 2 decimals
+      ReportsExpected: 4,
+      ReportsMissing: 1, // 444444444444 in us-east-1 never reported
+      ReportsStale: 0,
+      ReportsOverdue: 1,
+      AccountScopeReports: 3,
+      AccountPoliciesNotInPlace: 1,
+      GroupsConflicts: 10,
+    });
+    expect(index.totals.accountScope).toStrictEqual({ reporting: 3, inPlace: 2, conflicts: 1, failed: 0 });
   });
 
   it('without an enrolled list counts the reports that say enabled, and says so', async () => {

@@ -215,3 +215,68 @@ describe('coverageRows: notes', () => {
     expect(rows[0]?.note).toBe('');
   });
 });
+
+describe('coverageRows: account scope', () => {
+  /** A report the account-scope backfill wrote at a stack operation, long ago (no sweep runs). */
+  const accountScope = (overrides: Partial<CoverageReport> = {}) =>
+    report(A, 'eu-west-1', {
+      source: 'backfill',
+      scope: 'account',
+      generatedAt: '2026-01-10T09:00:00.000Z',
+      groups: { ...emptyTally(), total: 6, eligible: 5, subscribed: 5, excluded: 1 },
+      accountPolicy: { state: 'in-place' },
+      ...overrides,
+    });
+  const rowFor = (r: CoverageReport) =>
+    coverageRows(
+      input({
+        management: management({ instances: { 'eu-west-1': current('enabled') } }),
+        central: central([r], [A]),
+      }),
+    ).rows[0];
+
+  it('our policy in place: 100 %, nothing to look at however old the report, and the row says its scope', () => {
+    expect(rowFor(accountScope())).toMatchObject({
+      scope: 'account',
+      accountPolicy: 'in-place',
+      eligible: 5,
+      subscribed: 5,
+      coverage: 100,
+      lastRunSource: 'backfill',
+      note: '',
+    });
+  });
+
+  it('a foreign policy: 0 % (even with no group counted) and the note names it', () => {
+    const row = rowFor(
+      accountScope({
+        groups: emptyTally(),
+        accountPolicy: { state: 'conflict', foreignPolicies: ['aws-accelerator-subscription'] },
+      }),
+    );
+    expect(row?.coverage).toBe(0);
+    expect(row?.note).toBe(
+      `account policy conflict: "aws-accelerator-subscription" holds the account's one subscription filter policy (never overwritten)`,
+    );
+  });
+
+  it('a policy that could not be put: 0 %, the error once (not also as "n failed"); a partial count says so', () => {
+    const row = rowFor(
+      accountScope({
+        complete: false,
+        groups: { ...emptyTally(), total: 3, eligible: 3, failed: 3 },
+        accountPolicy: { state: 'failed', error: 'AccessDeniedException: denied by an SCP' },
+      }),
+    );
+    expect(row?.coverage).toBe(0);
+    expect(row?.note).toBe(
+      'account policy not in place: AccessDeniedException: denied by an SCP; log groups partly counted (count stopped at its deadline)',
+    );
+  });
+
+  it('a log-group report of the same age is stale; a report without the scope field reads as log-group', () => {
+    const old = report(A, 'eu-west-1', { generatedAt: '2026-01-10T09:00:00.000Z' });
+    expect(rowFor(old)).toMatchObject({ scope: 'log-group', accountPolicy: undefined });
+    expect(rowFor(old)?.note).toBe('report is stale (sweep not running?)');
+  });
+});

@@ -21,10 +21,21 @@ import {
   MIGRATION_START_DELAY_MS,
 } from '../../../member/cleanup/job';
 import type { Continuation } from '../../../member/runtime/continuation';
+import { createCoverageReporter } from '../../../member/runtime/report';
 import { ownLogGroupNames, parseSelectionCriteria } from '../../../shared/account-policy';
+import { type CoverageReport, coverageReportKey, parseCoverageReport } from '../../../shared/coverage';
 import type { ExistingFilter } from '../../../shared/plan';
 import { FakeLogs, virtualClock } from '../fake-logs';
-import { FILTER_NAME, memberEnv, memberSettings, memoryClaim, REGION, ROLE_ARN, streamArn } from '../support';
+import {
+  ACCOUNT,
+  FILTER_NAME,
+  memberEnv,
+  memberSettings,
+  memoryClaim,
+  REGION,
+  ROLE_ARN,
+  streamArn,
+} from '../support';
 import { recordTelemetry } from '../telemetry-recorder';
 
 const INSTALL = '271845b0';
@@ -84,6 +95,14 @@ interface Answer {
   /** The account policy and our per-group filters when the answer went out. */
   readonly policyAtAnswer: string | undefined;
   readonly oursAtAnswer: number;
+  /** DescribeLogGroups calls made before the answer went out. */
+  readonly listedAtAnswer: number;
+}
+
+/** A coverage report as written to the bucket (parsed back), and how many answers preceded it. */
+interface Written {
+  readonly report: CoverageReport;
+  readonly answersBefore: number;
 }
 
 /** The backfill over one fake account; the environment is the stack's for `scope`. */
@@ -94,6 +113,8 @@ function backfill(
   rateLimitRps = 100,
 ) {
   const answers: Answer[] = [];
+  const reports: Written[] = [];
+  const key = coverageReportKey(ACCOUNT, REGION);
   const jobs: CleanupJob[] = [];
   const handedOff: Continuation[] = [];
   const recorded = recordTelemetry();
@@ -117,14 +138,27 @@ function backfill(
         response,
         policyAtAnswer: logs.accountPolicy?.policyName,
         oursAtAnswer: logs.groupsWith(FILTER_NAME).length,
+        listedAtAnswer: logs.calls.DescribeLogGroups,
       });
     },
     budgets: { graceMs: 1_000, syncBudgetMs: 60_000 },
     startCleanup: async (job) => {
       jobs.push(CleanupJobSchema.parse(JSON.parse(JSON.stringify(job))));
     },
+    // The real reporter over an in-memory bucket: what is written must parse as a report.
+    coverage: createCoverageReporter({
+      target: { bucket: 'log-reflector-state-x', key, account: ACCOUNT, region: REGION },
+      store: {
+        async put(_bucket, k, body) {
+          reports.push({ report: parseCoverageReport(body, k), answersBefore: answers.length });
+        },
+        queueDepth: async () => 0,
+      },
+      clock,
+      logger: recorded.telemetry.logger,
+    }),
   };
-  return { handler: createBackfillHandler(deps), answers, jobs, handedOff, recorded };
+  return { handler: createBackfillHandler(deps), answers, jobs, handedOff, recorded, reports };
 }
 
 /** The cleanup worker over the same account, its schedule and live install in memory. */
@@ -208,8 +242,9 @@ describe('backfill in account scope', () => {
       FilterPattern: '',
       Distribution: 'ByLogStream',
     });
-    expect(logs.calls.DescribeLogGroups).toBe(0);
-    expect(logs.calls.PutSubscriptionFilter).toBe(0);
+    // No per-group work; the log groups are only counted for the coverage report, after the answer.
+    expect(b.answers[0]?.listedAtAnswer).toBe(0);
+    expect(logs.calls.DescribeSubscriptionFilters + logs.calls.PutSubscriptionFilter).toBe(0);
     expect(b.jobs).toStrictEqual([]);
     expect(b.recorded.metrics).toMatchObject({ AccountPolicyInPlace: 1, AccountPolicyConflict: 0 });
   });
@@ -494,5 +529,131 @@ describe('an invocation that failed still gets its one answer (account scope)', 
     expect(b.answers[2]?.response.Status).toBe('SUCCESS');
     expect(b.jobs).toMatchObject([{ kind: 'uninstall', filterName: FILTER_NAME, policyName: FILTER_NAME }]);
     expect(logs.groupsWith(FILTER_NAME)).toHaveLength(2);
+  });
+});
+
+describe('coverage report in account scope (issue 12.1 × 14)', () => {
+  const counted = { total: 7, excluded: 2, notEnrolled: 0 }; // 5 eligible + our sweep's group + /ecs/debug
+
+  it('Create: after the answer, the groups the policy applies to count as subscribed; the report says account scope', async () => {
+    const logs = account(eligibleNames(5), false);
+    const b = backfill(logs, virtualClock(), 'account');
+    await b.handler(request('Create', props('account')), context);
+    expect(b.reports).toHaveLength(1);
+    const [written] = b.reports;
+    expect(written?.answersBefore).toBe(1);
+    expect(written?.report).toMatchObject({
+      source: 'backfill',
+      scope: 'account',
+      enrollment: 'enabled',
+      filterName: FILTER_NAME,
+      complete: true,
+      groups: { ...counted, eligible: 5, subscribed: 5, conflicts: 0, failed: 0 },
+      accountPolicy: { state: 'in-place' },
+    });
+    expect(written?.report.error).toBeUndefined();
+    expect(logs.calls.DescribeLogGroups).toBe(1);
+  });
+
+  it('Create with a foreign policy (FAILED): every group it would cover is a conflict, the foreign policy named', async () => {
+    const logs = account(eligibleNames(3), false);
+    logs.accountPolicy = { policyName: 'aws-accelerator-subscription' };
+    const b = backfill(logs, virtualClock(), 'account');
+    await b.handler(request('Create', props('account')), context);
+    expect(b.answers[0]?.response.Status).toBe('FAILED');
+    expect(b.reports.map((w) => w.report)).toMatchObject([
+      {
+        scope: 'account',
+        groups: { total: 5, eligible: 3, subscribed: 0, conflicts: 3, failed: 0, excluded: 2 },
+        accountPolicy: { state: 'conflict', foreignPolicies: ['aws-accelerator-subscription'] },
+      },
+    ]);
+  });
+
+  it('Update whose put fails (SUCCESS, the old policy stays): the groups count as failed, with the error', async () => {
+    const logs = account(eligibleNames(4), false);
+    const b = backfill(logs, virtualClock(), 'account');
+    await b.handler(request('Create', props('account')), context);
+    logs.fault = (op) => {
+      if (op === 'PutAccountPolicy')
+        throw Object.assign(new Error('denied by an SCP'), { name: 'AccessDeniedException' });
+    };
+    await b.handler(
+      request('Update', props('account', { FilterPattern: '?ERROR' }), props('account')),
+      context,
+    );
+    expect(b.answers[1]?.response.Status).toBe('SUCCESS');
+    expect(b.reports[1]?.report).toMatchObject({
+      groups: { eligible: 4, subscribed: 0, failed: 4 },
+      accountPolicy: { state: 'failed', error: expect.stringContaining('denied by an SCP') },
+    });
+  });
+
+  it('opt-out reports every group as not enrolled, as log-group scope does; Delete writes no report', async () => {
+    const logs = account(eligibleNames(3), false);
+    const b = backfill(logs, virtualClock(), 'account');
+    await b.handler(request('Create', props('account')), context);
+    await b.handler(
+      request('Update', props('account', { Enrollment: 'disabled' }), props('account')),
+      context,
+    );
+    expect(b.reports[1]?.report).toMatchObject({
+      enrollment: 'disabled',
+      groups: { total: 5, eligible: 0, subscribed: 0, excluded: 0, notEnrolled: 5 },
+      accountPolicy: { state: 'removed' },
+    });
+    await b.handler(request('Delete', props('account')), context);
+    expect(b.answers).toHaveLength(3);
+    expect(b.reports).toHaveLength(2);
+  });
+
+  it('a switch from log-group scope reports account scope; a refused switch writes nothing (the sweep goes on reporting)', async () => {
+    const refused = account(eligibleNames(4), true);
+    refused.accountPolicy = { policyName: 'central-logging' };
+    const r = backfill(refused, virtualClock(), 'account');
+    await r.handler(request('Update', props('account'), props('log-group')), context);
+    expect(r.answers[0]?.response.Status).toBe('FAILED');
+    expect(r.reports).toStrictEqual([]);
+
+    const logs = account(eligibleNames(4), true);
+    const b = backfill(logs, virtualClock(), 'account');
+    await b.handler(request('Update', props('account'), props('log-group')), context);
+    expect(b.reports.map((w) => w.report)).toMatchObject([
+      { scope: 'account', groups: { eligible: 4, subscribed: 4 }, accountPolicy: { state: 'in-place' } },
+    ]);
+  });
+
+  it('a listing that fails leaves the answer alone; the report says what was counted and why it stopped', async () => {
+    const logs = account(eligibleNames(3), false);
+    logs.fault = (op) => {
+      if (op === 'DescribeLogGroups')
+        throw Object.assign(new Error('not authorized'), { name: 'AccessDeniedException' });
+    };
+    const b = backfill(logs, virtualClock(), 'account');
+    await b.handler(request('Create', props('account')), context);
+    expect(b.answers[0]?.response.Status).toBe('SUCCESS');
+    expect(b.reports[0]?.report).toMatchObject({
+      complete: false,
+      error: expect.stringContaining('listing failed'),
+      groups: { total: 0, eligible: 0 },
+      accountPolicy: { state: 'in-place' },
+    });
+  });
+
+  it('a count that outlasts the invocation stops at its deadline and says so (complete false, no error)', async () => {
+    const logs = account(eligibleNames(600), false);
+    const clock = virtualClock();
+    const end = clock.now() + 5_000;
+    const short = { ...context, getRemainingTimeInMillis: () => end - clock.now() };
+    // 1 call per second: about 4 of the 13 pages fit before the deadline (1 s grace).
+    const b = backfill(logs, clock, 'account', 1);
+    await b.handler(request('Create', props('account')), short);
+    expect(b.answers[0]?.response.Status).toBe('SUCCESS');
+    const report = b.reports[0]?.report;
+    expect(report).toMatchObject({ complete: false, accountPolicy: { state: 'in-place' } });
+    expect(report?.error).toBeUndefined();
+    expect(report?.groups.total).toBeGreaterThan(0);
+    expect(report?.groups.total).toBeLessThan(602);
+    expect(report?.groups.subscribed).toBe(report?.groups.eligible);
   });
 });
