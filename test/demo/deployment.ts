@@ -210,12 +210,10 @@ export function memberStack(d: Deployment, scope: StackScope): MemberStackView {
     ownLogGroups: r
       .find('AWS::Logs::LogGroup')
       .map((id) => r.string(r.resource(id).Properties?.LogGroupName, id)),
-    queues: r
-      .find('AWS::SQS::Queue')
-      .map((id) => ({
-        logicalId: id,
-        name: r.string(r.resource(id).Properties?.QueueName, `${id}.QueueName`),
-      })),
+    queues: r.find('AWS::SQS::Queue').map((id) => ({
+      logicalId: id,
+      name: r.string(r.resource(id).Properties?.QueueName, `${id}.QueueName`),
+    })),
   };
 }
 
