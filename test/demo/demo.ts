@@ -42,6 +42,7 @@ import { join } from 'node:path';
 import {
   CloudWatchLogsClient,
   CreateLogGroupCommand,
+  DescribeSubscriptionFiltersCommand,
   PutSubscriptionFilterCommand,
 } from '@aws-sdk/client-cloudwatch-logs';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -138,7 +139,10 @@ export interface RegionReport {
   readonly duplicates: number;
   readonly unsubscribed: number;
   readonly strayFilters: number;
-  /** Groups the demo gave two foreign filters (faults): no slot for ours, a conflict. */
+  /**
+   * Groups the demo gave two foreign filters (faults) that still hold both of them and not ours
+   * at the end: a conflict, which the member functions must leave alone.
+   */
   readonly conflicts: number;
 }
 
@@ -328,8 +332,8 @@ export class DemoSession {
   private poison: string | undefined;
   private aggregator?: CoverageAggregator;
   private aggregatorRun?: AggregatorRun;
-  /** Conflict groups planted per `account/region` (faults). */
-  private readonly conflictGroups = new Map<string, string[]>();
+  /** Conflict groups planted per `account/region` (faults), with the foreign filters' names. */
+  private readonly conflictGroups = new Map<string, { logGroupName: string; filters: string[] }[]>();
 
   private constructor(
     startedAt: number,
@@ -797,7 +801,8 @@ export class DemoSession {
     const logs = account.client(CloudWatchLogsClient, home);
     await logs.send(new CreateLogGroupCommand({ logGroupName }));
     const theirs = await createStream(account, home, 'third-party-logs');
-    for (const filterName of ['third-party-siem', 'third-party-archive']) {
+    const filters = ['third-party-siem', 'third-party-archive'];
+    for (const filterName of filters) {
       await logs.send(
         new PutSubscriptionFilterCommand({
           logGroupName,
@@ -808,7 +813,7 @@ export class DemoSession {
         }),
       );
     }
-    this.conflictGroups.set(`${account.id}/${home}`, [logGroupName]);
+    this.conflictGroups.set(`${account.id}/${home}`, [{ logGroupName, filters }]);
     this.progress(
       `conflict: ${logGroupName} in ${account.name} (${account.id}, enrolled) has two filters of another tool, no slot left for ours`,
     );
@@ -877,6 +882,19 @@ export class DemoSession {
       );
     }
     await this.writeRound('r1b');
+  }
+
+  /** Planted conflict groups of account × region that still hold exactly the two foreign filters. */
+  private async intactConflicts(account: EmulatedAccount, region: string): Promise<number> {
+    let intact = 0;
+    for (const planted of this.conflictGroups.get(`${account.id}/${region}`) ?? []) {
+      const out = await account
+        .client(CloudWatchLogsClient, region)
+        .send(new DescribeSubscriptionFiltersCommand({ logGroupName: planted.logGroupName }));
+      const names = (out.subscriptionFilters ?? []).map((f) => f.filterName).sort();
+      if (JSON.stringify(names) === JSON.stringify([...planted.filters].sort())) intact += 1;
+    }
+    return intact;
   }
 
   /** Whether `instance`'s account is enrolled now: its stack runs enabled and it is on the list. */
@@ -965,7 +983,7 @@ export class DemoSession {
         t.subscribed = subscribed.size;
         if (effective === 'enabled') t.unsubscribed = eligible.filter((g) => !subscribed.has(g)).length;
         else t.strayFilters = subscribed.size;
-        const conflicts = this.conflictGroups.get(`${account.id}/${region}`)?.length ?? 0;
+        const conflicts = await this.intactConflicts(account, region);
         regions.push({ ...t, enrollment, conflicts });
         cells.push({
           account: account.id,
@@ -1008,7 +1026,7 @@ export class DemoSession {
     const coveragePercent = totals?.coveragePercent;
     const coverageText = totals
       ? `org-wide coverage ${Number(totals.coveragePercent.toFixed(1))} % (${totals.groups.subscribed} of ${totals.groups.eligible} eligible log groups subscribed, ` +
-        `${totals.groups.conflicts} conflicts), ${disagreements.length === 0 ? 'as the demo counted' : `${disagreements.length} disagreement(s) with the demo's count`}`
+        `${totals.groups.conflicts} conflict${totals.groups.conflicts === 1 ? '' : 's'}), ${disagreements.length === 0 ? 'as the demo counted' : `${disagreements.length} disagreement(s) with the demo's count`}`
       : 'org-wide coverage unknown (log-reflector coverage could not read the central side)';
     const ok = lost === 0 && forwardedWhileOptedOut === 0 && eventsExpected > 0 && disagreements.length === 0;
     const verdict =
