@@ -10,6 +10,7 @@ const template: CfnTemplate = {
     Enrollment: { Type: 'String', Default: 'enabled' },
     Base: { Type: 'String', Default: 'log-reflector' },
     Central: { Type: 'String' },
+    Regions: { Type: 'CommaDelimitedList', Default: 'eu-west-1,us-east-1' },
   },
   Conditions: { IsEnabled: { 'Fn::Equals': [{ Ref: 'Enrollment' }, 'enabled'] } },
   Resources: {
@@ -28,8 +29,18 @@ const template: CfnTemplate = {
             // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation's Fn::Sub syntax, not a JS template
             DEST: { 'Fn::Sub': 'arn:${AWS::Partition}:logs:${AWS::Region}:${Central}:destination:x' },
             STATE: { 'Fn::If': ['IsEnabled', 'ENABLED', 'DISABLED'] },
+            REGIONS: { 'Fn::Join': [' ', { Ref: 'Regions' }] },
             N: 4,
           },
+        },
+      },
+    },
+    Queue: { Type: 'AWS::SQS::Queue', Properties: { QueueName: 'log-reflector-subscriber-dlq' } },
+    UsesQueue: {
+      Type: 'AWS::Lambda::Function',
+      Properties: {
+        Environment: {
+          Variables: { URL: { Ref: 'Queue' }, ARN: { 'Fn::GetAtt': ['Queue', 'Arn'] } },
         },
       },
     },
@@ -45,11 +56,12 @@ describe('TemplateReader', () => {
       Enrollment: 'disabled',
       Base: 'log-reflector',
       Central: '222222222222',
+      Regions: 'eu-west-1,us-east-1',
     });
     expect(() => effectiveParameters(template, {}, {})).toThrow('parameter Central has no value');
   });
 
-  it('resolves Ref, pseudo parameters, Join, GetAtt, Sub and If for one instance', () => {
+  it('resolves Ref (a CommaDelimitedList to a list), pseudo parameters, Join, GetAtt, Sub and If for one instance', () => {
     const parameters = effectiveParameters(template, { Central: '222222222222' }, { Enrollment: 'disabled' });
     const reader = new TemplateReader(template, {
       account: '333333333333',
@@ -62,6 +74,7 @@ describe('TemplateReader', () => {
       ROLE: 'arn:aws:iam::333333333333:role/sender-eu-west-1',
       DEST: 'arn:aws:logs:eu-west-1:222222222222:destination:x',
       STATE: 'DISABLED',
+      REGIONS: 'eu-west-1 us-east-1',
       N: '4',
     });
   });
@@ -76,6 +89,17 @@ describe('TemplateReader', () => {
     expect(() => reader.property('Odd', 'Code')).toThrow('unsupported intrinsic Fn::ImportValue at Odd.Code');
     expect(() => reader.findOne('AWS::S3::Bucket', 'failure bucket')).toThrow(
       'expected one AWS::S3::Bucket (failure bucket) in the template, found 0',
+    );
+  });
+
+  it("resolves an SQS queue's Ref to the URL SQS gave it (not its name) and its Arn from its name", () => {
+    const scope = { account: '333333333333', region: 'eu-west-1', stackName: 's', parameters: {} };
+    const url = 'http://localhost:5000/333333333333/log-reflector-subscriber-dlq';
+    expect(
+      new TemplateReader(template, { ...scope, physicalIds: { Queue: url } }).environment('UsesQueue'),
+    ).toStrictEqual({ URL: url, ARN: 'arn:aws:sqs:eu-west-1:333333333333:log-reflector-subscriber-dlq' });
+    expect(() => new TemplateReader(template, scope).environment('UsesQueue')).toThrow(
+      'Ref Queue (AWS::SQS::Queue) at UsesQueue.Environment.Variables.URL: no physical id known to the demo',
     );
   });
 });

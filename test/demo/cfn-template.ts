@@ -62,6 +62,19 @@ export function effectiveParameters(
   return out;
 }
 
+/**
+ * The property holding a resource's name, for the types whose Ref is their name (an SQS queue's
+ * Ref is its URL: https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-sqs-queue.html#aws-resource-sqs-queue-return-values).
+ */
+const NAME_PROPERTY: Readonly<Record<string, string>> = {
+  'AWS::IAM::Role': 'RoleName',
+  'AWS::Lambda::Function': 'FunctionName',
+  'AWS::Kinesis::Stream': 'Name',
+  'AWS::SQS::Queue': 'QueueName',
+  'AWS::Events::Rule': 'Name',
+  'AWS::Logs::LogGroup': 'LogGroupName',
+};
+
 /** Thrown by a resolver for Ref AWS::NoValue: the key is left out. */
 const NO_VALUE = Symbol('AWS::NoValue');
 
@@ -187,23 +200,27 @@ export class TemplateReader {
     if (name in (this.template.Parameters ?? {})) {
       const value = this.scope.parameters[name];
       if (value === undefined) throw new TemplateError(`parameter ${name} has no value (at ${at})`);
-      return value;
+      // A CommaDelimitedList parameter's Ref is a list of strings (Parameters, "CommaDelimitedList":
+      // https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/parameters-section-structure.html).
+      return this.template.Parameters?.[name]?.Type === 'CommaDelimitedList' ? value.split(',') : value;
     }
     const physical = this.scope.physicalIds?.[name];
     if (physical !== undefined) return physical;
     const r = this.resource(name);
-    // Ref of these types is their name, which our templates always set.
-    const nameProperty: Record<string, string> = {
-      'AWS::IAM::Role': 'RoleName',
-      'AWS::Lambda::Function': 'FunctionName',
-      'AWS::Kinesis::Stream': 'Name',
-      'AWS::SQS::Queue': 'QueueName',
-      'AWS::Events::Rule': 'Name',
-      'AWS::Logs::LogGroup': 'LogGroupName',
-    };
-    const prop = nameProperty[r.Type];
-    if (prop && r.Properties?.[prop] !== undefined) return this.walk(r.Properties[prop], `${name}.${prop}`);
+    // Ref of these types is their name, which our templates always set. Not of an SQS queue:
+    // its Ref is the queue URL, which only SQS hands out (the caller creates it, physicalIds).
+    const prop = NAME_PROPERTY[r.Type];
+    if (prop && r.Type !== 'AWS::SQS::Queue') return this.nameOf(name, at);
     throw new TemplateError(`Ref ${name} (${r.Type}) at ${at}: no physical id known to the demo`);
+  }
+
+  /** The name property of a resource (what its ARN is built from). */
+  private nameOf(logicalId: string, at: string): unknown {
+    const r = this.resource(logicalId);
+    const prop = NAME_PROPERTY[r.Type];
+    if (prop && r.Properties?.[prop] !== undefined)
+      return this.walk(r.Properties[prop], `${logicalId}.${prop}`);
+    throw new TemplateError(`${logicalId} (${r.Type}) at ${at}: no name known to the demo`);
   }
 
   private getAtt(logicalId: string, attribute: string, at: string): unknown {
@@ -223,7 +240,7 @@ export class TemplateReader {
       case 'AWS::S3::Bucket':
         return `arn:${p}:s3:::${name()}`;
       case 'AWS::SQS::Queue':
-        return `arn:${p}:sqs:${region}:${account}:${name()}`;
+        return `arn:${p}:sqs:${region}:${account}:${String(this.nameOf(logicalId, at))}`;
       case 'AWS::Logs::LogGroup':
         return `arn:${p}:logs:${region}:${account}:log-group:${name()}:*`;
     }

@@ -25,23 +25,33 @@
  *     the list, then disables it; while that operation runs its filters still deliver, and the
  *     reflector holds those events back);
  *  7. new log groups everywhere (CloudTrail CreateLogGroup → EventBridge → subscriber);
- *  8. events into every group (round 2), then the scheduled sweep everywhere;
+ *  8. events into every group (round 2), then the scheduled sweep everywhere (each sweep writes
+ *     its coverage report into the central state bucket), then the hourly coverage aggregator;
  *  9. drain: stand-ins → central stream → reflector until every record is acknowledged;
- * 10. tally: what the local source accepted against what was written.
+ * 10. tally: what the local source accepted against what was written; `log-reflector coverage`
+ *     (the CLI, with the management account's profile) and its numbers against the demo's own.
  * An event counts as written while enrolled when its account's member stack ran
  * Enrollment=enabled and the account was on the published enrolled list. The verdict passes
- * when no such event is missing and no event written while not enrolled arrived.
+ * when no such event is missing, no event written while not enrolled arrived, and the coverage
+ * command's table agrees with what the demo counted.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CloudWatchLogsClient, PutSubscriptionFilterCommand } from '@aws-sdk/client-cloudwatch-logs';
+import {
+  CloudWatchLogsClient,
+  CreateLogGroupCommand,
+  DescribeSubscriptionFiltersCommand,
+  PutSubscriptionFilterCommand,
+} from '@aws-sdk/client-cloudwatch-logs';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { KinesisStreamBatchResponse } from 'aws-lambda';
+import type { CoverageRow } from '../../central/coverage/rows';
 import { parseEnrolledList } from '../../central/reflector/enrolled';
 import { loadReflectorEnv, senderOptionsFrom } from '../../central/reflector/env';
+import type { CoverageTotals } from '../../shared/coverage';
 import { ENROLLED_LIST_KEY } from '../../shared/enrollment';
 import { FUNCTION_NAMES } from '../../shared/naming';
 import { type CfnResponseServer, startCfnResponseServer } from '../support/cfn-response-server';
@@ -49,6 +59,14 @@ import { type MotoServer, startMoto } from '../support/moto';
 import { type FaultPlan, type SumoServer, startSumoServer } from '../support/sumo-server';
 import { ACCESS_ROLE_NAME, type EmulatedAccount, MANAGEMENT_CREDENTIALS } from './aws';
 import { createTemplateBucket, generatedBucketName, type TemplateBucket } from './buckets';
+import {
+  type AggregatorRun,
+  CoverageAggregator,
+  type CoverageCommandRun,
+  compareCoverage,
+  type DemoCell,
+  runCoverageCommand,
+} from './coverage';
 import {
   centralStack,
   type Deployment,
@@ -58,6 +76,7 @@ import {
   reconcilerSetup,
 } from './deployment';
 import { type ReconcileOutcome, Reconciler } from './enrollment';
+import { recordFunction } from './functions';
 import { InProcessLambda } from './lambda';
 import { CloudTrailWatcher, type MemberStackInstance, MemberStacks, MemberTelemetry } from './member';
 import { type AccountRole, EmulatedOrg, type OptOutTag } from './org';
@@ -120,6 +139,11 @@ export interface RegionReport {
   readonly duplicates: number;
   readonly unsubscribed: number;
   readonly strayFilters: number;
+  /**
+   * Groups the demo gave two foreign filters (faults) that still hold both of them and not ours
+   * at the end: a conflict, which the member functions must leave alone.
+   */
+  readonly conflicts: number;
 }
 
 export interface AccountReport {
@@ -142,6 +166,22 @@ export interface EnrollmentRun {
   readonly changes: readonly { readonly account: string; readonly action: string }[];
   /** Polls it spent waiting for a joining account's auto-deployment. */
   readonly waits: number;
+}
+
+/** Coverage as the organization reports it (coverage.ts), checked against the demo's own count. */
+export interface CoverageSummary {
+  /** Org-wide coverage in percent, as `log-reflector coverage` prints it. */
+  readonly percent: number | undefined;
+  readonly totals: CoverageTotals | undefined;
+  /** The command line that ran (`log-reflector coverage …`), its exit code and its table. */
+  readonly command: string;
+  readonly exitCode: number | null;
+  readonly table: string;
+  readonly rows: readonly CoverageRow[];
+  /** The aggregator's scheduled run: its totals and the metrics it published. */
+  readonly aggregator: AggregatorRun;
+  /** Where the command disagrees with the demo's count (empty: it agrees). */
+  readonly disagreements: readonly string[];
 }
 
 /** The enrolled list as the reconciler last published it (read from the central state bucket). */
@@ -174,6 +214,11 @@ export interface DemoReport {
   /** Eligible groups of enrolled accounts without our filter; our filters left in opted-out ones. */
   readonly unsubscribed: number;
   readonly strayFilters: number;
+  /** Conflict groups the demo planted (faults): both filter slots foreign. */
+  readonly conflicts: number;
+  /** Org-wide coverage % from `log-reflector coverage` (also in `coverage`). */
+  readonly coveragePercent: number | undefined;
+  readonly coverage: CoverageSummary;
   /** Accepted lines that are not demo events (e.g. `verify` markers). */
   readonly otherLines: number;
   readonly wallSeconds: number;
@@ -285,6 +330,10 @@ export class DemoSession {
   private readonly optedOut = new Set<string>();
   /** The event the Sumo fault plan refuses until its record fails back (faults only). */
   private poison: string | undefined;
+  private aggregator?: CoverageAggregator;
+  private aggregatorRun?: AggregatorRun;
+  /** Conflict groups planted per `account/region` (faults), with the foreign filters' names. */
+  private readonly conflictGroups = new Map<string, { logGroupName: string; filters: string[] }[]>();
 
   private constructor(
     startedAt: number,
@@ -437,6 +486,7 @@ export class DemoSession {
 
     // 6. Round 1; the fault scenario's stray filter and mid-run changes.
     if (faults) await this.plantStrayFilter(early);
+    if (faults) await this.plantConflict();
     const firstMember = org.accounts.find((a) => a.role === 'member' && !this.optedOut.has(a.id));
     if (faults && firstMember) this.poison = this.workload.eventId(firstMember, home, 'r1', 0, 0);
     await this.writeRound('r1');
@@ -455,17 +505,52 @@ export class DemoSession {
     this.progress(`new log groups: ${delivered} CreateLogGroup events delivered to subscribers`);
     this.checkAborted();
 
-    // 8. Round 2, then the scheduled sweep.
+    // 8. Round 2, then the scheduled sweep (each writes its coverage report), then the hourly
+    // coverage aggregator.
     await this.writeRound('r2');
     const sweeps = await (this.stacks as MemberStacks).sweepAll();
     await this.lambda.settled();
     this.progress(`round 2 written; scheduled sweep ran in ${sweeps} account × region pairs`);
+    const aggregated = await (this.aggregator as CoverageAggregator).scheduled();
+    this.aggregatorRun = aggregated;
+    this.progress(
+      `coverage aggregator (hourly schedule): ${aggregated.totals.reporting} of ${aggregated.totals.expected} enrolled account × regions reporting, ` +
+        `CoveragePercent ${aggregated.metrics.CoveragePercent ?? '?'}; index written to the central state bucket`,
+    );
     this.checkAborted();
 
-    // 9. Drain.
+    // 9. Drain; meanwhile the operator runs log-reflector coverage (a separate process).
+    const coverage = this.coverageCommand();
+    coverage.catch(() => undefined);
     await this.drain();
     this.progress(`drained: ${this.esm?.stats.invocations ?? 0} reflector invocations`);
-    return this.report();
+    const command = await coverage;
+    this.progress(
+      `log-reflector ${command.args.join(' ')} (management account profile): exit ${command.exitCode}`,
+    );
+    return this.report(command);
+  }
+
+  /** `log-reflector coverage` as the CLI, with the management account's profile (docs/demo.md). */
+  private coverageCommand(): Promise<CoverageCommandRun> {
+    const access = this.writeConfig();
+    const management = access.accounts.find((a) => a.role === 'management');
+    const env: Record<string, string> = {};
+    // The child gets none of the AWS_* settings this process runs the reflector with.
+    for (const [k, v] of this.savedEnvOrCurrent()) if (v !== undefined && !k.startsWith('AWS_')) env[k] = v;
+    return runCoverageCommand(access.homeRegion, {
+      ...env,
+      ...management?.env,
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      AWS_EC2_METADATA_DISABLED: 'true',
+    });
+  }
+
+  /** process.env as it was before the demo set the reflector's variables. */
+  private savedEnvOrCurrent(): [string, string | undefined][] {
+    const out = new Map<string, string | undefined>(Object.entries(process.env));
+    for (const [k, v] of this.savedEnv) out.set(k, v);
+    return [...out];
   }
 
   private instanceCount(): number {
@@ -535,6 +620,15 @@ export class DemoSession {
       `arn:aws:iam::${central.id}:role/${FUNCTION_NAMES.reflector}-${home}`,
     );
     await this.esm.init();
+    // The coverage aggregator, with the central account's keys (its own client, not process.env).
+    this.aggregator = new CoverageAggregator(
+      this.lambda,
+      { account: central.id, region: home, rule: c.coverageScheduleName },
+      c.coverageEnv({ [c.stateBucketLogicalId]: stateBucket.name }),
+      s3,
+      c.coverageTimeoutSeconds,
+      this.options.verbose === true,
+    );
     this.stacks = new MemberStacks({
       deployment: d,
       lambda: this.lambda,
@@ -542,6 +636,7 @@ export class DemoSession {
       relay: this.relay,
       telemetry: this.telemetry,
       logsEndpoint: this.proxy?.endpoint ?? this.moto.endpoint,
+      endpoint: this.moto.endpoint,
     });
     this.watcher = new CloudTrailWatcher(this.stacks, this.lambda);
     this.player = new StackSetsPlayer(
@@ -556,7 +651,7 @@ export class DemoSession {
       this.sumo.setPlan(sumoFaults(() => this.poison, attempts + 1));
     }
     this.progress(
-      `central side in ${central.id}/${home}: stream ${c.streamName}, failure bucket, state bucket ${stateBucket.name}, secret ${c.secretName}, reflector`,
+      `central side in ${central.id}/${home}: stream ${c.streamName}, failure bucket, state bucket ${stateBucket.name}, secret ${c.secretName}, reflector, coverage aggregator`,
     );
   }
 
@@ -577,6 +672,13 @@ export class DemoSession {
       scope,
       setup.stateBucketLogicalId,
       generatedBucketName(d.orgStackName, setup.stateBucketLogicalId),
+    );
+    // Recorded in moto's Lambda too: `log-reflector coverage` reads its configuration (functions.ts).
+    await recordFunction(
+      org.management,
+      d.org,
+      orgScope(d, { [setup.stateBucketLogicalId]: stateBucket.name }),
+      setup.functionLogicalId,
     );
     this.reconciler = new Reconciler({
       deployment: d,
@@ -683,6 +785,40 @@ export class DemoSession {
     );
   }
 
+  /**
+   * A log group whose two subscription filter slots (the CloudWatch Logs limit, docs/member.md)
+   * another tool holds, in an account that stays enrolled: ours has no place, and the member
+   * functions must report it as a conflict and leave both filters alone. Created by hand in the
+   * home region of the second enrolled member (the first one is tagged mid-run), else of the
+   * management account; the filters send to a stream of that account, and no event is written to it.
+   */
+  private async plantConflict(): Promise<void> {
+    const org = this.org as EmulatedOrg;
+    const home = this.regions[0] as string;
+    const candidates = org.accounts.filter((a) => a.role === 'member' && !this.optedOut.has(a.id));
+    const account = candidates[1] ?? org.management;
+    const logGroupName = '/demo/audit-two-foreign-filters';
+    const logs = account.client(CloudWatchLogsClient, home);
+    await logs.send(new CreateLogGroupCommand({ logGroupName }));
+    const theirs = await createStream(account, home, 'third-party-logs');
+    const filters = ['third-party-siem', 'third-party-archive'];
+    for (const filterName of filters) {
+      await logs.send(
+        new PutSubscriptionFilterCommand({
+          logGroupName,
+          filterName,
+          filterPattern: '',
+          destinationArn: theirs.arn,
+          roleArn: `arn:aws:iam::${account.id}:role/third-party-logs`,
+        }),
+      );
+    }
+    this.conflictGroups.set(`${account.id}/${home}`, [{ logGroupName, filters }]);
+    this.progress(
+      `conflict: ${logGroupName} in ${account.name} (${account.id}, enrolled) has two filters of another tool, no slot left for ours`,
+    );
+  }
+
   private async midRunChanges(early: readonly string[]): Promise<void> {
     const org = this.org as EmulatedOrg;
     const reconciler = this.reconciler as Reconciler;
@@ -748,6 +884,19 @@ export class DemoSession {
     await this.writeRound('r1b');
   }
 
+  /** Planted conflict groups of account × region that still hold exactly the two foreign filters. */
+  private async intactConflicts(account: EmulatedAccount, region: string): Promise<number> {
+    let intact = 0;
+    for (const planted of this.conflictGroups.get(`${account.id}/${region}`) ?? []) {
+      const out = await account
+        .client(CloudWatchLogsClient, region)
+        .send(new DescribeSubscriptionFiltersCommand({ logGroupName: planted.logGroupName }));
+      const names = (out.subscriptionFilters ?? []).map((f) => f.filterName).sort();
+      if (JSON.stringify(names) === JSON.stringify([...planted.filters].sort())) intact += 1;
+    }
+    return intact;
+  }
+
   /** Whether `instance`'s account is enrolled now: its stack runs enabled and it is on the list. */
   private enrolledNow(instance: MemberStackInstance): boolean {
     return (
@@ -811,11 +960,12 @@ export class DemoSession {
     }
   }
 
-  private async report(): Promise<DemoReport> {
+  private async report(command: CoverageCommandRun): Promise<DemoReport> {
     const stacks = this.stacks as MemberStacks;
     const reflector = this.reflector as InProcessReflector;
     const { otherLines, duplicates } = this.workload.receive(this.sumo.accepted());
     const accounts: AccountReport[] = [];
+    const cells: DemoCell[] = [];
     for (const account of (this.org as EmulatedOrg).accounts) {
       const regions: RegionReport[] = [];
       for (const region of this.regions) {
@@ -833,7 +983,17 @@ export class DemoSession {
         t.subscribed = subscribed.size;
         if (effective === 'enabled') t.unsubscribed = eligible.filter((g) => !subscribed.has(g)).length;
         else t.strayFilters = subscribed.size;
-        regions.push({ ...t, enrollment });
+        const conflicts = await this.intactConflicts(account, region);
+        regions.push({ ...t, enrollment, conflicts });
+        cells.push({
+          account: account.id,
+          region,
+          enabled: effective === 'enabled',
+          logGroups: groups.length,
+          eligible: eligible.length + conflicts,
+          subscribed: subscribed.size,
+          conflicts,
+        });
       }
       if (regions.length === 0) continue;
       accounts.push({
@@ -856,12 +1016,24 @@ export class DemoSession {
     const eventsNotEnrolled = reflector.eventsNotEnrolled;
     const generation = this.enrolledList?.generation ?? 'none';
     const wallSeconds = Math.round((performance.now() - this.started) / 100) / 10;
-    const ok = lost === 0 && forwardedWhileOptedOut === 0 && eventsExpected > 0;
+    const disagreements = [
+      ...(command.exitCode === 0
+        ? []
+        : [`log-reflector coverage exited ${command.exitCode}: ${command.stderr.trim()}`]),
+      ...compareCoverage(cells, command.result),
+    ];
+    const totals = command.result.totals;
+    const coveragePercent = totals?.coveragePercent;
+    const coverageText = totals
+      ? `org-wide coverage ${Number(totals.coveragePercent.toFixed(1))} % (${totals.groups.subscribed} of ${totals.groups.eligible} eligible log groups subscribed, ` +
+        `${totals.groups.conflicts} conflict${totals.groups.conflicts === 1 ? '' : 's'}), ${disagreements.length === 0 ? 'as the demo counted' : `${disagreements.length} disagreement(s) with the demo's count`}`
+      : 'org-wide coverage unknown (log-reflector coverage could not read the central side)';
+    const ok = lost === 0 && forwardedWhileOptedOut === 0 && eventsExpected > 0 && disagreements.length === 0;
     const verdict =
       `${ok ? 'PASS' : 'FAIL'}: ${eventsReceived - forwardedWhileOptedOut} of ${eventsExpected} events ` +
       `written while enrolled reached the local Sumo source (${lost} lost, ${duplicates} duplicate lines); ` +
       `${forwardedWhileOptedOut} of ${eventsWhileOptedOut} written while not enrolled did; the reflector held back ` +
-      `${eventsNotEnrolled} of accounts off the enrolled list (generation ${generation}); ${wallSeconds} s`;
+      `${eventsNotEnrolled} of accounts off the enrolled list (generation ${generation}); ${coverageText}; ${wallSeconds} s`;
     const esm = (this.esm as EventSourceMapping).stats;
     return {
       ok,
@@ -880,6 +1052,18 @@ export class DemoSession {
       enrollmentRuns: [...this.runLog],
       unsubscribed: sum((r) => r.unsubscribed),
       strayFilters: sum((r) => r.strayFilters),
+      conflicts: sum((r) => r.conflicts),
+      coveragePercent,
+      coverage: {
+        percent: coveragePercent,
+        totals,
+        command: `log-reflector ${command.args.join(' ')}`,
+        exitCode: command.exitCode,
+        table: command.table,
+        rows: command.result.rows,
+        aggregator: this.aggregatorRun ?? { totals: totals as CoverageTotals, metrics: {} },
+        disagreements,
+      },
       otherLines,
       wallSeconds,
       faults: this.options.faults === true,
@@ -922,12 +1106,17 @@ export class DemoSession {
    * assume the role themselves.
    */
   serve(): EmulatorAccess {
-    const org = this.org as EmulatedOrg;
-    const home = this.regions[0] as string;
     this.startPump();
     this.serving ??= setInterval(() => {
       (this.watcher as CloudTrailWatcher).tick().catch(() => undefined);
     }, 1000);
+    return this.writeConfig();
+  }
+
+  /** The AWS config file with one profile per account (see `serve`), and how to use it. */
+  private writeConfig(): EmulatorAccess {
+    const org = this.org as EmulatedOrg;
+    const home = this.regions[0] as string;
     this.configDir ??= mkdtempSync(join(tmpdir(), 'log-reflector-demo-'));
     const configFile = join(this.configDir, 'config');
     const management = org.management;

@@ -111,6 +111,8 @@ export function orgScope(d: Deployment, physicalIds: Record<string, string> = {}
 
 /** The reconciler as the org stack defines it: its state bucket, environment and timeout. */
 export interface ReconcilerView {
+  /** Logical id of the reconciler function in the org template. */
+  readonly functionLogicalId: string;
   /** Logical id of the bucket its `STATE_BUCKET` names (the reconciler's memory). */
   readonly stateBucketLogicalId: string;
   /** Needs the state bucket's name as a physical id. */
@@ -126,6 +128,7 @@ export function reconcilerSetup(d: Deployment): ReconcilerView {
     (p) => p.FunctionName === FUNCTION_NAMES.enrollment,
   );
   return {
+    functionLogicalId: fn,
     stateBucketLogicalId: bucketNamedBy(reader, fn, 'STATE_BUCKET'),
     env: (physicalIds) => new TemplateReader(d.org, orgScope(d, physicalIds)).environment(fn),
     timeoutSeconds: Number(reader.property(fn, 'Timeout')),
@@ -150,6 +153,11 @@ export interface MemberStackView {
   readonly subscriberAsyncRetries: number;
   /** Log groups the stack itself creates (one per function). */
   readonly ownLogGroups: readonly string[];
+  /**
+   * The stack's SQS queues (the subscriber's dead-letter queue): the caller creates them and
+   * gives their URLs as physical ids, since a queue's Ref is the URL SQS hands out.
+   */
+  readonly queues: readonly { readonly logicalId: string; readonly name: string }[];
 }
 
 function targetsFunction(rule: Record<string, unknown>, fnId: string): boolean {
@@ -202,6 +210,10 @@ export function memberStack(d: Deployment, scope: StackScope): MemberStackView {
     ownLogGroups: r
       .find('AWS::Logs::LogGroup')
       .map((id) => r.string(r.resource(id).Properties?.LogGroupName, id)),
+    queues: r.find('AWS::SQS::Queue').map((id) => ({
+      logicalId: id,
+      name: r.string(r.resource(id).Properties?.QueueName, `${id}.QueueName`),
+    })),
   };
 }
 
@@ -221,6 +233,14 @@ export interface CentralStackView {
   /** Needs the secret ARN and both buckets' names as physical ids in the scope. */
   reflectorEnv(physicalIds: Record<string, string>): Record<string, string>;
   readonly reflectorTimeoutSeconds: number;
+  /**
+   * The coverage aggregator (`log-reflector-coverage`): its environment (needs the state bucket's
+   * name as a physical id; its STATE_BUCKET names the same bucket as the reflector's
+   * ENROLLED_LIST_BUCKET), its timeout, and the rule that schedules it.
+   */
+  coverageEnv(physicalIds: Record<string, string>): Record<string, string>;
+  readonly coverageTimeoutSeconds: number;
+  readonly coverageScheduleName: string;
   readonly eventSourceMapping: {
     readonly batchSize: number;
     readonly maxRetryAttempts: number;
@@ -254,6 +274,19 @@ export function centralStack(d: Deployment): CentralStackView {
   );
   const failureBucketId = bucketNamedBy(r, reflectorId, 'FAILURE_BUCKET');
   const stateBucketId = bucketNamedBy(r, reflectorId, 'ENROLLED_LIST_BUCKET');
+  const coverageId = r.findOne(
+    'AWS::Lambda::Function',
+    'coverage aggregator',
+    (p) => p.FunctionName === FUNCTION_NAMES.coverage,
+  );
+  const coverageBucketId = bucketNamedBy(r, coverageId, 'STATE_BUCKET');
+  if (coverageBucketId !== stateBucketId)
+    throw new TemplateError(
+      `the coverage aggregator's STATE_BUCKET (${coverageBucketId}) is not the reflector's ENROLLED_LIST_BUCKET (${stateBucketId})`,
+    );
+  const coverageRule = r.findOne('AWS::Events::Rule', 'coverage schedule', (p) =>
+    targetsFunction(p, coverageId),
+  );
   const esmId = r.findOne('AWS::Lambda::EventSourceMapping', 'reflector event source mapping');
   const esm = (key: string) => r.property(esmId, key);
   return {
@@ -268,6 +301,10 @@ export function centralStack(d: Deployment): CentralStackView {
     reflectorEnv: (physicalIds) =>
       new TemplateReader(d.central, { ...base, physicalIds }).environment(reflectorId),
     reflectorTimeoutSeconds: Number(r.property(reflectorId, 'Timeout')),
+    coverageEnv: (physicalIds) =>
+      new TemplateReader(d.central, { ...base, physicalIds }).environment(coverageId),
+    coverageTimeoutSeconds: Number(r.property(coverageId, 'Timeout')),
+    coverageScheduleName: r.string(r.resource(coverageRule).Properties?.Name, 'coverage schedule name'),
     eventSourceMapping: {
       batchSize: Number(esm('BatchSize') ?? 100),
       maxRetryAttempts: Number(esm('MaximumRetryAttempts') ?? -1),

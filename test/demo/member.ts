@@ -16,9 +16,22 @@
  * seen before into the EventBridge "AWS API Call via CloudTrail" CreateLogGroup event (the
  * real shape, test/events/eventbridge/), delivered to the subscriber when the rule is enabled.
  *
+ * - the subscriber's dead-letter queue (SQS, created with the template's name; its URL is what
+ *   the sweep's `DEAD_LETTER_QUEUE_URL` holds);
+ * - the coverage report the backfill and the sweep write at the end of each reconcile run
+ *   (member/runtime/report.ts) into the bucket their `COVERAGE_BUCKET` names — the central
+ *   state bucket, the `CoverageBucket` value the org template gives the StackSets — in
+ *   `COVERAGE_REGION`, with this account's keys (moto admits the cross-account PUT without the
+ *   bucket policy's Allow, buckets.ts).
+ *
  * Substituted: the `DESTINATION_ARN` variable and `DestinationArn` property (the central
  * account's `logs` Destination in AWS) point at this account × region's stand-in stream
- * (`pipeline.ts`); everything else is the template's value.
+ * (`pipeline.ts`); everything else is the template's value. And the account-level subscription
+ * filter policy calls (DescribeAccountPolicies, PutAccountPolicy, DeleteAccountPolicy), which
+ * moto 5.2 does not implement (it answers an HTML page the SDK cannot parse, and each run would
+ * spend its eight attempts on it): the member functions get an in-memory store of policies per
+ * account × region, empty at the start, as an account that never ran account scope has it
+ * (`InMemoryAccountPolicies`). In log-group scope they only look for a policy of ours to remove.
  */
 import { randomUUID } from 'node:crypto';
 import {
@@ -26,6 +39,8 @@ import {
   CreateLogGroupCommand,
   DescribeLogGroupsCommand,
 } from '@aws-sdk/client-cloudwatch-logs';
+import { S3Client } from '@aws-sdk/client-s3';
+import { CreateQueueCommand, DeleteQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { sendResponse } from '../../member/backfill/cfn-response';
 import {
   GRACE_MS as BACKFILL_GRACE_MS,
@@ -34,11 +49,20 @@ import {
 } from '../../member/backfill/handler';
 import type { CleanupJob } from '../../member/cleanup/job';
 import { createClaim } from '../../member/runtime/claims';
-import { createLogsClient, createLogsRuntime, type HandOff } from '../../member/runtime/clients';
+import {
+  createLogsClient,
+  createLogsRuntime,
+  type HandOff,
+  type LogsRuntime,
+} from '../../member/runtime/clients';
 import { loadMemberEnv } from '../../member/runtime/env';
+import type { AccountPolicyApi } from '../../member/runtime/logs-api';
+import { awsReportStore, type ReportTarget, reporterFromEnv } from '../../member/runtime/report';
 import type { LogSink, MemberService, MetricsSink, Telemetry } from '../../member/runtime/telemetry';
 import { createSubscriberHandler } from '../../member/subscriber/handler';
 import { createSweepHandler, GRACE_MS as SWEEP_GRACE_MS } from '../../member/sweep/handler';
+import { renderPolicyDocument } from '../../shared/account-policy';
+import type { ExistingAccountPolicy } from '../../shared/plan';
 import { systemClock } from '../../shared/rate-limiter';
 import type { CfnResponseServer } from '../support/cfn-response-server';
 import { loadEvent } from '../support/events';
@@ -88,6 +112,8 @@ export interface MemberStackInstance {
   readonly standIn: StreamRef;
   parameters: Record<string, string>;
   view: MemberStackView;
+  /** Physical ids of what the demo created for the stack (the dead-letter queue's URL). */
+  readonly physicalIds: Record<string, string>;
   /** The stack's resource properties as last sent to the backfill. */
   backfillProperties: Record<string, unknown>;
   physicalId?: string;
@@ -101,15 +127,40 @@ export interface MemberStacksOptions {
   readonly telemetry: MemberTelemetry;
   /** Endpoint the member functions' CloudWatch Logs clients use (moto, or a throttling proxy). */
   readonly logsEndpoint: string;
+  /** moto: the member functions' S3 (coverage report) and SQS (dead-letter depth) clients. */
+  readonly endpoint: string;
 }
 
 export const instanceKey = (account: string, region: string) => `${account}/${region}`;
+
+/** The account policy calls against an in-memory store of one account × region (module comment). */
+export class InMemoryAccountPolicies implements AccountPolicyApi {
+  readonly policies = new Map<string, ExistingAccountPolicy>();
+
+  async describe(): Promise<ExistingAccountPolicy[]> {
+    return [...this.policies.values()];
+  }
+
+  async put(policy: Parameters<AccountPolicyApi['put']>[0]): Promise<void> {
+    this.policies.set(policy.policyName, {
+      policyName: policy.policyName,
+      policyDocument: renderPolicyDocument(policy),
+      selectionCriteria: policy.selectionCriteria,
+    });
+  }
+
+  async delete(policyName: string): Promise<'done' | 'gone'> {
+    return this.policies.delete(policyName) ? 'done' : 'gone';
+  }
+}
 
 export class MemberStacks {
   readonly instances = new Map<string, MemberStackInstance>();
   /** Cleanup worker jobs the backfill's Delete started (the worker itself is not played). */
   readonly cleanupJobs: { where: string; job: CleanupJob }[] = [];
   private requests = 0;
+  /** Account policies per `account/region` (see InMemoryAccountPolicies). */
+  readonly accountPolicies = new Map<string, InMemoryAccountPolicies>();
 
   constructor(private readonly o: MemberStacksOptions) {}
 
@@ -118,12 +169,14 @@ export class MemberStacks {
     region: string,
     stackSetName: string,
     parameters: Record<string, string>,
+    physicalIds: Record<string, string> = {},
   ) {
     return memberStack(this.o.deployment, {
       account: account.id,
       region,
       stackName: `StackSet-${stackSetName}-demo`,
       parameters,
+      physicalIds,
     });
   }
 
@@ -155,9 +208,24 @@ export class MemberStacks {
     const where = `${account.name}/${region}`;
     const client = () =>
       createLogsClient(region, { endpoint: this.o.logsEndpoint, credentials: account.credentials });
+    const policies = this.accountPolicies.get(instance.key) ?? new InMemoryAccountPolicies();
+    this.accountPolicies.set(instance.key, policies);
+    const runtime = (rps: number): LogsRuntime => ({
+      ...createLogsRuntime({ requestsPerSecond: rps, client: client() }),
+      policies,
+    });
     const handOff: HandOff = async (functionArn, payload) => {
       this.o.lambda.invokeAsync(functionArn, payload);
     };
+    // The coverage report: S3 in the bucket's region (COVERAGE_REGION), SQS here, this account's keys.
+    const reportStore = (target: ReportTarget) =>
+      awsReportStore(
+        new S3Client({
+          ...clientConfig(account.target(target.bucketRegion ?? region, this.o.endpoint)),
+          followRegionRedirects: true,
+        }),
+        new SQSClient(clientConfig(account.target(region, this.o.endpoint))),
+      );
     // Exactly-once markers live in each function's own log group, as in AWS (runtime/claims.ts).
     const claimFor = (role: MemberRole) => createClaim(client(), `/aws/lambda/log-reflector-${role}`);
     const subscriberEnv = this.env(instance, 'subscriber');
@@ -168,12 +236,14 @@ export class MemberStacks {
       telemetry: this.o.telemetry.for('subscriber', where),
       region,
     });
+    const backfillEnv = this.env(instance, 'backfill');
+    const backfillTelemetry = this.o.telemetry.for('backfill', where);
     const backfill = createBackfillHandler({
-      env: this.env(instance, 'backfill'),
-      runtimeFor: (s) => createLogsRuntime({ requestsPerSecond: s.rateLimitRps, client: client() }),
+      env: backfillEnv,
+      runtimeFor: (s) => runtime(s.rateLimitRps),
       handOff,
       clock: systemClock,
-      telemetry: this.o.telemetry.for('backfill', where),
+      telemetry: backfillTelemetry,
       claim: claimFor('backfill'),
       sendResponse,
       budgets: { graceMs: BACKFILL_GRACE_MS, syncBudgetMs: SYNC_BUDGET_MS },
@@ -182,15 +252,19 @@ export class MemberStacks {
       startCleanup: async (job: CleanupJob) => {
         this.cleanupJobs.push({ where, job });
       },
+      coverage: reporterFromEnv(backfillEnv, systemClock, backfillTelemetry.logger, reportStore),
     });
+    const sweepEnv = this.env(instance, 'sweep');
+    const sweepTelemetry = this.o.telemetry.for('sweep', where);
     const sweep = createSweepHandler({
-      env: this.env(instance, 'sweep'),
-      runtimeFor: (s) => createLogsRuntime({ requestsPerSecond: s.rateLimitRps, client: client() }),
+      env: sweepEnv,
+      runtimeFor: (s) => runtime(s.rateLimitRps),
       handOff,
       clock: systemClock,
-      telemetry: this.o.telemetry.for('sweep', where),
+      telemetry: sweepTelemetry,
       claim: claimFor('sweep'),
       graceMs: SWEEP_GRACE_MS,
+      coverage: reporterFromEnv(sweepEnv, systemClock, sweepTelemetry.logger, reportStore),
     });
     const handlers: Record<MemberRole, Handler> = {
       subscriber: (event) => subscriber(event),
@@ -259,7 +333,14 @@ export class MemberStacks {
     const key = instanceKey(account.id, region);
     const standIn = await createStream(account, region, STAND_IN_STREAM);
     await this.o.relay.add(standIn);
-    const view = this.view(account, region, stackSetName, parameters);
+    // The stack's queues first: their URLs are what the functions' environment refers to.
+    const physicalIds: Record<string, string> = {};
+    const sqs = account.client(SQSClient, region);
+    for (const q of this.view(account, region, stackSetName, parameters).queues) {
+      const created = await sqs.send(new CreateQueueCommand({ QueueName: q.name }));
+      physicalIds[q.logicalId] = created.QueueUrl ?? '';
+    }
+    const view = this.view(account, region, stackSetName, parameters, physicalIds);
     const instance: MemberStackInstance = {
       account,
       region,
@@ -268,6 +349,7 @@ export class MemberStacks {
       standIn,
       parameters,
       view,
+      physicalIds,
       backfillProperties: {},
     };
     const logs = account.client(CloudWatchLogsClient, region);
@@ -284,7 +366,13 @@ export class MemberStacks {
   /** A parameter change (an UpdateStackInstances that landed): new configuration, then Update. */
   async update(instance: MemberStackInstance, parameters: Record<string, string>): Promise<void> {
     instance.parameters = parameters;
-    instance.view = this.view(instance.account, instance.region, instance.stackSetName, parameters);
+    instance.view = this.view(
+      instance.account,
+      instance.region,
+      instance.stackSetName,
+      parameters,
+      instance.physicalIds,
+    );
     this.registerFunctions(instance);
     const old = instance.backfillProperties;
     const next = this.properties(instance);
@@ -299,6 +387,9 @@ export class MemberStacks {
     await this.customResource(instance, 'Delete', instance.backfillProperties);
     for (const role of ['subscriber', 'backfill', 'sweep'] as const)
       this.o.lambda.unregister(instance.view.functionArn(role));
+    const sqs = instance.account.client(SQSClient, instance.region);
+    for (const url of Object.values(instance.physicalIds))
+      await sqs.send(new DeleteQueueCommand({ QueueUrl: url }));
     this.instances.delete(instance.key);
   }
 

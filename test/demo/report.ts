@@ -71,6 +71,16 @@ export function formatReport(report: DemoReport): string {
         `${report.strayEvents} event(s) written through stray filters of which the reflector held back ${report.eventsNotEnrolled}.`,
     );
   }
+  const cov = report.coverage;
+  lines.push(
+    '',
+    `$ ${cov.command}   # the management account's profile, after the hourly coverage aggregator ran`,
+    cov.table,
+  );
+  if (cov.disagreements.length > 0)
+    lines.push(
+      `attention: the coverage table disagrees with the demo's count: ${cov.disagreements.join('; ')}`,
+    );
   lines.push('', report.verdict);
   return lines.join('\n');
 }

@@ -2,8 +2,10 @@
  * End to end under faults (docs/demo.md): Sumo answers 503 and 429 (and refuses one record
  * until it goes back to Kinesis), the member functions' CloudWatch Logs API is throttled and
  * aborts some writes, an account joins mid-run, an enrolled account is tagged mid-run, and a
- * stray filter of ours lingers in the opted-out account. Still nothing is lost, nothing written
- * while not enrolled arrives, and the reflector holds back what the stray filters deliver.
+ * stray filter of ours lingers in the opted-out account, and a group's two filter slots are held
+ * by another tool. Still nothing is lost, nothing written while not enrolled arrives, the reflector
+ * holds back what the stray filters deliver, and `log-reflector coverage` shows what the faults
+ * left: the conflict, the opted-out accounts.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type AccountReport, type DemoReport, runDemo } from '../demo/demo';
@@ -123,6 +125,51 @@ describe('the organization under faults', () => {
     expect(report.eventsNotEnrolled).toBeGreaterThanOrEqual(report.strayEvents);
     expect(report.verdict).toContain(
       `the reflector held back ${report.eventsNotEnrolled} of accounts off the enrolled list (generation 4)`,
+    );
+  });
+
+  it('log-reflector coverage shows the conflict and the opted-out accounts, as the demo counted them', () => {
+    const cov = report.coverage;
+    expect(cov.exitCode).toBe(0);
+    expect(cov.disagreements).toStrictEqual([]);
+    const row = (name: string, region: string) => {
+      const a = account(name);
+      const found = cov.rows.find((r) => r.account === a.account && r.region === region);
+      if (!found) throw new Error(`no coverage row for ${name}/${region}`);
+      return found;
+    };
+    // The group whose two slots another tool holds, in the home region of member-2 (enrolled
+    // throughout): both foreign filters still there at the end, reported as a conflict.
+    const member2 = account('member-2');
+    expect(member2.regions.map((r) => r.conflicts)).toStrictEqual([1, 0]);
+    expect(report.conflicts).toBe(1);
+    expect(progress.some((l) => l.includes('conflict: /demo/audit-two-foreign-filters in member-2'))).toBe(
+      true,
+    );
+    const conflicted = row('member-2', 'eu-west-1');
+    expect(conflicted).toMatchObject({ enrollment: 'enrolled', eligible: 4, subscribed: 3, conflicts: 1 });
+    expect(conflicted.coverage).toBeCloseTo(75, 6);
+    expect(row('member-2', 'us-east-1')).toMatchObject({
+      eligible: 3,
+      subscribed: 3,
+      conflicts: 0,
+      coverage: 100,
+    });
+    // Opted out from the start (member-3) and tagged mid-run (member-1): nothing eligible, nothing of ours.
+    for (const name of ['member-3', 'member-1'])
+      for (const region of ['eu-west-1', 'us-east-1'])
+        expect(row(name, region)).toMatchObject({ enrollment: 'opted out', eligible: 0, subscribed: 0 });
+    // The account that joined mid-run reports like any other.
+    for (const region of ['eu-west-1', 'us-east-1'])
+      expect(row('member-4', region)).toMatchObject({ enrollment: 'enrolled', eligible: 3, subscribed: 3 });
+    // Org-wide: 7 enabled account × regions (central at home, management, member-2 and member-4
+    // in both regions), 3 workload groups each plus the conflict group: 21 of 22.
+    expect(cov.totals?.groups).toMatchObject({ eligible: 22, subscribed: 21, conflicts: 1, failed: 0 });
+    expect(cov.totals).toMatchObject({ expected: 7, reporting: 7, missing: 0, stale: 0 });
+    expect(report.coveragePercent).toBeCloseTo((21 / 22) * 100, 6);
+    expect(cov.aggregator.metrics.CoveragePercent).toBeCloseTo((21 / 22) * 100, 1);
+    expect(report.verdict).toContain(
+      'org-wide coverage 95.5 % (21 of 22 eligible log groups subscribed, 1 conflict), as the demo counted',
     );
   });
 });

@@ -3,8 +3,9 @@
  * handlers. The verdict of `npm run demo` holds — nothing written while enrolled is lost, the
  * opted-out account forwards nothing — the enrollment control plane runs in the deployed order
  * (instances created disabled, the enrolled list published into the central account's state
- * bucket, then the untagged accounts enabled), and `log-reflector verify`, pointed at the
- * emulator the way docs/demo.md says, passes in the central account.
+ * bucket, then the untagged accounts enabled), `log-reflector coverage` (the CLI, after the
+ * aggregator's scheduled run) says what the demo counted, and `log-reflector verify`, pointed at
+ * the emulator the way docs/demo.md says, passes in the central account.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DemoReport, DemoSession } from '../demo/demo';
@@ -137,6 +138,56 @@ describe('a small organization on one machine', () => {
     );
   });
 
+  it('log-reflector coverage shows every account × region as the demo counted it, 100 % org-wide', () => {
+    const cov = report.coverage;
+    expect(cov.command).toBe('log-reflector coverage --region eu-west-1 --json');
+    expect(cov.exitCode).toBe(0);
+    expect(cov.disagreements).toStrictEqual([]);
+    // The member functions ran without a warning (their reports included).
+    expect(report.counters.memberProblems).toBe(0);
+    // Enrolled and running enabled: management and member-1 in both regions, central at home.
+    // 3 eligible workload groups each (2 early + 1 late), all subscribed.
+    const enabled = report.accounts.flatMap((a) => a.regions.filter((r) => r.enrollment === 'enabled'));
+    expect(enabled).toHaveLength(5);
+    const subscribed = enabled.reduce((n, r) => n + r.subscribed, 0);
+    expect(subscribed).toBe(15);
+    expect(cov.totals?.groups).toMatchObject({ eligible: 15, subscribed: 15, conflicts: 0, failed: 0 });
+    expect(cov.totals).toMatchObject({ expected: 5, reporting: 5, missing: 0, stale: 0, runErrors: 0 });
+    expect(report.coveragePercent).toBe(100);
+    expect(cov.percent).toBe(100);
+    // The aggregator's scheduled run published the same figure.
+    expect(cov.aggregator.totals.groups.subscribed).toBe(15);
+    expect(cov.aggregator.metrics.CoveragePercent).toBe(100);
+    // One row per account × region, each with the demo's own count.
+    expect(cov.rows).toHaveLength(8);
+    for (const a of report.accounts) {
+      for (const r of a.regions) {
+        const row = cov.rows.find((x) => x.account === a.account && x.region === r.region);
+        expect(row, `${a.name}/${r.region}`).toBeDefined();
+        expect(row?.subscribed).toBe(r.subscribed);
+        expect(row?.conflicts).toBe(0);
+        expect((row?.eligible ?? 0) + (row?.excluded ?? 0)).toBe(r.logGroups);
+        expect(row?.lastRunSource).toBe('sweep');
+        if (a.optedOut) expect(row?.enrollment).toBe('opted out');
+        else if (r.enrollment === 'disabled†') expect(row?.enrollment).toBe('not covered');
+        else {
+          expect(row?.enrollment).toBe('enrolled');
+          expect(row?.eligible).toBe(3);
+          expect(row?.coverage).toBe(100);
+        }
+      }
+    }
+    expect(report.verdict).toContain(
+      'org-wide coverage 100 % (15 of 15 eligible log groups subscribed, 0 conflicts), as the demo counted',
+    );
+    // The demo prints the command's table.
+    const text = formatReport(report);
+    expect(text).toContain('$ log-reflector coverage --region eu-west-1 --json');
+    expect(text).toContain(
+      'org-wide coverage: 100 % (15 of 15 eligible log groups subscribed); in 5 of 5 enrolled account × regions reporting',
+    );
+  });
+
   it('the reflector had a list all along and held nothing back (no stray filter in this run)', () => {
     expect(report.counters.enrollmentListUnavailable).toBe(0);
     expect(report.strayEvents).toBe(0);
@@ -149,8 +200,9 @@ describe('a small organization on one machine', () => {
 
   it('prints a row per account × region and the verdict', () => {
     const text = formatReport(report);
+    // The demo's table and the coverage table: 8 rows each.
     const rows = text.split('\n').filter((l) => /^\d{12}\s/.test(l));
-    expect(rows).toHaveLength(8);
+    expect(rows).toHaveLength(16);
     expect(text.trimEnd().split('\n').at(-1)).toBe(report.verdict);
   });
 
