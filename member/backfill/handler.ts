@@ -353,8 +353,11 @@ export function createBackfillHandler(deps: BackfillDeps) {
       (request.ResourceProperties.Scope === 'account' || policy.action?.kind === 'delete');
     // What this pass covered happened before the settle time: the worker reads it once more
     // (all of it when this pass finished: pass 2 straight away).
+    // In account scope the worker deletes ours once more after the settle time, whatever this
+    // Delete achieved: a periodic check already running when its rule went may put it back.
+    const recheckPolicy = policyLeft || request.ResourceProperties.Scope === 'account';
     const cleanup = await startCleanup(filterName, {
-      ...(policyLeft ? { policyName: filterName } : {}),
+      ...(recheckPolicy ? { policyName: filterName } : {}),
       totals,
       ...(outcome?.result.complete ? { pass: 2, recheckAll: true } : {}),
       ...(outcome?.result.cursor ? { cursor: outcome.result.cursor } : {}),

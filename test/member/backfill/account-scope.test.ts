@@ -335,8 +335,8 @@ describe('backfill in account scope', () => {
     expect(b.answers[1]?.response.Status).toBe('SUCCESS');
     expect(b.answers[1]?.response.Reason).toContain('account policy "log-reflector-us-east-1" removed');
     expect(logs.accountPolicy).toBeUndefined();
-    expect(b.jobs).toMatchObject([{ kind: 'uninstall', filterName: FILTER_NAME }]);
-    expect(b.jobs[0]?.policyName).toBeUndefined();
+    // The worker deletes ours once more after the settle time (a check in flight may put it back).
+    expect(b.jobs).toMatchObject([{ kind: 'uninstall', filterName: FILTER_NAME, policyName: FILTER_NAME }]);
     const theirs = { policyName: 'theirs' };
     logs.accountPolicy = theirs;
     await b.handler(request('Delete', props('account')), context);
@@ -790,6 +790,52 @@ describe('the periodic check in account scope: the control plane converges betwe
     expect(await g.handler(scheduled(), context)).toStrictEqual({ kind: 'ignored' });
     expect(lg.calls.DescribeAccountPolicies + lg.calls.DescribeLogGroups).toBe(0);
     expect(g.reports).toStrictEqual([]);
+  });
+
+  it('uninstall: a check that was running when its rule went and puts ours back is undone by the worker after the settle time', async () => {
+    const { logs, clock, b } = await installed(3);
+    await b.handler(request('Delete', props('account')), context);
+    expect(logs.accountPolicy).toBeUndefined();
+    const w = worker(logs, clock, () => undefined); // the stack is gone
+    w.state.job = b.jobs[0];
+    let outcome = await w.handler(w.state.job, context);
+    // The check's put lands after the Delete (its invocation started before the rule was deleted).
+    expect(await b.handler(scheduled(), context)).toMatchObject({ kind: 'checked', policy: 'in-place' });
+    expect(logs.accountPolicy?.policyName).toBe(FILTER_NAME);
+    for (let i = 0; outcome.kind !== 'finished' && i < 10; i += 1) {
+      clock.t += CLEANUP_PERIOD_MS;
+      outcome = await w.handler(w.state.job, context);
+    }
+    expect(outcome).toMatchObject({ kind: 'finished', reason: 'done' });
+    expect(logs.accountPolicy).toBeUndefined();
+  });
+
+  it('uninstall in a large account: the worker keeps deleting ours at every run until the settle time has passed', async () => {
+    const { logs, clock, b } = await installed(3);
+    const w = worker(logs, clock, () => undefined);
+    // A Delete that did not finish its pass: the worker's first run is pass 1, before the settle time.
+    w.state.job = CleanupJobSchema.parse({
+      logReflectorCleanup: 1,
+      installId: INSTALL,
+      kind: 'uninstall',
+      filterName: FILTER_NAME,
+      policyName: FILTER_NAME,
+      requestedAtMs: clock.now(),
+      pass: 1,
+      runs: 0,
+      totals: { subscribed: 0, updated: 0, removed: 0, conflict: 0, skipped: 0, failed: 0 },
+    });
+    await w.handler(w.state.job, context);
+    expect(logs.accountPolicy).toBeUndefined();
+    expect(w.state.job?.policyName).toBe(FILTER_NAME);
+    await b.handler(scheduled(), context); // a check in flight puts it back
+    let outcome: Awaited<ReturnType<typeof w.handler>> = { kind: 'waiting' };
+    for (let i = 0; outcome.kind !== 'finished' && i < 10; i += 1) {
+      clock.t += CLEANUP_PERIOD_MS;
+      outcome = await w.handler(w.state.job, context);
+    }
+    expect(outcome).toMatchObject({ kind: 'finished', reason: 'done' });
+    expect(logs.accountPolicy).toBeUndefined();
   });
 
   it('a check whose invocation failed is logged by the on-failure path, never answered or retried', async () => {
