@@ -480,7 +480,8 @@ export class MemberStack extends StackSetStack {
   private accountCheckRule(backfill: InlineFunction): events.Rule {
     return new events.Rule(this, 'AccountCheckSchedule', {
       ruleName: ACCOUNT_CHECK_RULE_NAME,
-      description: 'Periodic log-reflector account-scope check: put our account policy back if missing, report',
+      description:
+        'Periodic log-reflector account-scope check: put our account policy back if missing, report',
       schedule: events.Schedule.rate(Duration.minutes(this.settings.sweepIntervalMinutes)),
       targets: [new targets.LambdaFunction(backfill.function, { retryAttempts: 2 })],
     });

@@ -26,13 +26,11 @@ export const ScheduledEventSchema = z.object({
   'detail-type': z.literal('Scheduled Event'),
   source: z.literal('aws.events'),
   time: z.iso.datetime(),
-  resources: z
-    .array(z.string())
-    .check(
-      z.refine((arns) => arns.some((arn) => arn.endsWith(`:rule/${ACCOUNT_CHECK_RULE_NAME}`)), {
-        message: `must name the rule ${ACCOUNT_CHECK_RULE_NAME}`,
-      }),
-    ),
+  resources: z.array(z.string()).check(
+    z.refine((arns) => arns.some((arn) => arn.endsWith(`:rule/${ACCOUNT_CHECK_RULE_NAME}`)), {
+      message: `must name the rule ${ACCOUNT_CHECK_RULE_NAME}`,
+    }),
+  ),
 });
 export type ScheduledEvent = z.infer<typeof ScheduledEventSchema>;
 

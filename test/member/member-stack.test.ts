@@ -567,7 +567,8 @@ describe('account scope (issue 14): one account-level policy, no per-group funct
       (p) => p.Properties.Principal === 'events.amazonaws.com',
     );
     const toBackfill = fromEvents.filter(
-      (p) => JSON.stringify(p.Properties.FunctionName) === JSON.stringify({ 'Fn::GetAtt': [backfillFn, 'Arn'] }),
+      (p) =>
+        JSON.stringify(p.Properties.FunctionName) === JSON.stringify({ 'Fn::GetAtt': [backfillFn, 'Arn'] }),
     );
     expect(toBackfill.map((p) => p.Properties)).toStrictEqual([
       {

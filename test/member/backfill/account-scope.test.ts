@@ -12,6 +12,7 @@
 import { describe, expect, it } from 'vitest';
 import type { CfnResponse } from '../../../member/backfill/cfn-response';
 import { type BackfillDeps, createBackfillHandler } from '../../../member/backfill/handler';
+import { ACCOUNT_CHECK_RULE_NAME } from '../../../member/backfill/scheduled-check';
 import type { CleanupControl, LiveInstall } from '../../../member/cleanup/control';
 import { createCleanupHandler } from '../../../member/cleanup/handler';
 import {
@@ -25,7 +26,6 @@ import { createCoverageReporter } from '../../../member/runtime/report';
 import { ownLogGroupNames, parseSelectionCriteria } from '../../../shared/account-policy';
 import { type CoverageReport, coverageReportKey, parseCoverageReport } from '../../../shared/coverage';
 import type { ExistingFilter } from '../../../shared/plan';
-import { ACCOUNT_CHECK_RULE_NAME } from '../../../member/backfill/scheduled-check';
 import { loadEvent } from '../../support/events';
 import { FakeLogs, virtualClock } from '../fake-logs';
 import {
@@ -685,10 +685,14 @@ describe('the periodic check in account scope: the control plane converges betwe
     return { logs, clock, b };
   };
   const policyCalls = (logs: FakeLogs) => logs.calls.PutAccountPolicy + logs.calls.DeleteAccountPolicy;
+  /** Someone deletes our policy outside log-reflector (a function, so the type is not narrowed). */
+  const deletedByHand = (logs: FakeLogs) => {
+    logs.accountPolicy = undefined;
+  };
 
   it('puts our policy back when someone deleted it, and rewrites the report (in-place, later than the last one)', async () => {
     const { logs, clock, b } = await installed(4);
-    logs.accountPolicy = undefined; // deleted by hand between stack operations
+    deletedByHand(logs); // between stack operations
     clock.t += 6 * 3_600_000;
     expect(await b.handler(scheduled(), context)).toStrictEqual({ kind: 'checked', policy: 'in-place' });
     expect(logs.accountPolicy?.policyName).toBe(FILTER_NAME);
@@ -717,7 +721,11 @@ describe('the periodic check in account scope: the control plane converges betwe
     expect(logs.calls.PutAccountPolicy).toBe(puts); // correct: read only
     logs.accountPolicy = {
       ...(logs.accountPolicy as NonNullable<FakeLogs['accountPolicy']>),
-      policyDocument: JSON.stringify({ DestinationArn: 'arn:aws:kinesis:x', RoleArn: ROLE_ARN, FilterPattern: 'x' }),
+      policyDocument: JSON.stringify({
+        DestinationArn: 'arn:aws:kinesis:x',
+        RoleArn: ROLE_ARN,
+        FilterPattern: 'x',
+      }),
     };
     await b.handler(scheduled(), context);
     expect(logs.calls.PutAccountPolicy).toBe(puts + 1);
@@ -729,7 +737,10 @@ describe('the periodic check in account scope: the control plane converges betwe
 
   it('a foreign policy that replaced ours is reported as a conflict and never touched', async () => {
     const { logs, b } = await installed(3);
-    const theirs = { policyName: 'aws-accelerator-subscription', policyDocument: '{"DestinationArn":"arn:x"}' };
+    const theirs = {
+      policyName: 'aws-accelerator-subscription',
+      policyDocument: '{"DestinationArn":"arn:x"}',
+    };
     logs.accountPolicy = theirs;
     const before = policyCalls(logs);
     expect(await b.handler(scheduled(), context)).toStrictEqual({ kind: 'checked', policy: 'conflict' });
@@ -761,7 +772,7 @@ describe('the periodic check in account scope: the control plane converges betwe
 
   it('two checks at once converge on one policy of ours; a second delivery of the same event stops', async () => {
     const { logs, b } = await installed(3);
-    logs.accountPolicy = undefined;
+    deletedByHand(logs);
     const [one, two] = await Promise.all([b.handler(scheduled(), context), b.handler(scheduled(), context)]);
     expect([one, two]).toStrictEqual([
       { kind: 'checked', policy: 'in-place' },
