@@ -351,11 +351,11 @@ export function createBackfillHandler(deps: BackfillDeps) {
     const policyLeft =
       policy.state === 'failed' &&
       (request.ResourceProperties.Scope === 'account' || policy.action?.kind === 'delete');
-    // What this pass covered happened before the settle time: the worker reads it once more
-    // (all of it when this pass finished: pass 2 straight away).
     // In account scope the worker deletes ours once more after the settle time, whatever this
     // Delete achieved: a periodic check already running when its rule went may put it back.
     const recheckPolicy = policyLeft || request.ResourceProperties.Scope === 'account';
+    // What this pass covered happened before the settle time: the worker reads it once more
+    // (all of it when this pass finished: pass 2 straight away).
     const cleanup = await startCleanup(filterName, {
       ...(recheckPolicy ? { policyName: filterName } : {}),
       totals,
@@ -736,9 +736,9 @@ export function createBackfillHandler(deps: BackfillDeps) {
     }
     const policy = await runPolicy(settings, { mode: 'reconcile' });
     const kind = policy.action?.kind;
-    if (kind === 'create' || kind === 'update' || kind === 'delete') {
+    if ((kind === 'create' || kind === 'update' || kind === 'delete') && policy.state !== 'failed') {
       // Drift since the last stack operation or check: someone deleted or changed ours, or an
-      // opt-out's deletion had failed.
+      // opt-out's deletion had failed. (A call that failed is logged as an error already.)
       logger.warn('periodic check repaired our account policy', {
         action: kind,
         state: policy.state,
