@@ -806,7 +806,7 @@ export class CentralStack extends StackSetStack {
       above(
         'ReportsOverdueAlarm',
         'coverage-reports-overdue',
-        `Enrolled account × regions without a coverage report younger than ${2 * c.sweepIntervalMinutes + 60} minutes for two hours: a member stack missing, failed, or its sweep not running (docs/troubleshooting.md)`,
+        `Enrolled account × regions without a coverage report younger than ${2 * c.sweepIntervalMinutes + 60} minutes for two hours: a member stack missing, failed, or its sweep (account scope: its periodic check) not running (docs/troubleshooting.md)`,
         m('ReportsOverdue'),
         2,
       ),

@@ -14,7 +14,7 @@
  *
  * In account scope (`filter.scope: "account"`) the subscriber, its rule and dead-letter queue,
  * the sweep and its schedule are not in the template: the backfill puts one account-level
- * subscription filter policy instead, and no function runs outside stack operations
+ * subscription filter policy instead, on stack operations and from a periodic check schedule
  * (docs/member.md, "Two scopes", says why that is a custom resource and not
  * AWS::Logs::AccountPolicy).
  *
@@ -59,6 +59,7 @@ import {
   STREAM_NAME,
 } from '../shared/naming';
 import type * as z from '../shared/zod';
+import { ACCOUNT_CHECK_RULE_NAME } from './backfill/scheduled-check';
 import { CLEANUP_POLICY_NAMES, CLEANUP_PREFIX } from './cleanup/job';
 import type { MemberEnvSchema } from './runtime/env';
 import type { REPORT_ENV } from './runtime/report';
@@ -455,7 +456,35 @@ export class MemberStack extends StackSetStack {
     if (perGroup) {
       perGroup.createLogGroupRule.node.addDependency(backfillResource);
       perGroup.sweepRule.node.addDependency(backfillResource);
+    } else {
+      // Account scope: the periodic check, after the backfill resource for the same reasons
+      // (on uninstall no check starts while the Delete removes our policy; a failed Create or a
+      // refused switch never gets one).
+      this.accountCheckRule(backfill).node.addDependency(backfillResource);
     }
+  }
+
+  /**
+   * Account scope: an EventBridge schedule that invokes the backfill every `sweepIntervalMinutes`
+   * with the scheduled event (member/backfill/scheduled-check.ts), so a policy of ours deleted or
+   * replaced between stack operations is noticed and put back, and the coverage report stays
+   * fresh (docs/member.md, "The periodic check"). Same period as the log-group sweep, so the
+   * central staleness limit (2 periods + 1 hour) fits both scopes. Runs whatever `Enrollment`
+   * says, like the sweep: disabled makes the run delete ours. The target adds the
+   * lambda:InvokeFunction permission for events.amazonaws.com with the rule's ARN as SourceArn
+   * (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-resource-based.html#eb-lambda-permissions);
+   * the backfill's role already holds every account policy action it needs. The invocation is
+   * asynchronous and takes the backfill's invoke config (no Lambda retries, failures to itself,
+   * which logs them: answerAfterFailure); EventBridge retries only a failed delivery.
+   */
+  private accountCheckRule(backfill: InlineFunction): events.Rule {
+    return new events.Rule(this, 'AccountCheckSchedule', {
+      ruleName: ACCOUNT_CHECK_RULE_NAME,
+      description:
+        'Periodic log-reflector account-scope check: put our account policy back if missing, report',
+      schedule: events.Schedule.rate(Duration.minutes(this.settings.sweepIntervalMinutes)),
+      targets: [new targets.LambdaFunction(backfill.function, { retryAttempts: 2 })],
+    });
   }
 
   /**

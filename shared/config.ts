@@ -252,7 +252,7 @@ export const DeploymentConfigSchema = z
     }),
     /** Also cover the management account (service-managed StackSets never deploy there). */
     coverManagementAccount: z.boolean().default(false),
-    /** How often the member sweep re-plans every log group, in minutes. */
+    /** How often the member sweep re-plans every log group (log-group scope), or the periodic check reconciles the account policy (account scope), in minutes. */
     sweepIntervalMinutes: z.number().int().min(15).max(1440).default(360),
     /** How often the enrollment reconciler runs, in minutes. */
     enrollmentIntervalMinutes: z.number().int().min(5).max(1440).default(15),

@@ -128,11 +128,11 @@ export const CoverageReportSchema = z.object({
   error: z.optional(z.string().check(z.maxLength(1000))),
   /**
    * The scope of the stack that wrote it; absent: `log-group` (every report written before
-   * account scope reported). Account-scope reports come from the backfill on stack operations
-   * only and never go stale by age (`isStale`).
+   * account scope reported). Account-scope reports come from the backfill, on stack operations
+   * and from its periodic check (`source` is `backfill` for both).
    */
   scope: z.optional(z.enum(REPORT_SCOPES)),
-  /** Account scope: our account-level policy as the backfill left it. */
+  /** Account scope: our account-level policy as the backfill (stack operation or check) left it. */
   accountPolicy: z.optional(AccountPolicyReportSchema),
 });
 export type CoverageReport = z.infer<typeof CoverageReportSchema>;
@@ -242,17 +242,15 @@ export function reportScope(report: Pick<CoverageReport, 'scope'>): ReportScope 
 }
 
 /**
- * True when a report is older than the staleness limit at `now`. Only log-group scope, whose
- * sweep reports every period, can be late: an account-scope report is written on stack
- * operations only (nothing of ours runs in between, docs/member.md "Two scopes"), so its age says
- * nothing; a missing one still counts as overdue.
+ * True when a report is older than the staleness limit at `now`, in either scope: the sweep
+ * (log-group scope) and the periodic check (account scope, docs/member.md "The periodic check")
+ * both rewrite it every `sweepIntervalMinutes`, and the central limit is two periods plus an hour.
  */
 export function isStale(
   report: Pick<CoverageReport, 'generatedAt' | 'scope'>,
   now: number,
   staleAfterMinutes: number,
 ) {
-  if (reportScope(report) === 'account') return false;
   return now - Date.parse(report.generatedAt) > staleAfterMinutes * 60_000;
 }
 

@@ -48,7 +48,7 @@ export interface CoverageRow {
   readonly lastRunSource: CoverageReport['source'] | undefined;
   /** The scope the last report was written in (absent field: log-group); undefined without a report. */
   readonly scope: ReportScope | undefined;
-  /** Account scope: the state of our account-level policy at the last stack operation. */
+  /** Account scope: the state of our account-level policy at the last stack operation or periodic check. */
   readonly accountPolicy: NonNullable<CoverageReport['accountPolicy']>['state'] | undefined;
   readonly deadLetterMessages: number | undefined;
   /** What needs a look, in words (empty when nothing does). */
@@ -239,7 +239,11 @@ export function coverageRows(input: RowsInput): CoverageTable {
       notes.push('no coverage report yet');
     }
     if (report && isStale(report, input.now, input.central?.staleAfterMinutes ?? Number.POSITIVE_INFINITY)) {
-      notes.push('report is stale (sweep not running?)');
+      notes.push(
+        reportScope(report) === 'account'
+          ? 'report is stale (account-scope check not running?)'
+          : 'report is stale (sweep not running?)',
+      );
     }
     const scope = report ? reportScope(report) : undefined;
     const policy = report?.accountPolicy;

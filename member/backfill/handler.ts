@@ -37,6 +37,7 @@ import { accountPolicyReport, accountScopeTally, countAccountScopeGroups } from 
 import {
   describePolicyOutcome,
   type PolicyOutcome,
+  type PolicyState,
   reconcileAccountPolicy,
   reportPolicyOutcome,
 } from '../runtime/account-policy';
@@ -68,6 +69,7 @@ import {
   type SendResponse,
   sendResponse,
 } from './cfn-response';
+import { checkClaimKey, isScheduledEvent, ScheduledEventSchema } from './scheduled-check';
 
 /** Time kept back at the end of an invocation for groups in flight and the response PUT. */
 export const GRACE_MS = 150_000;
@@ -200,7 +202,9 @@ type Answer = Pick<CfnResponse, 'Status' | 'Reason' | 'Data'>;
 /** What an invocation did (for tests and logs). */
 export type BackfillOutcome =
   | { readonly kind: 'answered'; readonly status: CfnResponse['Status']; readonly handOn?: HandOnResult }
-  | { readonly kind: 'duplicate' | 'expired' | 'chain' | 'superseded' | 'ignored' };
+  | { readonly kind: 'duplicate' | 'expired' | 'chain' | 'superseded' | 'ignored' }
+  /** The periodic check of account scope ran (scheduled-check.ts); where our policy stands. */
+  | { readonly kind: 'checked'; readonly policy: PolicyState };
 
 export function createBackfillHandler(deps: BackfillDeps) {
   const { logger, metrics } = deps.telemetry;
@@ -347,10 +351,13 @@ export function createBackfillHandler(deps: BackfillDeps) {
     const policyLeft =
       policy.state === 'failed' &&
       (request.ResourceProperties.Scope === 'account' || policy.action?.kind === 'delete');
+    // In account scope the worker deletes ours once more after the settle time, whatever this
+    // Delete achieved: a periodic check already running when its rule went may put it back.
+    const recheckPolicy = policyLeft || request.ResourceProperties.Scope === 'account';
     // What this pass covered happened before the settle time: the worker reads it once more
     // (all of it when this pass finished: pass 2 straight away).
     const cleanup = await startCleanup(filterName, {
-      ...(policyLeft ? { policyName: filterName } : {}),
+      ...(recheckPolicy ? { policyName: filterName } : {}),
       totals,
       ...(outcome?.result.complete ? { pass: 2, recheckAll: true } : {}),
       ...(outcome?.result.cursor ? { cursor: outcome.result.cursor } : {}),
@@ -505,7 +512,7 @@ export function createBackfillHandler(deps: BackfillDeps) {
       notes.push(
         cleanup.started
           ? `${cleanup.worker} retries the deletion`
-          : `the cleanup worker could not be started (${cleanup.error}); run \`log-reflector remove --filter-name ${settings.filterName}\` in this account`,
+          : `the cleanup worker could not be started (${cleanup.error}); the periodic check retries the deletion; or run \`log-reflector remove --filter-name ${settings.filterName}\` in this account`,
       );
     } else if (fromLogGroup && (inPlace || !wanted)) {
       // Our per-group filters go only now that the policy carries the subscription (or the
@@ -527,10 +534,10 @@ export function createBackfillHandler(deps: BackfillDeps) {
   };
 
   /**
-   * The coverage report of an account-scope stack operation, after the answer (the count of log
-   * groups may take minutes in a large account; runtime/account-coverage.ts). Nothing else in
-   * account scope runs periodically, so this report stands until the next stack operation and
-   * never goes stale by age (shared/coverage.ts, isStale). Never throws.
+   * The coverage report of an account-scope stack operation or periodic check, after the answer
+   * (the count of log groups may take minutes in a large account; runtime/account-coverage.ts).
+   * The periodic check rewrites it every period, so it goes stale by age like a sweep's
+   * (shared/coverage.ts, isStale). Never throws.
    */
   const reportAccountScope = async (
     settings: MemberSettings,
@@ -601,7 +608,9 @@ export function createBackfillHandler(deps: BackfillDeps) {
           ? 'hand-off'
           : isInvocationRecord(payload)
             ? 'failure record'
-            : 'other',
+            : isScheduledEvent(payload)
+              ? 'scheduled check'
+              : 'other',
         error,
       });
       return { kind: 'ignored' };
@@ -640,7 +649,7 @@ export function createBackfillHandler(deps: BackfillDeps) {
       await answer(target, {
         Status: 'SUCCESS',
         Reason: accountScope
-          ? `Settings applied; ${what}: the account policy may not match them; run the stack operation again (account scope has no sweep)`
+          ? `Settings applied; ${what}: the account policy may not match them; the periodic check reconciles it`
           : `Settings applied; ${what}: the scheduled sweep reconciles every log group`,
       });
       return { kind: 'answered', status: 'SUCCESS' };
@@ -696,9 +705,55 @@ export function createBackfillHandler(deps: BackfillDeps) {
     return { kind: 'chain' };
   };
 
+  // ---- The periodic check of account scope (an EventBridge schedule, not CloudFormation) ----
+
+  /**
+   * One scheduled run in account scope (docs/member.md, "The periodic check"): the same plan as a
+   * stack operation, from the function's environment (the stack keeps it equal to the resource
+   * properties): puts ours back when it is absent or stale, deletes ours when not enrolled, and
+   * never touches a foreign policy (a conflict, reported). Then it rewrites the coverage report.
+   * No answer, no cleanup worker, no hand-off: the next period retries whatever failed. Two runs
+   * at once converge (the plan reads before it writes and a put under our name is idempotent).
+   */
+  const runScheduledCheck = async (event: unknown, context: BackfillContext): Promise<BackfillOutcome> => {
+    const parsed = ScheduledEventSchema.safeParse(event);
+    if (!parsed.success) {
+      logger.error('not the account-scope check schedule; ignored', {
+        issues: parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`),
+      });
+      return { kind: 'ignored' };
+    }
+    // EventBridge delivers at least once: the second copy of an event stops here.
+    if ((await deps.claim(checkClaimKey(parsed.data))) === 'taken') return { kind: 'duplicate' };
+    const startedAtMs = deps.clock.now();
+    // A broken environment throws (ConfigError): the function's Errors metric shows it.
+    const settings = loadMemberEnv(deps.env);
+    if (settings.scope !== 'account') {
+      // The rule exists in account scope only; an event left over from a switch to log-group
+      // scope finds the new environment, and there the sweep does this.
+      logger.info('periodic check skipped: this stack is in log-group scope (the sweep reconciles it)');
+      return { kind: 'ignored' };
+    }
+    const policy = await runPolicy(settings, { mode: 'reconcile' });
+    const kind = policy.action?.kind;
+    if ((kind === 'create' || kind === 'update' || kind === 'delete') && policy.state !== 'failed') {
+      // Drift since the last stack operation or check: someone deleted or changed ours, or an
+      // opt-out's deletion had failed. (A call that failed is logged as an error already.)
+      logger.warn('periodic check repaired our account policy', {
+        action: kind,
+        state: policy.state,
+        ...(policy.action?.kind === 'update' ? { stale: policy.action.stale } : {}),
+        eventTime: parsed.data.time,
+      });
+    }
+    await reportAccountScope(settings, policy, startedAtMs, context);
+    return { kind: 'checked', policy: policy.state };
+  };
+
   return async (event: unknown, context: BackfillContext): Promise<BackfillOutcome> => {
     if (isInvocationRecord(event)) return answerAfterFailure(event);
     if (isContinuation(event)) return continueChain(event, context);
+    if (isScheduledEvent(event)) return runScheduledCheck(event, context);
     const parsed = CfnRequestSchema.safeParse(event);
     if (!parsed.success) {
       const e = (event ?? {}) as Record<string, unknown>;

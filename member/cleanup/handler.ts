@@ -179,7 +179,9 @@ export function createCleanupHandler(deps: CleanupDeps) {
         mode: 'uninstall',
       });
       reportPolicyOutcome(deps.telemetry, outcome);
-      if (outcome.state !== 'failed') {
+      // After an uninstall the deletion is repeated until the settle time has passed: a periodic
+      // check of account scope that was running when its rule went may put ours back meanwhile.
+      if (outcome.state !== 'failed' && !(job.kind === 'uninstall' && start < settleAt)) {
         const { policyName: _done, ...rest } = job;
         job = rest;
       }

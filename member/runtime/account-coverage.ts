@@ -1,16 +1,18 @@
 /**
  * The coverage report of an account-scope stack (docs/member.md, "Coverage report"): the
- * backfill, after it has answered CloudFormation, counts the account × region's log groups and
- * says what our account-level policy does for them. Pure but for the listing.
+ * backfill, after it has answered CloudFormation or at its periodic check, counts the account ×
+ * region's log groups and says what our account-level policy does for them. Pure but for the
+ * listing.
  *
  * Why count log groups, not the account × region as one unit: the org-wide coverage % is
  * subscribed ÷ eligible log groups, and a switch of scope rolls over the org stack instance by
  * stack instance, so for hours some reports come from each scope; in one unit they add up. The
  * count costs one DescribeLogGroups call per 50 groups (its `limit` is at most 50,
  * https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_DescribeLogGroups.html),
- * under the member rate limiter, on stack operations only, and after the answer: it never delays
- * or changes what CloudFormation hears. It stops at the invocation's deadline (at the default
- * 4 calls/s about 150,000 groups fit); the report then says `complete: false` and counts what it saw.
+ * under the member rate limiter, on stack operations (after the answer: it never delays or changes
+ * what CloudFormation hears) and at each periodic check (member/backfill/scheduled-check.ts). It
+ * stops at the invocation's deadline (at the default 4 calls/s about 150,000 groups fit); the
+ * report then says `complete: false` and counts what it saw.
  */
 import { type AccountPolicyReport, type CoverageTally, emptyTally } from '../../shared/coverage';
 import { STANDARD_LOG_GROUP_CLASS } from '../../shared/plan';

@@ -482,7 +482,7 @@ describe('account scope (issue 14): one account-level policy, no per-group funct
           .PolicyDocument.Statement,
     );
 
-  it('has no subscriber, CloudTrail rule, dead-letter queue, sweep or schedule: only the backfill and the dormant cleanup worker', () => {
+  it('has no subscriber, CloudTrail rule, dead-letter queue or sweep: only the backfill, its check schedule and the dormant cleanup worker', () => {
     const names = ofType('AWS::Lambda::Function').map((f) => f.Properties.FunctionName);
     expect(names).toStrictEqual(
       expect.arrayContaining([
@@ -491,7 +491,9 @@ describe('account scope (issue 14): one account-level policy, no per-group funct
       ]),
     );
     expect(names).toHaveLength(2);
-    expect(ofType('AWS::Events::Rule')).toStrictEqual([]);
+    expect(ofType('AWS::Events::Rule').map((r) => r.Properties.Name)).toStrictEqual([
+      'log-reflector-account-check',
+    ]);
     expect(ofType('AWS::SQS::Queue')).toStrictEqual([]);
     // Positive control: the log-group template has them.
     expect(Object.keys(logGroup.member.findResources('AWS::Events::Rule'))).toHaveLength(2);
@@ -534,6 +536,52 @@ describe('account scope (issue 14): one account-level policy, no per-group funct
       Scope: Match.absent(),
       Exclude: { Ref: 'ExcludePatterns' },
     });
+  });
+
+  it('checks our policy on the sweep schedule: a rule invoking the backfill, created after and deleted before the backfill resource (the periodic check)', () => {
+    type WithDeps = Resource & { DependsOn?: string[] };
+    const all = resources as Record<string, WithDeps>;
+    const id = (pred: (r: WithDeps) => boolean) => Object.entries(all).find(([, r]) => pred(r))?.[0];
+    const backfillFn = id(
+      (r) => r.Type === 'AWS::Lambda::Function' && r.Properties.FunctionName === 'log-reflector-backfill',
+    );
+    const backfillRun = id((r) => r.Type === 'AWS::CloudFormation::CustomResource');
+    const ruleId = id((r) => r.Type === 'AWS::Events::Rule');
+    expect([backfillFn, backfillRun, ruleId].every((x) => x !== undefined)).toBe(true);
+    const rule = all[ruleId as string] as WithDeps;
+    // The same period as the log-group sweep (sweepIntervalMinutes, 360 in cdk.json), so the
+    // central staleness limit (2 periods + 1 hour) fits reports of both scopes.
+    expect(exampleConfig().sweepIntervalMinutes).toBe(360);
+    expect(rule.Properties).toMatchObject({
+      Name: 'log-reflector-account-check',
+      ScheduleExpression: 'rate(6 hours)',
+      // Not switched by Enrollment: a disabled stack's check deletes ours if it is back.
+      State: 'ENABLED',
+      Targets: [{ Arn: { 'Fn::GetAtt': [backfillFn, 'Arn'] }, RetryPolicy: { MaximumRetryAttempts: 2 } }],
+    });
+    // Input absent: the backfill receives the scheduled event itself (ScheduledEventSchema).
+    expect((rule.Properties.Targets as Record<string, unknown>[])[0]?.Input).toBeUndefined();
+    expect(rule.DependsOn).toContain(backfillRun);
+    // EventBridge may invoke the backfill from this rule only.
+    const fromEvents = ofType('AWS::Lambda::Permission').filter(
+      (p) => p.Properties.Principal === 'events.amazonaws.com',
+    );
+    const toBackfill = fromEvents.filter(
+      (p) =>
+        JSON.stringify(p.Properties.FunctionName) === JSON.stringify({ 'Fn::GetAtt': [backfillFn, 'Arn'] }),
+    );
+    expect(toBackfill.map((p) => p.Properties)).toStrictEqual([
+      {
+        Action: 'lambda:InvokeFunction',
+        FunctionName: { 'Fn::GetAtt': [backfillFn, 'Arn'] },
+        Principal: 'events.amazonaws.com',
+        SourceArn: { 'Fn::GetAtt': [ruleId, 'Arn'] },
+      },
+    ]);
+    // The only other one is the cleanup worker's, for its own rule.
+    expect(fromEvents).toHaveLength(2);
+    // The log-group template has no check (its sweep does this).
+    expect(JSON.stringify(logGroup.member.toJSON())).not.toContain('log-reflector-account-check');
   });
 
   it('lets the backfill put the account policy only in account scope; both scopes may read and delete ours', () => {

@@ -92,12 +92,16 @@ describe('scope of a report', () => {
     ).toThrow(/at accountPolicy\.state:/);
   });
 
-  it('only log-group reports go stale by age: account scope reports on stack operations only', () => {
+  it('reports of both scopes go stale by age: the sweep and the account-scope check both report every period', () => {
     const old = { generatedAt: '2025-01-01T00:00:00.000Z' };
     expect(isStale(old, NOW, 60)).toBe(true);
     expect(isStale({ ...old, scope: 'log-group' }, NOW, 60)).toBe(true);
-    expect(isStale({ ...old, scope: 'account' }, NOW, 60)).toBe(false);
-    expect(isStale({ generatedAt: '2026-06-02T11:30:00.000Z' }, NOW, 60)).toBe(false);
+    expect(isStale({ ...old, scope: 'account' }, NOW, 60)).toBe(true);
+    const fresh = { generatedAt: '2026-06-02T11:30:00.000Z' };
+    expect(isStale(fresh, NOW, 60)).toBe(false);
+    expect(isStale({ ...fresh, scope: 'account' }, NOW, 60)).toBe(false);
+    // The limit is exclusive: exactly staleAfterMinutes old is not yet stale.
+    expect(isStale({ generatedAt: '2026-06-02T11:00:00.000Z', scope: 'account' }, NOW, 60)).toBe(false);
   });
 });
 
@@ -171,12 +175,12 @@ describe('coverageTotals', () => {
     expect(totals).toMatchObject({ expected: 4, reporting: 2, missing: 2, stale: 1, runErrors: 1 });
   });
 
-  it('a switch of scope under way: both scopes add up in log groups; old account-scope reports are not stale, missing ones count', () => {
+  it('a switch of scope under way: both scopes add up in log groups; old reports of either scope are stale, missing ones count', () => {
     const accountScope = (account: string, region: string, overrides: Partial<CoverageReport> = {}) =>
       report(account, region, {
         source: 'backfill',
         scope: 'account',
-        generatedAt: '2026-01-01T00:00:00.000Z',
+        generatedAt: '2026-06-02T11:30:00.000Z',
         groups: { ...emptyTally(), total: 22, eligible: 20, subscribed: 20, excluded: 2 },
         accountPolicy: { state: 'in-place' },
         ...overrides,
@@ -185,7 +189,7 @@ describe('coverageTotals', () => {
       ...base,
       enrolled: new Set(['111111111111', '444444444444', '555555555555']),
       reports: [
-        // Switched already (reported months ago: no sweep in account scope).
+        // Switched already; the periodic check reported 30 minutes ago.
         accountScope('111111111111', 'eu-west-1'),
         accountScope('111111111111', 'us-east-1', {
           groups: { ...emptyTally(), total: 5, eligible: 5, failed: 5 },
@@ -194,7 +198,9 @@ describe('coverageTotals', () => {
         // Still in log-group scope: a fresh sweep report, and a stale one.
         report('444444444444', 'eu-west-1'),
         report('444444444444', 'us-east-1', { generatedAt: '2026-06-02T10:00:00.000Z' }),
+        // Its check stopped reporting months ago: stale, like a sweep that stopped.
         accountScope('555555555555', 'eu-west-1', {
+          generatedAt: '2026-01-01T00:00:00.000Z',
           groups: { ...emptyTally(), total: 3, eligible: 3, conflicts: 3 },
           accountPolicy: { state: 'conflict', foreignPolicies: ['theirs'] },
         }),
@@ -205,7 +211,7 @@ describe('coverageTotals', () => {
       expected: 6,
       reporting: 5,
       missing: 1,
-      stale: 1,
+      stale: 2,
       groups: { eligible: 48, subscribed: 38, conflicts: 5, failed: 5 },
       coveragePercent: (38 / 48) * 100,
       accountScope: { reporting: 3, inPlace: 1, conflicts: 1, failed: 1 },

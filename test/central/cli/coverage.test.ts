@@ -33,7 +33,7 @@ function result(): CoverageResult {
         report('444444444444', {
           source: 'backfill',
           scope: 'account',
-          generatedAt: '2026-01-10T09:00:00.000Z',
+          generatedAt: '2026-06-02T09:00:00.000Z',
           groups: { ...emptyTally(), total: 7, eligible: 6, subscribed: 6, excluded: 1 },
           accountPolicy: { state: 'in-place' },
         }),
@@ -56,11 +56,11 @@ function result(): CoverageResult {
 }
 
 describe('coverage output across scopes', () => {
-  it('the last-run column says account scope; the account-scope row is neither stale nor a problem', () => {
+  it('the last-run column says account scope; a fresh account-scope row is neither stale nor a problem', () => {
     const rows = tableRows(result());
     expect(rows.map((r) => [r.account, r.coverage, r['last run'], r.note])).toStrictEqual([
       ['333333333333', '75.0 %', '2026-06-02 11:05Z sweep', '1 failed'],
-      ['444444444444', '100 %', '2026-01-10 09:00Z backfill (account scope)', ''],
+      ['444444444444', '100 %', '2026-06-02 09:00Z backfill (account scope)', ''],
     ]);
   });
 

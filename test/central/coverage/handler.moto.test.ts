@@ -137,7 +137,7 @@ describe('coverage aggregator', () => {
     });
   });
 
-  it('an org in account scope: reports from the last stack operation months ago are not overdue; a missing one is', async () => {
+  it('an org in account scope: a report its periodic check stopped refreshing is overdue (stale), and so is a missing one', async () => {
     await put(
       ENROLLED_LIST_KEY,
       JSON.stringify({
@@ -147,12 +147,17 @@ describe('coverage aggregator', () => {
         accounts: ['333333333333', '444444444444'],
       }),
     );
-    const accountScope = (account: string, region: string, state: 'in-place' | 'conflict') =>
+    const accountScope = (
+      account: string,
+      region: string,
+      state: 'in-place' | 'conflict',
+      at = '2026-06-02T09:00:00.000Z', // the last periodic check, 3 hours ago
+    ) =>
       report(account, region, {
         source: 'backfill',
         scope: 'account',
-        generatedAt: '2026-02-01T09:00:00.000Z',
-        startedAt: '2026-02-01T09:00:00.000Z',
+        generatedAt: at,
+        startedAt: at,
         groups: {
           ...emptyTally(),
           total: 12,
@@ -168,7 +173,8 @@ describe('coverage aggregator', () => {
     );
     await put(
       coverageReportKey('333333333333', 'us-east-1'),
-      JSON.stringify(accountScope('333333333333', 'us-east-1', 'in-place')),
+      // Months old: its check stopped running.
+      JSON.stringify(accountScope('333333333333', 'us-east-1', 'in-place', '2026-02-01T09:00:00.000Z')),
     );
     await put(
       coverageReportKey('444444444444', 'eu-west-1'),
@@ -180,8 +186,8 @@ describe('coverage aggregator', () => {
       CoveragePercent: 66.67, // 20 of 30 groups, rounded to 2 decimals
       ReportsExpected: 4,
       ReportsMissing: 1, // 444444444444 in us-east-1 never reported
-      ReportsStale: 0,
-      ReportsOverdue: 1,
+      ReportsStale: 1,
+      ReportsOverdue: 2,
       AccountScopeReports: 3,
       AccountPoliciesNotInPlace: 1,
       GroupsConflicts: 10,

@@ -217,12 +217,12 @@ describe('coverageRows: notes', () => {
 });
 
 describe('coverageRows: account scope', () => {
-  /** A report the account-scope backfill wrote at a stack operation, long ago (no sweep runs). */
+  /** A report the account-scope backfill wrote at its last periodic check, 30 minutes ago. */
   const accountScope = (overrides: Partial<CoverageReport> = {}) =>
     report(A, 'eu-west-1', {
       source: 'backfill',
       scope: 'account',
-      generatedAt: '2026-01-10T09:00:00.000Z',
+      generatedAt: '2026-06-02T11:30:00.000Z',
       groups: { ...emptyTally(), total: 6, eligible: 5, subscribed: 5, excluded: 1 },
       accountPolicy: { state: 'in-place' },
       ...overrides,
@@ -235,7 +235,7 @@ describe('coverageRows: account scope', () => {
       }),
     ).rows[0];
 
-  it('our policy in place: 100 %, nothing to look at however old the report, and the row says its scope', () => {
+  it('our policy in place: 100 %, nothing to look at, and the row says its scope', () => {
     expect(rowFor(accountScope())).toMatchObject({
       scope: 'account',
       accountPolicy: 'in-place',
@@ -274,8 +274,10 @@ describe('coverageRows: account scope', () => {
     );
   });
 
-  it('a log-group report of the same age is stale; a report without the scope field reads as log-group', () => {
-    const old = report(A, 'eu-west-1', { generatedAt: '2026-01-10T09:00:00.000Z' });
+  it('an old report is stale in either scope, and the note names what stopped; a report without the scope field reads as log-group', () => {
+    const at = { generatedAt: '2026-01-10T09:00:00.000Z' };
+    expect(rowFor(accountScope(at))?.note).toBe('report is stale (account-scope check not running?)');
+    const old = report(A, 'eu-west-1', at);
     expect(rowFor(old)).toMatchObject({ scope: 'log-group', accountPolicy: undefined });
     expect(rowFor(old)?.note).toBe('report is stale (sweep not running?)');
   });

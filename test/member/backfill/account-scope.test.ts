@@ -12,6 +12,7 @@
 import { describe, expect, it } from 'vitest';
 import type { CfnResponse } from '../../../member/backfill/cfn-response';
 import { type BackfillDeps, createBackfillHandler } from '../../../member/backfill/handler';
+import { ACCOUNT_CHECK_RULE_NAME } from '../../../member/backfill/scheduled-check';
 import type { CleanupControl, LiveInstall } from '../../../member/cleanup/control';
 import { createCleanupHandler } from '../../../member/cleanup/handler';
 import {
@@ -25,6 +26,7 @@ import { createCoverageReporter } from '../../../member/runtime/report';
 import { ownLogGroupNames, parseSelectionCriteria } from '../../../shared/account-policy';
 import { type CoverageReport, coverageReportKey, parseCoverageReport } from '../../../shared/coverage';
 import type { ExistingFilter } from '../../../shared/plan';
+import { loadEvent } from '../../support/events';
 import { FakeLogs, virtualClock } from '../fake-logs';
 import {
   ACCOUNT,
@@ -111,6 +113,7 @@ function backfill(
   clock: ReturnType<typeof virtualClock>,
   scope: 'log-group' | 'account',
   rateLimitRps = 100,
+  envOverrides: Record<string, string> = {},
 ) {
   const answers: Answer[] = [];
   const reports: Written[] = [];
@@ -125,7 +128,7 @@ function backfill(
     exclude: scope === 'account' ? EXCLUDE : ['/aws/lambda/log-reflector-*', '/ecs/debug'],
   });
   const deps: BackfillDeps = {
-    env: { ...memberEnv(settings), INSTALL_ID: INSTALL },
+    env: { ...memberEnv(settings), INSTALL_ID: INSTALL, ...envOverrides },
     runtimeFor: (s) => logs.runtime({ requestsPerSecond: s.rateLimitRps, clock }),
     handOff: async (_arn, payload) => {
       handedOff.push(payload as Continuation);
@@ -332,8 +335,8 @@ describe('backfill in account scope', () => {
     expect(b.answers[1]?.response.Status).toBe('SUCCESS');
     expect(b.answers[1]?.response.Reason).toContain('account policy "log-reflector-us-east-1" removed');
     expect(logs.accountPolicy).toBeUndefined();
-    expect(b.jobs).toMatchObject([{ kind: 'uninstall', filterName: FILTER_NAME }]);
-    expect(b.jobs[0]?.policyName).toBeUndefined();
+    // The worker deletes ours once more after the settle time (a check in flight may put it back).
+    expect(b.jobs).toMatchObject([{ kind: 'uninstall', filterName: FILTER_NAME, policyName: FILTER_NAME }]);
     const theirs = { policyName: 'theirs' };
     logs.accountPolicy = theirs;
     await b.handler(request('Delete', props('account')), context);
@@ -655,5 +658,214 @@ describe('coverage report in account scope (issue 12.1 × 14)', () => {
     expect(report?.groups.total).toBeGreaterThan(0);
     expect(report?.groups.total).toBeLessThan(602);
     expect(report?.groups.subscribed).toBe(report?.groups.eligible);
+  });
+});
+
+describe('the periodic check in account scope: the control plane converges between stack operations', () => {
+  /** The schedule's event as AWS documents it, from our rule (the sample names another rule). */
+  const SAMPLE = loadEvent<Record<string, unknown>>('eventbridge/scheduled-event.awsdocs.json');
+  let checks = 0;
+  function scheduled(overrides: Record<string, unknown> = {}) {
+    checks += 1;
+    return {
+      ...SAMPLE,
+      id: `53dc4d37-cffa-4f76-80c9-${String(checks).padStart(12, '0')}`,
+      region: REGION,
+      account: ACCOUNT,
+      resources: [`arn:aws:events:${REGION}:${ACCOUNT}:rule/${ACCOUNT_CHECK_RULE_NAME}`],
+      ...overrides,
+    };
+  }
+  const installed = async (eligible = 4, envOverrides: Record<string, string> = {}) => {
+    const logs = account(eligibleNames(eligible), false);
+    const clock = virtualClock();
+    const b = backfill(logs, clock, 'account', 100, envOverrides);
+    await b.handler(request('Create', props('account')), context);
+    expect(logs.accountPolicy?.policyName).toBe(FILTER_NAME);
+    return { logs, clock, b };
+  };
+  const policyCalls = (logs: FakeLogs) => logs.calls.PutAccountPolicy + logs.calls.DeleteAccountPolicy;
+  /** Someone deletes our policy outside log-reflector (a function, so the type is not narrowed). */
+  const deletedByHand = (logs: FakeLogs) => {
+    logs.accountPolicy = undefined;
+  };
+
+  it('puts our policy back when someone deleted it, and rewrites the report (in-place, later than the last one)', async () => {
+    const { logs, clock, b } = await installed(4);
+    deletedByHand(logs); // between stack operations
+    clock.t += 6 * 3_600_000;
+    expect(await b.handler(scheduled(), context)).toStrictEqual({ kind: 'checked', policy: 'in-place' });
+    expect(logs.accountPolicy?.policyName).toBe(FILTER_NAME);
+    expect(parseSelectionCriteria(logs.accountPolicy?.selectionCriteria)).toStrictEqual(EXCLUDE);
+    expect(b.answers).toHaveLength(1); // nothing is sent to CloudFormation
+    expect(b.reports).toHaveLength(2);
+    const [first, second] = b.reports.map((w) => w.report);
+    expect(second).toMatchObject({
+      source: 'backfill',
+      scope: 'account',
+      enrollment: 'enabled',
+      complete: true,
+      groups: { total: 6, eligible: 4, subscribed: 4 },
+      accountPolicy: { state: 'in-place' },
+    });
+    expect(Date.parse(second?.generatedAt ?? '')).toBeGreaterThan(Date.parse(first?.generatedAt ?? ''));
+    expect(b.recorded.lines).toContainEqual(
+      expect.objectContaining({ level: 'warn', message: 'periodic check repaired our account policy' }),
+    );
+  });
+
+  it('updates ours when someone changed it (pattern, destination), and leaves a correct one alone', async () => {
+    const { logs, b } = await installed(2);
+    const puts = logs.calls.PutAccountPolicy;
+    await b.handler(scheduled(), context);
+    expect(logs.calls.PutAccountPolicy).toBe(puts); // correct: read only
+    logs.accountPolicy = {
+      ...(logs.accountPolicy as NonNullable<FakeLogs['accountPolicy']>),
+      policyDocument: JSON.stringify({
+        DestinationArn: 'arn:aws:kinesis:x',
+        RoleArn: ROLE_ARN,
+        FilterPattern: 'x',
+      }),
+    };
+    await b.handler(scheduled(), context);
+    expect(logs.calls.PutAccountPolicy).toBe(puts + 1);
+    expect(JSON.parse(logs.accountPolicy?.policyDocument ?? '{}')).toMatchObject({
+      DestinationArn: DESTINATION,
+      FilterPattern: '',
+    });
+  });
+
+  it('a foreign policy that replaced ours is reported as a conflict and never touched', async () => {
+    const { logs, b } = await installed(3);
+    const theirs = {
+      policyName: 'aws-accelerator-subscription',
+      policyDocument: '{"DestinationArn":"arn:x"}',
+    };
+    logs.accountPolicy = theirs;
+    const before = policyCalls(logs);
+    expect(await b.handler(scheduled(), context)).toStrictEqual({ kind: 'checked', policy: 'conflict' });
+    expect(logs.accountPolicy).toStrictEqual(theirs);
+    expect(policyCalls(logs)).toBe(before);
+    expect(b.reports.at(-1)?.report).toMatchObject({
+      groups: { eligible: 3, subscribed: 0, conflicts: 3 },
+      accountPolicy: { state: 'conflict', foreignPolicies: ['aws-accelerator-subscription'] },
+    });
+  });
+
+  it('honours Enrollment disabled: deletes ours if it is back (a failed opt-out deletion), never a foreign one', async () => {
+    const disabled = { ENROLLMENT: 'disabled' };
+    const { logs, b } = await installed(3, disabled);
+    // The Create under a disabled environment is not what we test; the check reads the environment.
+    logs.accountPolicy = { policyName: FILTER_NAME, policyDocument: '{}' };
+    expect(await b.handler(scheduled(), context)).toStrictEqual({ kind: 'checked', policy: 'removed' });
+    expect(logs.accountPolicy).toBeUndefined();
+    expect(b.reports.at(-1)?.report).toMatchObject({
+      enrollment: 'disabled',
+      groups: { total: 5, eligible: 0, notEnrolled: 5 },
+      accountPolicy: { state: 'removed' },
+    });
+    const theirs = { policyName: 'central-logging' };
+    logs.accountPolicy = theirs;
+    expect(await b.handler(scheduled(), context)).toStrictEqual({ kind: 'checked', policy: 'absent' });
+    expect(logs.accountPolicy).toStrictEqual(theirs);
+  });
+
+  it('two checks at once converge on one policy of ours; a second delivery of the same event stops', async () => {
+    const { logs, b } = await installed(3);
+    deletedByHand(logs);
+    const [one, two] = await Promise.all([b.handler(scheduled(), context), b.handler(scheduled(), context)]);
+    expect([one, two]).toStrictEqual([
+      { kind: 'checked', policy: 'in-place' },
+      { kind: 'checked', policy: 'in-place' },
+    ]);
+    expect(logs.accountPolicy?.policyName).toBe(FILTER_NAME);
+    const event = scheduled();
+    await b.handler(event, context);
+    const calls = logs.calls.DescribeAccountPolicies;
+    expect(await b.handler(structuredClone(event), context)).toStrictEqual({ kind: 'duplicate' });
+    expect(logs.calls.DescribeAccountPolicies).toBe(calls);
+  });
+
+  it('ignores a scheduled event of another rule (the AWS sample as is) and runs nothing in log-group scope', async () => {
+    const { logs, b } = await installed(2);
+    logs.accountPolicy = undefined;
+    expect(await b.handler(SAMPLE, context)).toStrictEqual({ kind: 'ignored' });
+    expect(b.recorded.lines).toContainEqual(
+      expect.objectContaining({ level: 'error', message: 'not the account-scope check schedule; ignored' }),
+    );
+    expect(await b.handler(scheduled({ time: 'yesterday' }), context)).toStrictEqual({ kind: 'ignored' });
+    expect(logs.accountPolicy).toBeUndefined();
+
+    const lg = account(eligibleNames(2), true);
+    const g = backfill(lg, virtualClock(), 'log-group');
+    expect(await g.handler(scheduled(), context)).toStrictEqual({ kind: 'ignored' });
+    expect(lg.calls.DescribeAccountPolicies + lg.calls.DescribeLogGroups).toBe(0);
+    expect(g.reports).toStrictEqual([]);
+  });
+
+  it('uninstall: a check that was running when its rule went and puts ours back is undone by the worker after the settle time', async () => {
+    const { logs, clock, b } = await installed(3);
+    await b.handler(request('Delete', props('account')), context);
+    expect(logs.accountPolicy).toBeUndefined();
+    const w = worker(logs, clock, () => undefined); // the stack is gone
+    w.state.job = b.jobs[0];
+    let outcome = await w.handler(w.state.job, context);
+    // The check's put lands after the Delete (its invocation started before the rule was deleted).
+    expect(await b.handler(scheduled(), context)).toMatchObject({ kind: 'checked', policy: 'in-place' });
+    expect(logs.accountPolicy?.policyName).toBe(FILTER_NAME);
+    for (let i = 0; outcome.kind !== 'finished' && i < 10; i += 1) {
+      clock.t += CLEANUP_PERIOD_MS;
+      outcome = await w.handler(w.state.job, context);
+    }
+    expect(outcome).toMatchObject({ kind: 'finished', reason: 'done' });
+    expect(logs.accountPolicy).toBeUndefined();
+  });
+
+  it('uninstall in a large account: the worker keeps deleting ours at every run until the settle time has passed', async () => {
+    const { logs, clock, b } = await installed(3);
+    const w = worker(logs, clock, () => undefined);
+    // A Delete that did not finish its pass: the worker's first run is pass 1, before the settle time.
+    w.state.job = CleanupJobSchema.parse({
+      logReflectorCleanup: 1,
+      installId: INSTALL,
+      kind: 'uninstall',
+      filterName: FILTER_NAME,
+      policyName: FILTER_NAME,
+      requestedAtMs: clock.now(),
+      pass: 1,
+      runs: 0,
+      totals: { subscribed: 0, updated: 0, removed: 0, conflict: 0, skipped: 0, failed: 0 },
+    });
+    await w.handler(w.state.job, context);
+    expect(logs.accountPolicy).toBeUndefined();
+    expect(w.state.job?.policyName).toBe(FILTER_NAME);
+    await b.handler(scheduled(), context); // a check in flight puts it back
+    let outcome: Awaited<ReturnType<typeof w.handler>> = { kind: 'waiting' };
+    for (let i = 0; outcome.kind !== 'finished' && i < 10; i += 1) {
+      clock.t += CLEANUP_PERIOD_MS;
+      outcome = await w.handler(w.state.job, context);
+    }
+    expect(outcome).toMatchObject({ kind: 'finished', reason: 'done' });
+    expect(logs.accountPolicy).toBeUndefined();
+  });
+
+  it('a check whose invocation failed is logged by the on-failure path, never answered or retried', async () => {
+    const { logs, b } = await installed(2);
+    const calls = logs.calls.DescribeAccountPolicies;
+    const record = {
+      version: '1.0',
+      requestContext: { requestId: 'r', functionArn: FUNCTION_ARN, condition: 'RetriesExhausted' },
+      requestPayload: scheduled(),
+      responsePayload: { errorType: 'Error', errorMessage: 'boom' },
+    };
+    expect(await b.handler(record, context)).toStrictEqual({ kind: 'ignored' });
+    expect(b.answers).toHaveLength(1);
+    expect(logs.calls.DescribeAccountPolicies).toBe(calls);
+    expect(b.recorded.lines).toContainEqual(
+      expect.objectContaining({
+        message: 'an invocation failed',
+        extra: [expect.objectContaining({ payloadKind: 'scheduled check' })],
+      }),
+    );
   });
 });
