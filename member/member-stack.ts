@@ -60,7 +60,7 @@ import {
 } from '../shared/naming';
 import type * as z from '../shared/zod';
 import { CLEANUP_POLICY_NAMES, CLEANUP_PREFIX } from './cleanup/job';
-import { CLEANUP_REPORT_ENV } from './cleanup/report';
+import type { CLEANUP_REPORT_ENV } from './cleanup/report';
 import type { MemberEnvSchema } from './runtime/env';
 import type { REPORT_ENV } from './runtime/report';
 

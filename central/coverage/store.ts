@@ -7,11 +7,11 @@
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import {
+  type CleanupReport,
   COVERAGE_INDEX_KEY,
   COVERAGE_PREFIX,
   type CoverageIndex,
   CoverageIndexSchema,
-  type CleanupReport,
   type CoverageReport,
   parseCleanupReport,
   parseCleanupReportKey,

@@ -31,7 +31,6 @@ import { createLogsRuntime, type LogsRuntime } from '../runtime/clients';
 import { DEFAULT_RATE_LIMIT_RPS, type MemberSettings } from '../runtime/env';
 import { createTelemetry, logResult, publishSummary, type Telemetry } from '../runtime/telemetry';
 import { type CleanupControl, createCleanupControl, type LiveInstall } from './control';
-import { type CleanupReporter, type CleanupRunDetails, cleanupReporterFromEnv } from './report';
 import {
   CLEANUP_MAX_AGE_MS,
   CLEANUP_PERIOD_MS,
@@ -39,6 +38,7 @@ import {
   type CleanupJob,
   CleanupJobSchema,
 } from './job';
+import { type CleanupReporter, type CleanupRunDetails, cleanupReporterFromEnv } from './report';
 
 /** Time kept back at the end of a run for groups in flight and saving the job. */
 export const GRACE_MS = 120_000;

@@ -4,18 +4,18 @@ import {
   buildIndex,
   type CleanupReport,
   CoverageIndexSchema,
-  cleanupReportKey,
   type CoverageReport,
+  cleanupReportKey,
   coveragePercent,
-  liveReports,
-  parseCleanupReport,
-  parseCleanupReportKey,
-  uninstalledBy,
   coverageReportKey,
   coverageTotals,
   emptyTally,
+  liveReports,
+  parseCleanupReport,
+  parseCleanupReportKey,
   parseCoverageReport,
   parseCoverageReportKey,
+  uninstalledBy,
 } from '../../shared/coverage';
 
 const NOW = Date.parse('2026-06-02T12:00:00.000Z');

@@ -12,8 +12,8 @@ import { DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { type CoverageResult, collectCoverage } from '../../../central/cli/coverage';
 import { main } from '../../../central/cli/main';
-import { type Credentials, clientConfig } from '../../demo/aws';
 import { type CleanupReport, cleanupReportKey } from '../../../shared/coverage';
+import { type Credentials, clientConfig } from '../../demo/aws';
 import { useMoto } from '../../support/moto';
 import {
   buildScenario,

@@ -8,8 +8,8 @@ import { aggregate } from '../../../central/coverage/handler';
 import { readIndex } from '../../../central/coverage/store';
 import {
   type CleanupReport,
-  cleanupReportKey,
   type CoverageReport,
+  cleanupReportKey,
   coverageReportKey,
   emptyTally,
 } from '../../../shared/coverage';

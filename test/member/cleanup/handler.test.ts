@@ -8,7 +8,6 @@ import { describe, expect, it } from 'vitest';
 import { createBackfillHandler } from '../../../member/backfill/handler';
 import type { CleanupControl, LiveInstall } from '../../../member/cleanup/control';
 import { type CleanupOutcome, createCleanupHandler } from '../../../member/cleanup/handler';
-import { type CleanupReporter, createCleanupReporter } from '../../../member/cleanup/report';
 import {
   CLEANUP_MAX_AGE_MS,
   CLEANUP_PERIOD_MS,
@@ -16,6 +15,7 @@ import {
   type CleanupJob,
   CleanupJobSchema,
 } from '../../../member/cleanup/job';
+import { type CleanupReporter, createCleanupReporter } from '../../../member/cleanup/report';
 import { emptySummary } from '../../../member/runtime/apply';
 import { type CleanupReport, cleanupReportKey, parseCleanupReport } from '../../../shared/coverage';
 import { FakeLogs, virtualClock } from '../fake-logs';
