@@ -280,7 +280,13 @@ function removalText(v: CleanupView | undefined, cleanup: CleanupReport | undefi
           : cleanup.pass === 2
             ? 're-checking what was read before the settle time'
             : `${count(cleanup.checked)} log groups checked`;
-      const waiting = v.state === 'waiting' ? ' (waiting for the next pass)' : '';
+      // Pass 2 waits for the settle time; pass 1 waits only in a migration (for the policy).
+      const waiting =
+        v.state !== 'waiting'
+          ? ''
+          : cleanup.pass === 2
+            ? ' (waiting for the next pass)'
+            : ' (waiting to start)';
       return `removing ${what}: ${count(v.removed)} removed, ${left}${waiting}, last run ${at}`;
     }
   }

@@ -286,6 +286,18 @@ describe('coverageRows: the cleanup worker (issue 15.3)', () => {
     );
   });
 
+  it('a migration waiting for its account policy says so', () => {
+    const waiting = cleanup('999999999999', 'eu-west-1', {
+      kind: 'migrated',
+      state: 'waiting',
+      removed: 0,
+      checked: 0,
+    });
+    expect(departed(waiting)?.removal).toBe(
+      'removing our per-group filters (now account scope): 0 removed, 0 log groups checked (waiting to start), last run 2026-06-02 11:45Z',
+    );
+  });
+
   it('a run that stopped, and a worker that gave up, need a look', () => {
     const stopped = departed(
       cleanup('999999999999', 'eu-west-1', { error: 'AuthError: DescribeLogGroups was denied' }),
