@@ -24,6 +24,7 @@ import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { StackSetStack } from 'cdk-stacksets';
 import type { Construct } from 'constructs';
+import { CLEANUP_PREFIX } from '../shared/account-policy';
 import { type DeploymentConfig, renderSumoFields } from '../shared/config';
 import { COVERAGE_INDEX_KEY, COVERAGE_PREFIX } from '../shared/coverage';
 import { ENROLLED_LIST_KEY } from '../shared/enrollment';
@@ -355,6 +356,23 @@ export class CentralStack extends StackSetStack {
               `arn:${Aws.PARTITION}:iam::*:role/${FUNCTION_NAMES.backfill}-*`,
             ],
           },
+        },
+      }),
+    );
+    // The cleanup worker's progress report (member/cleanup/report.ts), under the same account
+    // prefix but in its own statement: its role (log-reflector-cleanup-<install id>-<region>,
+    // member-stack.ts CleanupWorker) may put `coverage/<its own account>/cleanup/*` only, never
+    // the coverage report itself. Same keys and conditions as above: aws:PrincipalArn is the
+    // role's ARN for a role session (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-principalarn).
+    bucket.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'CleanupWorkersPutOwnProgress',
+        principals: [new iam.AnyPrincipal()],
+        actions: ['s3:PutObject'],
+        resources: [bucket.arnForObjects(`${COVERAGE_PREFIX}\${aws:PrincipalAccount}/cleanup/*`)],
+        conditions: {
+          StringEquals: { 'aws:PrincipalOrgID': this.organizationId },
+          ArnLike: { 'aws:PrincipalArn': `arn:${Aws.PARTITION}:iam::*:role/${CLEANUP_PREFIX}*` },
         },
       }),
     );

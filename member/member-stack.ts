@@ -61,6 +61,7 @@ import {
 import type * as z from '../shared/zod';
 import { ACCOUNT_CHECK_RULE_NAME } from './backfill/scheduled-check';
 import { CLEANUP_POLICY_NAMES, CLEANUP_PREFIX } from './cleanup/job';
+import type { CLEANUP_REPORT_ENV } from './cleanup/report';
 import type { MemberEnvSchema } from './runtime/env';
 import type { REPORT_ENV } from './runtime/report';
 
@@ -255,7 +256,16 @@ export class MemberStack extends StackSetStack {
     ).toString();
 
     // The cleanup worker outlives the stack; the backfill's Delete starts it (docs/member.md).
-    this.cleanup = new CleanupWorker(this, 'Cleanup', { rateLimitRps: s.rateLimitRps });
+    // Its progress report goes to the same central bucket as the coverage report, under its
+    // own key (shared/coverage.ts).
+    this.cleanup = new CleanupWorker(this, 'Cleanup', {
+      rateLimitRps: s.rateLimitRps,
+      report: {
+        bucket: coverageBucket.valueAsString,
+        bucketRegion: homeRegion.valueAsString,
+        hasBucket: hasCoverageBucket,
+      },
+    });
 
     // In account scope EXCLUDE lists, by exact name, every log group the policy leaves out: all
     // our functions' (the selection criteria take no glob) and the configured names.
@@ -608,6 +618,15 @@ export class MemberStack extends StackSetStack {
 export interface CleanupWorkerProps {
   /** Control-plane calls per second per API (the member functions' rate). */
   readonly rateLimitRps: number;
+  /**
+   * Where the worker writes its progress report (member/cleanup/report.ts): the central state
+   * bucket (empty when `hasBucket` is false: no reports) and its region.
+   */
+  readonly report?: {
+    readonly bucket: string;
+    readonly bucketRegion: string;
+    readonly hasBucket: CfnCondition;
+  };
 }
 
 /**
@@ -648,6 +667,19 @@ export class CleanupWorker extends Construct {
     const roleArn = `arn:${p}:iam::${account}:role/${roleName}`;
     const logGroupName = `/aws/lambda/${this.functionName}`;
     const logGroupArn = `arn:${p}:logs:${region}:${account}:log-group:${logGroupName}`;
+    // Its progress report: one key under this account's prefix, which the bucket policy admits
+    // for roles named log-reflector-cleanup-* (central/central-stack.ts). The name and the grant
+    // are in the function's environment and the role's `work` policy, both retained, so they
+    // outlive the stack; the grant goes when the worker deletes its policies, after its last report.
+    const reportKey = `coverage/${account}/cleanup/${region}.json`;
+    const report = props.report;
+    const reportObject = report
+      ? Fn.conditionIf(
+          report.hasBucket.logicalId,
+          `arn:${p}:s3:::${report.bucket}/${reportKey}`,
+          `arn:${p}:s3:::${RESOURCE_PREFIX}coverage-off/${reportKey}`,
+        ).toString()
+      : undefined;
 
     this.logGroup = new logs.CfnLogGroup(this, 'LogGroup', { logGroupName, retentionInDays: 90 });
     this.role = new iam.CfnRole(this, 'Role', {
@@ -697,6 +729,16 @@ export class CleanupWorker extends Construct {
                 Action: 'lambda:GetFunctionConfiguration',
                 Resource: `arn:${p}:lambda:${region}:${account}:function:${FUNCTION_NAMES.backfill}`,
               },
+              ...(reportObject
+                ? [
+                    {
+                      Sid: 'PutCleanupReport',
+                      Effect: 'Allow',
+                      Action: 's3:PutObject',
+                      Resource: reportObject,
+                    },
+                  ]
+                : []),
             ],
           },
         },
@@ -754,6 +796,13 @@ export class CleanupWorker extends Construct {
           INSTALL_ID: this.installId,
           CLEANUP_FUNCTION_ARN: this.functionArn,
           RATE_LIMIT_RPS: String(props.rateLimitRps),
+          ...(report
+            ? ({
+                COVERAGE_BUCKET: report.bucket,
+                COVERAGE_REGION: report.bucketRegion,
+                CLEANUP_REPORT_KEY: reportKey,
+              } satisfies Record<(typeof CLEANUP_REPORT_ENV)[number], string>)
+            : {}),
         },
       },
     });

@@ -10,6 +10,11 @@
  *   that finished last. The bucket policy lets a principal of the organization put objects under
  *   `coverage/${aws:PrincipalAccount}/` only, so a member can write (or misreport) nothing but
  *   its own account.
+ * - `coverage/<account>/cleanup/<region>.json`: the cleanup worker's progress report (one per
+ *   account × region, overwritten at every run; `CleanupReportSchema`), kept apart from the
+ *   coverage report because a live stack's sweep and backfill keep writing theirs meanwhile
+ *   (renamed filter, switch to account scope) and because the last coverage report from before
+ *   an uninstall is what tells how many of our filters there were.
  * - `coverage-index/latest.json.gz`: every report plus the totals, written by the aggregator;
  *   what the CLI reads by default (one object instead of one per account × region).
  */
@@ -22,6 +27,7 @@ const ACCOUNT = /^\d{12}$/;
 /** Region names as AWS spells them (shared/regions.ts holds the known ones; a report may be newer). */
 const REGION = /^[a-z]{2}(-[a-z]+)+-\d+$/;
 const REPORT_KEY = /^coverage\/(\d{12})\/([a-z]{2}(?:-[a-z]+)+-\d+)\.json$/;
+const CLEANUP_KEY = /^coverage\/(\d{12})\/cleanup\/([a-z]{2}(?:-[a-z]+)+-\d+)\.json$/;
 
 /** The key of one account × region's report. */
 export function coverageReportKey(account: string, region: string): string {
@@ -161,6 +167,50 @@ export function parseCoverageReport(body: string, key: string): CoverageReport {
   return parsed.data;
 }
 
+/**
+ * What the cleanup worker (member/cleanup/) reports at every run (docs/member.md, "Uninstall and
+ * leaving the target OUs"). `state`:
+ * - `removing`: a run removed (or tried to: see `error`) and the job goes on;
+ * - `waiting`: nothing to do yet (the re-check waits for the settle time, a migration for its policy);
+ * - `done`: every group was read after the settle time; the last report before the worker
+ *   deletes itself (uninstall) or removes its schedule (the other kinds);
+ * - `superseded`: a newer install owns the filter name; it stopped at once;
+ * - `nothing-to-remove`: the Delete carried no valid filter name;
+ * - `gave-up`: it could not finish within 30 days; our filters may remain.
+ * Counts are cumulative over the job, the backfill's Delete included. Sample:
+ * `{"version":1,"account":"111122223333","region":"eu-west-1","installId":"271845b0",
+ *   "kind":"uninstall","filterName":"log-reflector-eu-west-1","state":"removing","pass":1,
+ *   "requestedAt":"2026-06-02T06:00:00.000Z","generatedAt":"2026-06-02T08:15:02.000Z","runs":9,
+ *   "removed":41230,"failed":0,"checked":45310,"position":"/app/orders"}`
+ */
+export const CleanupReportSchema = z.object({
+  version: z.literal(1),
+  account: z.string().check(z.regex(ACCOUNT, 'must be a 12-digit account id')),
+  region: z.string().check(z.regex(REGION, 'must be a region name')),
+  installId: z.string().check(z.regex(/^[0-9a-f]{8}$/, 'must be 8 hex digits')),
+  /** The job's kind: `uninstall` (the stack is gone) or one a live stack started. */
+  kind: z.enum(['uninstall', 'replaced', 'migrated', 'opted-out']),
+  filterName: z.optional(z.string()),
+  /** Our account-level policy still to delete, if any. */
+  policyName: z.optional(z.string()),
+  state: z.enum(['removing', 'waiting', 'done', 'superseded', 'nothing-to-remove', 'gave-up']),
+  pass: z.union([z.literal(1), z.literal(2)]),
+  /** When the job was started (the backfill's Delete, or the live stack's update). */
+  requestedAt: z.iso.datetime(),
+  generatedAt: z.iso.datetime(),
+  runs: z.int().check(z.gte(0)),
+  removed: count,
+  /** Removals or reads that failed after the retries (each is retried by a later pass or run). */
+  failed: count,
+  /** Log groups read so far, over every pass. */
+  checked: count,
+  /** The last log group name the current pass reached (names are read in order). */
+  position: z.optional(z.string().check(z.maxLength(512))),
+  /** Why the last run stopped early, if it did (it is retried at the next run). */
+  error: z.optional(z.string().check(z.maxLength(1000))),
+});
+export type CleanupReport = z.infer<typeof CleanupReportSchema>;
+
 /** Subscribed share of eligible groups, in percent (100 when nothing is eligible). */
 export function coveragePercent(subscribed: number, eligible: number): number {
   if (eligible <= 0) return 100;
@@ -207,6 +257,8 @@ export const CoverageIndexSchema = z.object({
   enrolledGeneration: z.optional(z.int()),
   regions: z.array(z.string()),
   reports: z.array(CoverageReportSchema),
+  /** The cleanup workers' progress reports (absent in indexes written before they existed). */
+  cleanups: z.optional(z.array(CleanupReportSchema)),
   unreadable: z.array(z.object({ key: z.string(), reason: z.string() })),
   totals: CoverageTotalsSchema,
 });
@@ -316,13 +368,18 @@ export function coverageTotals(input: TotalsInput): CoverageTotals {
   };
 }
 
-/** Builds the index from what was read (the aggregator's pure core). */
+/**
+ * Builds the index from what was read (the aggregator's pure core). The totals leave out the
+ * coverage reports of account × regions whose stack was uninstalled (`liveReports`).
+ */
 export function buildIndex(
   input: TotalsInput & {
     readonly unreadable: readonly { key: string; reason: string }[];
     readonly enrolledGeneration: number | undefined;
+    readonly cleanups?: readonly CleanupReport[] | undefined;
   },
 ): CoverageIndex {
+  const cleanups = input.cleanups ?? [];
   return {
     version: 1,
     generatedAt: new Date(input.now).toISOString(),
@@ -332,8 +389,9 @@ export function buildIndex(
     ...(input.enrolledGeneration !== undefined ? { enrolledGeneration: input.enrolledGeneration } : {}),
     regions: [...input.regions],
     reports: [...input.reports],
+    cleanups: [...cleanups],
     unreadable: [...input.unreadable],
-    totals: coverageTotals(input),
+    totals: coverageTotals({ ...input, reports: liveReports(input.reports, cleanups) }),
   };
 }
 
@@ -361,4 +419,80 @@ export function coverageMetrics(index: CoverageIndex): Record<string, number> {
     DeadLetterMessages: t.deadLetterMessages,
     AggregationsCompleted: 1,
   };
+}
+
+/** The key of one account × region's cleanup progress report. */
+export function cleanupReportKey(account: string, region: string): string {
+  const key = coverageReportKey(account, region);
+  return `${COVERAGE_PREFIX}${account}/cleanup/${key.slice(COVERAGE_PREFIX.length + account.length + 1)}`;
+}
+
+/** The account and region a cleanup report key names; undefined for any other key. */
+export function parseCleanupReportKey(key: string): { account: string; region: string } | undefined {
+  const m = CLEANUP_KEY.exec(key);
+  return m ? { account: m[1] as string, region: m[2] as string } : undefined;
+}
+
+/** The states after which the worker runs no more. */
+export const CLEANUP_FINAL_STATES: ReadonlySet<CleanupReport['state']> = new Set([
+  'done',
+  'superseded',
+  'nothing-to-remove',
+  'gave-up',
+]);
+
+/** Parses a cleanup report read from `key`; throws naming the key and the first bad field. */
+export function parseCleanupReport(body: string, key: string): CleanupReport {
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch (err) {
+    throw new Error(`cleanup report ${key} is not JSON: ${(err as Error).message}`);
+  }
+  const parsed = CleanupReportSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new Error(
+      `cleanup report ${key} is not a version-1 cleanup report at ${issue?.path.join('.') || '(root)'}: ${issue?.message}`,
+    );
+  }
+  const where = parseCleanupReportKey(key);
+  if (where && (where.account !== parsed.data.account || where.region !== parsed.data.region)) {
+    throw new Error(
+      `cleanup report ${key} names ${parsed.data.account}/${parsed.data.region}, not the account and region of its key`,
+    );
+  }
+  return parsed.data;
+}
+
+/**
+ * True when `cleanup` says the member stack of its account × region was uninstalled after the
+ * run that wrote `report` started (or there is no report): an `uninstall` job that a newer
+ * install did not supersede, requested after that run began. A reinstall's first run starts
+ * after the old stack's Delete, so its report makes the account × region live again; a run of
+ * the dying stack still in flight at the Delete started before it, so it does not.
+ */
+export function uninstalledBy(
+  cleanup: CleanupReport | undefined,
+  report: Pick<CoverageReport, 'startedAt'> | undefined,
+): boolean {
+  if (cleanup === undefined || cleanup.kind !== 'uninstall' || cleanup.state === 'superseded') return false;
+  return report === undefined || Date.parse(report.startedAt) < Date.parse(cleanup.requestedAt);
+}
+
+/**
+ * The coverage reports of stacks that still exist: a report left behind by an uninstalled stack
+ * (`uninstalledBy`) is not a report. The totals count only these, so an uninstalled account ×
+ * region is never `stale` and, when the enrolled list leaves it out (it left the target OUs, or
+ * opted out) or is unreadable (the fallback counts reports that say enabled), never `missing`
+ * either; an account the list still calls enrolled but whose stack is gone is `missing`, which
+ * it is (docs/runbook.md, "Coverage").
+ */
+export function liveReports(
+  reports: readonly CoverageReport[],
+  cleanups: readonly CleanupReport[],
+): CoverageReport[] {
+  if (cleanups.length === 0) return [...reports];
+  const byCell = new Map(cleanups.map((c) => [`${c.account}/${c.region}`, c] as const));
+  return reports.filter((r) => !uninstalledBy(byCell.get(`${r.account}/${r.region}`), r));
 }

@@ -29,7 +29,7 @@ import {
   type Row,
   statusLine,
 } from '../../shared/cli/output';
-import type { CoverageReport, CoverageTotals } from '../../shared/coverage';
+import type { CleanupReport, CoverageReport, CoverageTotals } from '../../shared/coverage';
 import { UsageError } from '../../shared/errors';
 import { FUNCTION_NAMES } from '../../shared/naming';
 import type { Region } from '../../shared/regions';
@@ -183,6 +183,7 @@ export async function collectCoverage(
     const enrolledList = await readEnrolledList(clients.centralS3, centralBucket);
     const enrolled = enrolledList ? new Set(enrolledList.accounts) : undefined;
     let reports: CoverageReport[] | undefined;
+    let cleanups: CleanupReport[] = [];
     let staleAfterMinutes = o.staleAfterMinutes ?? DEFAULT_STALE_AFTER_MINUTES;
     let detail = '';
     if (!o.direct) {
@@ -191,6 +192,7 @@ export async function collectCoverage(
       const age = index ? (now() - Date.parse(index.generatedAt)) / 60_000 : Number.POSITIVE_INFINITY;
       if (index && age <= INDEX_MAX_AGE_MINUTES) {
         reports = index.reports;
+        cleanups = index.cleanups ?? [];
         staleAfterMinutes = o.staleAfterMinutes ?? index.staleAfterMinutes;
         if (regions.length === 0) regions = index.regions;
         centralAccountId = index.centralAccountId;
@@ -220,6 +222,7 @@ export async function collectCoverage(
       );
       bar.stop();
       reports = read.reports;
+      cleanups = read.cleanups;
       if (clients.centralSts) {
         centralAccountId = (await clients.centralSts.send(new GetCallerIdentityCommand({}))).Account;
       }
@@ -227,7 +230,7 @@ export async function collectCoverage(
       detail = `${reports.length} reports read from s3://${centralBucket} at ${new Date(now()).toISOString()}`;
       if (read.unreadable.length > 0) detail += `; ${read.unreadable.length} unreadable`;
     }
-    central = { reports, enrolled, staleAfterMinutes };
+    central = { reports, cleanups, enrolled, staleAfterMinutes };
     if (!enrolled) detail += '; no enrolled list published yet';
     centralStatus = { ok: true, detail };
   } catch (err) {
@@ -286,6 +289,11 @@ function lastRun(r: CoverageRow): string {
   return `${r.lastRunAt.slice(0, 16).replace('T', ' ')}Z ${r.lastRunSource ?? ''}${scope}`.trimEnd();
 }
 
+/** The note column: the removal under way (or done), then what needs a look. */
+function noteText(r: CoverageRow): string {
+  return [r.removal, r.note].filter((x) => x !== '').join('; ');
+}
+
 export function tableRows(result: CoverageResult): Row[] {
   return result.rows.map((r) => ({
     account: r.account,
@@ -300,7 +308,7 @@ export function tableRows(result: CoverageResult): Row[] {
     failed: unknown(result.central.ok, r.failed),
     coverage: percent(r.coverage),
     'last run': lastRun(r),
-    note: r.note,
+    note: noteText(r),
   }));
 }
 
@@ -327,6 +335,8 @@ function problemsOnly(result: CoverageResult): CoverageResult {
     rows: result.rows.filter(
       (r) =>
         r.note !== '' ||
+        // A removal still under way: our filters still forward from there.
+        (r.cleanup !== undefined && !r.cleanup.finished) ||
         (r.coverage !== undefined && r.coverage < 100) ||
         (r.conflicts ?? 0) > 0 ||
         r.enrollment === 'pending',
@@ -356,6 +366,7 @@ export function render(result: CoverageResult, o: Pick<CoverageOptions, 'json' |
         // Appended after `note`, so the columns before keep their places.
         scope: r.scope,
         account_policy: r.accountPolicy,
+        removal: r.removal,
       })),
       [
         'account',
@@ -375,6 +386,7 @@ export function render(result: CoverageResult, o: Pick<CoverageOptions, 'json' |
         'note',
         'scope',
         'account_policy',
+        'removal',
       ],
     );
   }

@@ -58,6 +58,7 @@ export async function aggregate(deps: AggregatorDeps): Promise<CoverageIndex> {
     for (const u of read.unreadable) logger.warn('coverage report unreadable', u);
     const index = buildIndex({
       reports: read.reports,
+      cleanups: read.cleanups,
       unreadable: read.unreadable,
       enrolled: enrolled ? new Set(enrolled.accounts) : undefined,
       enrolledGeneration: enrolled?.generation,
@@ -73,6 +74,7 @@ export async function aggregate(deps: AggregatorDeps): Promise<CoverageIndex> {
     }
     logger.info('coverage aggregated', {
       totals: index.totals,
+      cleanups: read.cleanups.length,
       unreadable: index.unreadable.length,
       indexBytes: bytes,
     });

@@ -6,16 +6,22 @@
  * - the central side: the members' coverage reports (from the aggregator's index, or each report)
  *   and the enrolled list the reconciler publishes.
  * Either side may be missing (unreadable): the columns it feeds then say `?`.
+ * The cleanup workers' progress reports say, for an account × region whose stack was uninstalled
+ * (or that removes an old filter), how far the removal of our filters got (issue 15.3).
  */
 import {
+  CLEANUP_FINAL_STATES,
+  type CleanupReport,
   type CoverageReport,
   type CoverageTotals,
   coveragePercent,
   coverageTotals,
   coveredByDesign,
   isStale,
+  liveReports,
   type ReportScope,
   reportScope,
+  uninstalledBy,
 } from '../../shared/coverage';
 import type { AccountMemory, InstanceMemory, ReconcilerState } from '../enrollment/state';
 
@@ -45,7 +51,7 @@ export interface CoverageRow {
   /** Subscribed / eligible in percent; undefined without a report, or when not enrolled. */
   readonly coverage: number | undefined;
   readonly lastRunAt: string | undefined;
-  readonly lastRunSource: CoverageReport['source'] | undefined;
+  readonly lastRunSource: CoverageReport['source'] | 'cleanup' | undefined;
   /** The scope the last report was written in (absent field: log-group); undefined without a report. */
   readonly scope: ReportScope | undefined;
   /** Account scope: the state of our account-level policy at the last stack operation or periodic check. */
@@ -53,6 +59,30 @@ export interface CoverageRow {
   readonly deadLetterMessages: number | undefined;
   /** What needs a look, in words (empty when nothing does). */
   readonly note: string;
+  /** The removal of our filters by the cleanup worker, when there is one to show. */
+  readonly cleanup: CleanupView | undefined;
+  /** The same, in words (empty when there is none): "removing our filters: …", "… done …". */
+  readonly removal: string;
+}
+
+/** What a row says of the cleanup worker's last report. */
+export interface CleanupView {
+  readonly kind: CleanupReport['kind'];
+  readonly state: CleanupReport['state'];
+  readonly filterName: string | undefined;
+  readonly removed: number;
+  /**
+   * Our filters still to remove, estimated: those the last coverage report from before the
+   * uninstall counted (`subscribed`), less those removed since. Undefined when there is no such
+   * report, after the first pass, or once finished.
+   */
+  readonly remaining: number | undefined;
+  readonly failed: number;
+  readonly lastRunAt: string;
+  /** True once the worker runs no more. */
+  readonly finished: boolean;
+  /** The account × region's stack is gone (shared/coverage.ts `uninstalledBy`). */
+  readonly uninstalled: boolean;
 }
 
 /** The management side, as the reconciler's state and configuration give it. */
@@ -68,6 +98,8 @@ export interface ManagementView {
 /** The central side: reports and the enrolled list (undefined when that part was unreadable). */
 export interface CentralView {
   readonly reports: readonly CoverageReport[];
+  /** The cleanup workers' reports (absent: none read, e.g. an index from before them). */
+  readonly cleanups?: readonly CleanupReport[] | undefined;
   readonly enrolled: ReadonlySet<string> | undefined;
   readonly staleAfterMinutes: number;
 }
@@ -207,16 +239,104 @@ function accountPolicyNotes(report: CoverageReport): string[] {
   return [`account policy not in place: ${p.error ?? p.state}`];
 }
 
+const count = (v: number) => v.toLocaleString('en-US');
+/** `2026-06-02 06:04Z` */
+const minute = (iso: string) => `${iso.slice(0, 16).replace('T', ' ')}Z`;
+
+/** The row's view of a cleanup report; undefined when it has nothing to show (see coverageRows). */
+function cleanupView(
+  cleanup: CleanupReport | undefined,
+  report: CoverageReport | undefined,
+): CleanupView | undefined {
+  if (cleanup === undefined) return undefined;
+  const uninstalled = uninstalledBy(cleanup, report);
+  const finished = CLEANUP_FINAL_STATES.has(cleanup.state);
+  // A live stack's own report after the worker finished says more than the worker's last one.
+  const newer = report === undefined || Date.parse(cleanup.generatedAt) > Date.parse(report.generatedAt);
+  const shown =
+    uninstalled ||
+    !finished ||
+    cleanup.state === 'gave-up' ||
+    (newer && (cleanup.state === 'done' || cleanup.state === 'nothing-to-remove'));
+  if (!shown) return undefined;
+  // Only an uninstall removes the filter the last report counted (a rename removes another name).
+  const before =
+    cleanup.kind === 'uninstall' &&
+    report !== undefined &&
+    report.enrollment === 'enabled' &&
+    Date.parse(report.startedAt) < Date.parse(cleanup.requestedAt)
+      ? report
+      : undefined;
+  return {
+    kind: cleanup.kind,
+    state: cleanup.state,
+    filterName: cleanup.filterName,
+    removed: cleanup.removed,
+    remaining:
+      !finished && cleanup.pass === 1 && before
+        ? Math.max(0, before.groups.subscribed - cleanup.removed)
+        : undefined,
+    failed: cleanup.failed,
+    lastRunAt: cleanup.generatedAt,
+    finished,
+    uninstalled,
+  };
+}
+
+const KIND_TEXT: Record<CleanupReport['kind'], string> = {
+  uninstall: 'our filters',
+  replaced: 'the old filter',
+  migrated: 'our per-group filters (now account scope)',
+  'opted-out': 'our account policy and filters (opted out)',
+};
+
+/** The removal in words, for the note column (docs/runbook.md, "Coverage"). */
+function removalText(v: CleanupView | undefined, cleanup: CleanupReport | undefined): string {
+  if (v === undefined || cleanup === undefined) return '';
+  const what = `${KIND_TEXT[v.kind]}${v.kind === 'replaced' && v.filterName ? ` ${v.filterName}` : ''}`;
+  const at = minute(v.lastRunAt);
+  switch (v.state) {
+    case 'done':
+      return `${what} removed: done ${at} (${count(v.removed)} removed${v.failed > 0 ? `, ${count(v.failed)} failed along the way` : ''})`;
+    case 'nothing-to-remove':
+      return `uninstalled: nothing of ours to remove (done ${at})`;
+    case 'gave-up':
+      return `cleanup gave up ${at} after ${count(v.removed)} removed: ${what} may remain`;
+    case 'superseded':
+      return `removal of ${what} stopped ${at}: a newer install owns the filter`;
+    default: {
+      const left =
+        v.remaining !== undefined
+          ? `~${count(v.remaining)} remaining`
+          : cleanup.pass === 2
+            ? 're-checking what was read before the settle time'
+            : `${count(cleanup.checked)} log groups checked`;
+      // Pass 2 waits for the settle time; pass 1 waits only in a migration (for the policy).
+      const waiting =
+        v.state !== 'waiting'
+          ? ''
+          : cleanup.pass === 2
+            ? ' (waiting for the next pass)'
+            : ' (waiting to start)';
+      return `removing ${what}: ${count(v.removed)} removed, ${left}${waiting}, last run ${at}`;
+    }
+  }
+}
+
 /** Builds one row per account × region (sorted), and the org-wide totals. */
 export function coverageRows(input: RowsInput): CoverageTable {
   const known = input.management ? knownAccounts(input.management) : new Map<string, Known>();
   const reports = new Map((input.central?.reports ?? []).map((r) => [key(r.account, r.region), r] as const));
+  const cleanups = new Map(
+    (input.central?.cleanups ?? []).map((c) => [key(c.account, c.region), c] as const),
+  );
   const cells = new Set<string>();
   for (const [account, k] of known) {
     for (const region of input.regions) cells.add(key(account, region));
     for (const region of Object.keys(k.instances)) cells.add(key(account, region));
   }
   for (const r of reports.values()) cells.add(key(r.account, r.region));
+  for (const c of cleanups.values()) cells.add(key(c.account, c.region));
   if (input.management === undefined && input.central?.enrolled) {
     for (const account of input.central.enrolled)
       for (const region of input.regions) cells.add(key(account, region));
@@ -227,16 +347,24 @@ export function coverageRows(input: RowsInput): CoverageTable {
     const [account, region] = cell.split('/') as [string, string];
     const k = known.get(account);
     const instance = k?.instances[region];
-    const report = reports.get(cell);
+    const cleanup = cleanups.get(cell);
+    const uninstalled = uninstalledBy(cleanup, reports.get(cell));
+    const view = cleanupView(cleanup, reports.get(cell));
+    // The coverage report of an uninstalled stack is history: no figures, no staleness.
+    const report = uninstalled ? undefined : reports.get(cell);
     const enrollment = enrollmentOf(k, instance, report, input, account, region);
-    const notes: string[] = enrollment.why ? [enrollment.why] : [];
+    // "report left behind?" is answered by the cleanup report.
+    const why = uninstalled && enrollment.view === 'not in scope' ? '' : enrollment.why;
+    const notes: string[] = why ? [why] : [];
     const g = report?.groups;
     if (
       input.central !== undefined &&
       report === undefined &&
       (enrollment.view === 'enrolled' || enrollment.view === 'pending')
     ) {
-      notes.push('no coverage report yet');
+      notes.push(
+        uninstalled ? 'stack uninstalled here, yet enrolled: no coverage report' : 'no coverage report yet',
+      );
     }
     if (report && isStale(report, input.now, input.central?.staleAfterMinutes ?? Number.POSITIVE_INFINITY)) {
       notes.push(
@@ -259,6 +387,8 @@ export function coverageRows(input: RowsInput): CoverageTable {
     if (g && g.failed > 0 && scope !== 'account') notes.push(`${g.failed} failed`);
     if (report?.deadLetterMessages) notes.push(`${report.deadLetterMessages} in the dead-letter queue`);
     if (instanceNeedsLook(instance)) notes.push('stack instance needs a look (docs/troubleshooting.md)');
+    if (view && cleanup?.error && !view.finished) notes.push(`cleanup run stopped: ${cleanup.error}`);
+    if (view?.state === 'gave-up') notes.push('run log-reflector remove in that account (docs/runbook.md)');
     const counted =
       enrollment.view === 'enrolled' || enrollment.view === 'pending' || enrollment.view === '?';
     rows.push({
@@ -281,12 +411,14 @@ export function coverageRows(input: RowsInput): CoverageTable {
               : 0
             : coveragePercent(g.subscribed, g.eligible)
           : undefined,
-      lastRunAt: report?.generatedAt,
-      lastRunSource: report?.source,
+      lastRunAt: uninstalled ? cleanup?.generatedAt : report?.generatedAt,
+      lastRunSource: uninstalled ? 'cleanup' : report?.source,
       scope,
       accountPolicy: policy?.state,
       deadLetterMessages: report?.deadLetterMessages,
       note: notes.join('; '),
+      cleanup: view,
+      removal: removalText(view, cleanup),
     });
   }
 
@@ -294,7 +426,7 @@ export function coverageRows(input: RowsInput): CoverageTable {
     input.central === undefined
       ? undefined
       : coverageTotals({
-          reports: input.central.reports,
+          reports: liveReports(input.central.reports, input.central.cleanups ?? []),
           enrolled: input.central.enrolled,
           regions: input.regions,
           centralAccountId: input.centralAccountId ?? '',

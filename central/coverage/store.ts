@@ -1,17 +1,20 @@
 /**
  * Reading and writing the coverage data in the central state bucket: the members' reports
- * (`coverage/<account>/<region>.json`), the index the aggregator builds from them, and the
+ * (`coverage/<account>/<region>.json`) and the cleanup workers' (`coverage/<account>/cleanup/<region>.json`), the index the aggregator builds from them, and the
  * enrolled list (`enrollment/accounts.json`) the totals are computed against. Used by the
  * aggregator Lambda (central/coverage/handler.ts) and by `log-reflector coverage`.
  */
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import {
+  type CleanupReport,
   COVERAGE_INDEX_KEY,
   COVERAGE_PREFIX,
   type CoverageIndex,
   CoverageIndexSchema,
   type CoverageReport,
+  parseCleanupReport,
+  parseCleanupReportKey,
   parseCoverageReport,
   parseCoverageReportKey,
 } from '../../shared/coverage';
@@ -25,7 +28,7 @@ export interface ListedReport {
   readonly lastModified: number | undefined;
 }
 
-/** Every report key under `coverage/` (other keys are ignored), page by page. */
+/** Every report key under `coverage/`, coverage and cleanup reports (other keys are ignored), page by page. */
 export async function listReportKeys(
   s3: S3Client,
   bucket: string,
@@ -38,7 +41,7 @@ export async function listReportKeys(
       new ListObjectsV2Command({ Bucket: bucket, Prefix: COVERAGE_PREFIX, ContinuationToken: token }),
     );
     for (const o of page.Contents ?? []) {
-      if (o.Key && parseCoverageReportKey(o.Key)) {
+      if (o.Key && (parseCoverageReportKey(o.Key) || parseCleanupReportKey(o.Key))) {
         keys.push({ key: o.Key, lastModified: o.LastModified?.getTime() });
       }
     }
@@ -50,6 +53,8 @@ export async function listReportKeys(
 
 export interface ReadReports {
   readonly reports: CoverageReport[];
+  /** The cleanup workers' progress reports (keys under `coverage/<account>/cleanup/`). */
+  readonly cleanups: CleanupReport[];
   /** Reports that could not be read or parsed, with the reason (never dropped silently). */
   readonly unreadable: { key: string; reason: string }[];
 }
@@ -62,6 +67,7 @@ export async function readReports(
   options: { concurrency?: number; onRead?: () => void } = {},
 ): Promise<ReadReports> {
   const reports: CoverageReport[] = [];
+  const cleanups: CleanupReport[] = [];
   const unreadable: { key: string; reason: string }[] = [];
   let next = 0;
   const lane = async () => {
@@ -70,7 +76,9 @@ export async function readReports(
       next += 1;
       try {
         const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-        reports.push(parseCoverageReport((await out.Body?.transformToString()) ?? '', key));
+        const body = (await out.Body?.transformToString()) ?? '';
+        if (parseCleanupReportKey(key)) cleanups.push(parseCleanupReport(body, key));
+        else reports.push(parseCoverageReport(body, key));
       } catch (err) {
         unreadable.push({ key, reason: `${(err as Error).name}: ${(err as Error).message}` });
       }
@@ -82,8 +90,9 @@ export async function readReports(
   const byKey = (a: { account: string; region: string }, b: { account: string; region: string }) =>
     a.account === b.account ? (a.region < b.region ? -1 : 1) : a.account < b.account ? -1 : 1;
   reports.sort(byKey);
+  cleanups.sort(byKey);
   unreadable.sort((a, b) => (a.key < b.key ? -1 : 1));
-  return { reports, unreadable };
+  return { reports, cleanups, unreadable };
 }
 
 function isMissing(err: unknown): boolean {

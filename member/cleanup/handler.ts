@@ -18,7 +18,9 @@
  *   for an uninstall deletes its function and role.
  *
  * Progress is visible as EMF metrics (namespace LogReflector, service `cleanup`) and one log
- * line per run in `/aws/lambda/log-reflector-cleanup-<install id>`.
+ * line per run in `/aws/lambda/log-reflector-cleanup-<install id>`, and centrally: every run
+ * that reads or waits writes its progress report to the central state bucket (report.ts), the
+ * last one just before the worker deletes itself; `log-reflector coverage` shows it.
  */
 import type { Context } from 'aws-lambda';
 import { createPlanner } from '../../shared/plan';
@@ -36,6 +38,7 @@ import {
   type CleanupJob,
   CleanupJobSchema,
 } from './job';
+import { type CleanupReporter, type CleanupRunDetails, cleanupReporterFromEnv } from './report';
 
 /** Time kept back at the end of a run for groups in flight and saving the job. */
 export const GRACE_MS = 120_000;
@@ -49,6 +52,8 @@ export interface CleanupDeps {
   readonly clock: Clock;
   readonly telemetry: Telemetry;
   readonly graceMs: number;
+  /** Writes the progress report centrally (undefined: reports are off). Never throws. */
+  readonly reporter?: CleanupReporter | undefined;
 }
 
 /** What a run did. */
@@ -103,6 +108,10 @@ export function createCleanupHandler(deps: CleanupDeps) {
     return n > 0 && n <= 100 ? n : DEFAULT_RATE_LIMIT_RPS;
   })();
 
+  const report = async (job: CleanupJob, run: CleanupRunDetails): Promise<void> => {
+    await deps.reporter?.publish(job, run);
+  };
+
   const finish = async (
     job: CleanupJob,
     reason: 'done' | 'superseded' | 'nothing-to-remove' | 'gave-up',
@@ -118,6 +127,8 @@ export function createCleanupHandler(deps: CleanupDeps) {
       hours: Math.round(((now - job.requestedAtMs) / 3600_000) * 10) / 10,
     });
     metrics.addMetric('CleanupFinished', 'Count', 1);
+    // The last report, while the role still has its `work` policy (deleteSelf removes it).
+    await report(job, { state: reason });
     await deps.control.removeSchedule();
     if (job.kind !== 'uninstall') {
       metrics.publishStoredMetrics();
@@ -166,8 +177,13 @@ export function createCleanupHandler(deps: CleanupDeps) {
     };
     if (!(await guard())) return finish(job, 'superseded');
     const settleAt = job.requestedAtMs + CLEANUP_SETTLE_MS;
-    if (job.startAfterMs !== undefined && start < job.startAfterMs) return { kind: 'waiting' };
-    if (job.pass === 2 && start < settleAt) return { kind: 'waiting' };
+    if (
+      (job.startAfterMs !== undefined && start < job.startAfterMs) ||
+      (job.pass === 2 && start < settleAt)
+    ) {
+      await report(job, { state: 'waiting' });
+      return { kind: 'waiting' };
+    }
 
     // Hold the job for this run: a tick that arrives meanwhile returns at once.
     await deps.control.saveJob({ ...job, leaseUntilMs: start + CLEANUP_PERIOD_MS });
@@ -191,6 +207,7 @@ export function createCleanupHandler(deps: CleanupDeps) {
       const { leaseUntilMs: _lease, ...rest } = job;
       const next = { ...rest, runs: job.runs + 1 };
       await deps.control.saveJob(next);
+      await report(next, { state: 'removing' });
       return { kind: 'progress', job: next };
     }
     const filterName = job.filterName;
@@ -204,16 +221,27 @@ export function createCleanupHandler(deps: CleanupDeps) {
       enrollment: 'disabled',
       mode: 'uninstall',
     });
-    const result = await reconcileAll({
-      api: runtime.api,
-      planner,
-      cursor: job.cursor,
-      deadlineMs: start + context.getRemainingTimeInMillis() - deps.graceMs,
-      clock: deps.clock,
-      through: job.pass === 2 && !job.recheckAll ? job.recheckThrough : undefined,
-      beforePage: guard,
-      onResult: (r) => logResult(logger, r),
-    });
+    let result: Awaited<ReturnType<typeof reconcileAll>>;
+    try {
+      result = await reconcileAll({
+        api: runtime.api,
+        planner,
+        cursor: job.cursor,
+        deadlineMs: start + context.getRemainingTimeInMillis() - deps.graceMs,
+        clock: deps.clock,
+        through: job.pass === 2 && !job.recheckAll ? job.recheckThrough : undefined,
+        beforePage: guard,
+        onResult: (r) => logResult(logger, r),
+      });
+    } catch (error) {
+      // A listing that failed (throttled to exhaustion, denied by an SCP): the next tick retries
+      // from the saved job; the central report says why meanwhile.
+      await report(job, {
+        state: 'removing',
+        error: `${(error as Error).name}: ${(error as Error).message}`,
+      });
+      throw error;
+    }
     publishSummary(metrics, result.summary, runtime.limiter.throttledTotal);
     const totals = addSummaries(job.totals, result.summary);
     const { leaseUntilMs: _held, cursor: _from, ...rest } = job;
@@ -231,6 +259,10 @@ export function createCleanupHandler(deps: CleanupDeps) {
       requestedAt: new Date(job.requestedAtMs).toISOString(),
       ...(result.fatal ? { fatal: result.fatal.message } : {}),
     });
+    const runDetails = {
+      position: result.cursor?.after,
+      ...(result.fatal ? { error: `${result.fatal.name}: ${result.fatal.message}` } : {}),
+    };
     if (superseded || result.stopped) return finish(job, 'superseded');
     const startedBeforeSettle = start < settleAt;
     if (!result.complete) {
@@ -243,17 +275,20 @@ export function createCleanupHandler(deps: CleanupDeps) {
       };
       // A fatal error (access denied) is retried at the next tick; the metrics show it.
       await deps.control.saveJob(next);
+      await report(next, { state: 'removing', ...runDetails });
       return { kind: 'progress', job: next };
     }
     if (job.pass === 1 && (startedBeforeSettle || job.recheckAll || job.recheckThrough !== undefined)) {
       const next: CleanupJob = { ...job, pass: 2, ...(startedBeforeSettle ? { recheckAll: true } : {}) };
       await deps.control.saveJob(next);
+      await report(next, { state: 'removing', ...runDetails });
       return { kind: 'progress', job: next };
     }
     if (job.policyName !== undefined) {
       // Every group is done; only the policy deletion is retried, at the next run.
       const { cursor: _c, filterName: _f, ...rest } = job;
       await deps.control.saveJob(rest);
+      await report(rest, { state: 'removing', ...runDetails });
       return { kind: 'progress', job: rest };
     }
     return finish(job, 'done');
@@ -263,13 +298,15 @@ export function createCleanupHandler(deps: CleanupDeps) {
 let defaultHandler: ReturnType<typeof createCleanupHandler> | undefined;
 
 function defaults(clock: Clock = systemClock): CleanupDeps {
+  const telemetry = createTelemetry('cleanup');
   return {
     env: process.env,
     runtimeFor: (requestsPerSecond) => createLogsRuntime({ requestsPerSecond, clock }),
     control: createCleanupControl(process.env),
     clock,
-    telemetry: createTelemetry('cleanup'),
+    telemetry,
     graceMs: GRACE_MS,
+    reporter: cleanupReporterFromEnv(process.env, clock, telemetry.logger),
   };
 }
 

@@ -72,9 +72,47 @@ describe('member reports into the central state bucket', () => {
     );
   });
 
+  it('admits the cleanup worker roles of the organization to put their progress report under their own account only (issue 15.3)', () => {
+    const st = stateBucketStatements().find((x) => x.Sid === 'CleanupWorkersPutOwnProgress');
+    expect(st).toMatchObject({ Effect: 'Allow', Principal: { AWS: '*' }, Action: 's3:PutObject' });
+    expect(JSON.stringify(st?.Resource)).toMatch(
+      /"\/coverage\/\$\{aws:PrincipalAccount\}\/cleanup\/\*"\]\]\}$/,
+    );
+    expect(st?.Condition?.StringEquals).toStrictEqual({ 'aws:PrincipalOrgID': ORG_ID });
+    const pattern = st?.Condition?.ArnLike?.['aws:PrincipalArn'];
+    expect(pattern).toStrictEqual({
+      'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::*:role/log-reflector-cleanup-*']],
+    });
+    // The worker's actual role name (member template) and report key fall under it.
+    const member = (s.member.toJSON() as { Resources: Record<string, Resource> }).Resources;
+    const role = Object.entries(member).find(
+      ([id, r]) => id.startsWith('Cleanup') && r.Type === 'AWS::IAM::Role',
+    )?.[1];
+    expect(JSON.stringify(role?.Properties.RoleName)).toMatch(
+      /^\{"Fn::Join":\["",\["log-reflector-cleanup-",/,
+    );
+    const fn = Object.entries(member).find(
+      ([id, r]) => id.startsWith('Cleanup') && r.Type === 'AWS::Lambda::Function',
+    )?.[1];
+    const env = fn?.Properties.Environment as { Variables: Record<string, unknown> } | undefined;
+    const key = JSON.stringify(env?.Variables.CLEANUP_REPORT_KEY);
+    expect(key).toBe(
+      JSON.stringify({
+        'Fn::Join': [
+          '',
+          ['coverage/', { Ref: 'AWS::AccountId' }, '/cleanup/', { Ref: 'AWS::Region' }, '.json'],
+        ],
+      }),
+    );
+    // The coverage statement does not admit the worker (its role names are sweep-* and backfill-*).
+    const coverage = stateBucketStatements().find((x) => x.Sid === 'MembersPutOwnCoverageReport');
+    expect(JSON.stringify(coverage?.Condition?.ArnLike)).not.toContain('cleanup');
+  });
+
   it('opens nothing else to the organization, and lets the org stack account read only the index and the list', () => {
     const statements = stateBucketStatements().filter((x) => x.Effect === 'Allow');
     expect(statements.map((x) => x.Sid).sort()).toStrictEqual([
+      'CleanupWorkersPutOwnProgress',
       'ManagementReadsCoverageIndex',
       'MembersPutOwnCoverageReport',
       'ReconcilerPublishesEnrolledList',

@@ -45,8 +45,12 @@ function row(cell: DemoCell, counts: Partial<CoverageRow>): CoverageRow {
     coverage: undefined,
     lastRunAt: '2026-06-02T06:04:00.000Z',
     lastRunSource: 'sweep',
+    scope: 'log-group',
+    accountPolicy: undefined,
     deadLetterMessages: 0,
     note: '',
+    cleanup: undefined,
+    removal: '',
     ...counts,
   };
 }

@@ -416,6 +416,7 @@ describe('the cleanup worker outlives the stack (issue 15.3)', () => {
       'logs:DescribeLogGroups',
       'logs:DescribeSubscriptionFilters',
       'logs:PutLogEvents',
+      's3:PutObject',
     ]);
     expect(actions('self-delete').sort()).toStrictEqual([
       'events:DeleteRule',
@@ -437,6 +438,41 @@ describe('the cleanup worker outlives the stack (issue 15.3)', () => {
       (r) => r.Type === 'AWS::IAM::Policy' && JSON.stringify(r.Properties.Roles).includes('CleanupRole'),
     );
     expect(attached).toStrictEqual([]);
+  });
+
+  it('bakes its progress report target into its own environment and role (it outlives the stack): one key, in the work policy', () => {
+    const fn = byPrefix('Cleanup').find((r) => r.Type === 'AWS::Lambda::Function') as Resource;
+    const key = {
+      'Fn::Join': [
+        '',
+        ['coverage/', { Ref: 'AWS::AccountId' }, '/cleanup/', { Ref: 'AWS::Region' }, '.json'],
+      ],
+    };
+    expect(fn.Properties.Environment).toMatchObject({
+      Variables: {
+        COVERAGE_BUCKET: { Ref: 'CoverageBucket' },
+        COVERAGE_REGION: { Ref: 'HomeRegion' },
+        CLEANUP_REPORT_KEY: key,
+      },
+    });
+    const role = byPrefix('Cleanup').find((r) => r.Type === 'AWS::IAM::Role') as Resource;
+    const policies = role.Properties.Policies as {
+      PolicyName: string;
+      PolicyDocument: { Statement: Statement[] };
+    }[];
+    const put = policies.flatMap((x) =>
+      x.PolicyDocument.Statement.filter((st) => [st.Action].flat().includes('s3:PutObject')).map((st) => ({
+        policy: x.PolicyName,
+        st,
+      })),
+    );
+    expect(put).toHaveLength(1);
+    // In `work`, deleted before `self-delete`: the last report is written before deleteSelf.
+    expect(put[0]?.policy).toBe('work');
+    const resource = JSON.stringify(put[0]?.st.Resource);
+    expect(resource).toContain('"Fn::If":["HasCoverageBucket"');
+    expect(resource).toContain('"/cleanup/"');
+    expect(resource).not.toContain('*');
   });
 
   it('lets the backfill start the worker (its schedule and one invocation) and nothing more', () => {

@@ -1,15 +1,23 @@
 /** Coverage report keys, parsing and the org-wide totals (shared/coverage.ts). */
 import { describe, expect, it } from 'vitest';
 import {
+  buildIndex,
+  type CleanupReport,
+  CoverageIndexSchema,
   type CoverageReport,
+  cleanupReportKey,
   coveragePercent,
   coverageReportKey,
   coverageTotals,
   emptyTally,
   isStale,
+  liveReports,
+  parseCleanupReport,
+  parseCleanupReportKey,
   parseCoverageReport,
   parseCoverageReportKey,
   reportScope,
+  uninstalledBy,
 } from '../../shared/coverage';
 
 const NOW = Date.parse('2026-06-02T12:00:00.000Z');
@@ -228,5 +236,108 @@ describe('coverageTotals', () => {
       ],
     });
     expect(totals).toMatchObject({ expected: 1, reporting: 1, missing: 0, coveragePercent: 90 });
+  });
+});
+
+function cleanup(account: string, region: string, overrides: Partial<CleanupReport> = {}): CleanupReport {
+  return {
+    version: 1,
+    account,
+    region,
+    installId: '271845b0',
+    kind: 'uninstall',
+    filterName: `log-reflector-${region}`,
+    state: 'removing',
+    pass: 1,
+    requestedAt: '2026-06-02T11:30:00.000Z',
+    generatedAt: '2026-06-02T11:45:00.000Z',
+    runs: 1,
+    removed: 5_120,
+    failed: 0,
+    checked: 5_400,
+    ...overrides,
+  };
+}
+
+describe('cleanup report keys and parsing (issue 15.3)', () => {
+  it('lives under the account prefix the bucket policy admits, apart from the coverage report', () => {
+    const key = cleanupReportKey('111122223333', 'ap-southeast-2');
+    expect(key).toBe('coverage/111122223333/cleanup/ap-southeast-2.json');
+    expect(parseCleanupReportKey(key)).toStrictEqual({ account: '111122223333', region: 'ap-southeast-2' });
+    expect(parseCoverageReportKey(key)).toBeUndefined();
+    expect(parseCleanupReportKey('coverage/111122223333/ap-southeast-2.json')).toBeUndefined();
+    expect(() => cleanupReportKey('111122223333', 'moon-1')).toThrow(
+      'region is not a region name (received moon-1)',
+    );
+  });
+
+  it('accepts a version-1 cleanup report under its own key; names the key and the field otherwise', () => {
+    const c = cleanup('111122223333', 'eu-west-1');
+    const key = 'coverage/111122223333/cleanup/eu-west-1.json';
+    expect(parseCleanupReport(JSON.stringify(c), key)).toStrictEqual(c);
+    expect(() => parseCleanupReport(JSON.stringify({ ...c, state: 'finished' }), key)).toThrow(
+      /^cleanup report coverage\/111122223333\/cleanup\/eu-west-1.json is not a version-1 cleanup report at state:/,
+    );
+    expect(() =>
+      parseCleanupReport(JSON.stringify(c), 'coverage/444455556666/cleanup/eu-west-1.json'),
+    ).toThrow('names 111122223333/eu-west-1, not the account and region of its key');
+  });
+});
+
+describe("uninstalledBy / liveReports: an uninstalled stack's report is history", () => {
+  const A = '111122223333';
+  it("an uninstall after the run began makes the report history; a reinstall's run after it makes the cell live again", () => {
+    const r = report(A, 'eu-west-1'); // started 11:00
+    expect(uninstalledBy(cleanup(A, 'eu-west-1'), r)).toBe(true); // Delete at 11:30
+    expect(uninstalledBy(cleanup(A, 'eu-west-1'), undefined)).toBe(true);
+    // The dying stack's sweep in flight at the Delete (started before it) stays history.
+    expect(uninstalledBy(cleanup(A, 'eu-west-1'), { startedAt: '2026-06-02T11:29:59.000Z' })).toBe(true);
+    // The reinstall's backfill started after the Delete (even while the old worker still writes).
+    expect(
+      uninstalledBy(cleanup(A, 'eu-west-1', { generatedAt: '2026-06-02T13:00:00.000Z' }), {
+        startedAt: '2026-06-02T12:00:00.000Z',
+      }),
+    ).toBe(false);
+    // Superseded by a reinstall owning the filter, or a job of a live stack: the stack exists.
+    expect(uninstalledBy(cleanup(A, 'eu-west-1', { state: 'superseded' }), r)).toBe(false);
+    for (const kind of ['replaced', 'migrated', 'opted-out'] as const)
+      expect(uninstalledBy(cleanup(A, 'eu-west-1', { kind }), r)).toBe(false);
+    expect(uninstalledBy(undefined, r)).toBe(false);
+  });
+
+  it("drops only the reports their cell's cleanup makes history", () => {
+    const reports = [report(A, 'eu-west-1'), report(A, 'us-east-1'), report('444455556666', 'eu-west-1')];
+    expect(
+      liveReports(reports, [cleanup(A, 'eu-west-1')]).map((r) => `${r.account}/${r.region}`),
+    ).toStrictEqual([`${A}/us-east-1`, '444455556666/eu-west-1']);
+    expect(liveReports(reports, [])).toStrictEqual(reports);
+  });
+
+  it('the index keeps every report and the cleanups, and totals only the live ones; an index without cleanups still parses', () => {
+    const input = {
+      reports: [
+        report(A, 'eu-west-1', {
+          generatedAt: '2026-05-01T00:00:00.000Z',
+          startedAt: '2026-05-01T00:00:00.000Z',
+        }),
+      ],
+      cleanups: [cleanup(A, 'eu-west-1', { state: 'done' })],
+      unreadable: [],
+      enrolled: undefined,
+      enrolledGeneration: undefined,
+      regions: ['eu-west-1'],
+      centralAccountId: CENTRAL,
+      homeRegion: 'eu-west-1',
+      now: NOW,
+      staleAfterMinutes: 780,
+    };
+    const index = buildIndex(input);
+    expect(index.reports).toHaveLength(1);
+    expect(index.cleanups).toHaveLength(1);
+    // Before: the left-behind report counted as reporting and stale, for ever.
+    expect(index.totals).toMatchObject({ expected: 0, reporting: 0, stale: 0, missing: 0 });
+    expect(buildIndex({ ...input, cleanups: [] }).totals).toMatchObject({ reporting: 1, stale: 1 });
+    const { cleanups: _c, ...older } = index;
+    expect(CoverageIndexSchema.parse(older).cleanups).toBeUndefined();
   });
 });

@@ -8,10 +8,11 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LambdaClient } from '@aws-sdk/client-lambda';
-import { S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { type CoverageResult, collectCoverage } from '../../../central/cli/coverage';
 import { main } from '../../../central/cli/main';
+import { type CleanupReport, cleanupReportKey } from '../../../shared/coverage';
 import { type Credentials, clientConfig } from '../../demo/aws';
 import { useMoto } from '../../support/moto';
 import {
@@ -137,11 +138,11 @@ describe('log-reflector coverage (moto)', () => {
     const csv = await cli('--csv');
     const lines = csv.stdout.trimEnd().split('\n');
     expect(lines[0]).toBe(
-      'account,name,region,enrollment,instance,eligible,subscribed,conflicts,excluded,failed,coverage_percent,last_run_at,last_run_source,dead_letter_messages,note,scope,account_policy',
+      'account,name,region,enrollment,instance,eligible,subscribed,conflicts,excluded,failed,coverage_percent,last_run_at,last_run_source,dead_letter_messages,note,scope,account_policy,removal',
     );
     expect(lines).toHaveLength(9);
     expect(lines.find((l) => l.startsWith(`${MEMBER_A},member-a,us-east-1,`))).toMatch(
-      /^333333333333,member-a,us-east-1,enrolled,CURRENT\/SUCCEEDED,9,8,1,0,0,88\.89,\d{4}-.+Z,sweep,,,log-group,$/,
+      /^333333333333,member-a,us-east-1,enrolled,CURRENT\/SUCCEEDED,9,8,1,0,0,88\.89,\d{4}-.+Z,sweep,,,log-group,,$/,
     );
   });
 
@@ -229,6 +230,62 @@ describe('log-reflector coverage (moto)', () => {
       expect(result.totals?.coveragePercent).toBeCloseTo((26 / 27) * 100, 5);
     } finally {
       vi.restoreAllMocks();
+    }
+  });
+
+  it("shows a departed account's removal under way (and in --problems), then done (not a problem) (issue 15.3)", async () => {
+    const central = new S3Client(
+      clientConfig({
+        endpoint: moto.endpoint,
+        region: HOME,
+        credentials: scenario.credentials[CENTRAL] as Credentials,
+      }),
+    );
+    const GONE = '666666666666';
+    const key = cleanupReportKey(GONE, 'eu-west-1');
+    const write = (state: CleanupReport['state']) =>
+      central.send(
+        new PutObjectCommand({
+          Bucket: CENTRAL_BUCKET,
+          Key: key,
+          Body: JSON.stringify({
+            version: 1,
+            account: GONE,
+            region: 'eu-west-1',
+            installId: '271845b0',
+            kind: 'uninstall',
+            filterName: 'log-reflector-eu-west-1',
+            state,
+            pass: state === 'done' ? 2 : 1,
+            requestedAt: '2026-06-02T06:00:00.000Z',
+            generatedAt: '2026-06-02T08:15:00.000Z',
+            runs: 9,
+            removed: 41_230,
+            failed: 0,
+            checked: 45_310,
+          } satisfies CleanupReport),
+        }),
+      );
+    try {
+      await write('removing');
+      const running = await cli('--direct', '--central-profile', 'central', '--problems');
+      expect(running.code).toBe(0);
+      const line = running.stdout.split('\n').find((l) => l.startsWith(GONE));
+      expect(line).toContain('not in scope');
+      expect(line).toContain(
+        'removing our filters: 41,230 removed, 45,310 log groups checked, last run 2026-06-02 08:15Z',
+      );
+      await write('done');
+      const done = await cli('--direct', '--central-profile', 'central', '--json');
+      expect(rowOf(JSON.parse(done.stdout) as CoverageResult, GONE, 'eu-west-1')).toMatchObject({
+        removal: 'our filters removed: done 2026-06-02 08:15Z (41,230 removed)',
+        note: '',
+        lastRunSource: 'cleanup',
+      });
+      const problems = await cli('--direct', '--central-profile', 'central', '--problems');
+      expect(problems.stdout).not.toContain(GONE);
+    } finally {
+      await central.send(new DeleteObjectCommand({ Bucket: CENTRAL_BUCKET, Key: key }));
     }
   });
 });

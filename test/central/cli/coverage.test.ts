@@ -70,12 +70,12 @@ describe('coverage output across scopes', () => {
     );
   });
 
-  it('CSV appends scope and account_policy after note', () => {
+  it('CSV appends scope, account_policy and removal after note', () => {
     const lines = render(result(), { json: false, csv: true }).trimEnd().split('\n');
     expect(lines[0]).toBe(
-      'account,name,region,enrollment,instance,eligible,subscribed,conflicts,excluded,failed,coverage_percent,last_run_at,last_run_source,dead_letter_messages,note,scope,account_policy',
+      'account,name,region,enrollment,instance,eligible,subscribed,conflicts,excluded,failed,coverage_percent,last_run_at,last_run_source,dead_letter_messages,note,scope,account_policy,removal',
     );
-    expect(lines[1]).toMatch(/,sweep,,1 failed,log-group,$/);
-    expect(lines[2]).toMatch(/,backfill,,,account,in-place$/);
+    expect(lines[1]).toMatch(/,sweep,,1 failed,log-group,,$/);
+    expect(lines[2]).toMatch(/,backfill,,,account,in-place,$/);
   });
 });

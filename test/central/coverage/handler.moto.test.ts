@@ -2,11 +2,17 @@
  * The coverage aggregator against moto S3: it reads the enrolled list and every report, writes
  * the index the CLI reads, publishes the org-wide metrics, and keeps going past a bad report.
  */
-import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { aggregate } from '../../../central/coverage/handler';
 import { readIndex } from '../../../central/coverage/store';
-import { type CoverageReport, coverageReportKey, emptyTally } from '../../../shared/coverage';
+import {
+  type CleanupReport,
+  type CoverageReport,
+  cleanupReportKey,
+  coverageReportKey,
+  emptyTally,
+} from '../../../shared/coverage';
 import { ENROLLED_LIST_KEY } from '../../../shared/enrollment';
 import { useMoto } from '../../support/moto';
 
@@ -14,6 +20,9 @@ const REGION = 'eu-west-1';
 const BUCKET = 'log-reflector-state-aggregator-test';
 const CENTRAL = '222222222222';
 const NOW = Date.parse('2026-06-02T12:00:00.000Z');
+const A = '333333333333';
+const B = '444444444444';
+const C = '555555555555';
 const moto = useMoto(REGION);
 let s3: S3Client;
 
@@ -208,6 +217,57 @@ describe('coverage aggregator', () => {
     const index = await aggregate(r.deps);
     expect(index.enrolledGeneration).toBeUndefined();
     expect(index.totals).toMatchObject({ expected: 1, reporting: 1, missing: 0 });
+  });
+
+  it("puts the cleanup workers' reports into the index; an uninstalled stack's old report is never stale, nor missing unless still enrolled (issue 15.3)", async () => {
+    const cleanup = (account: string, overrides: Partial<CleanupReport> = {}): CleanupReport => ({
+      version: 1,
+      account,
+      region: 'eu-west-1',
+      installId: '271845b0',
+      kind: 'uninstall',
+      filterName: 'log-reflector-eu-west-1',
+      state: 'done',
+      pass: 2,
+      requestedAt: '2026-05-20T09:00:00.000Z',
+      generatedAt: '2026-05-20T18:00:00.000Z',
+      runs: 35,
+      removed: 100_000,
+      failed: 0,
+      checked: 130_000,
+      ...overrides,
+    });
+    // Enrolled: A (live), B (enrolled, but its stack was uninstalled). C left the target OUs.
+    await put(
+      ENROLLED_LIST_KEY,
+      JSON.stringify({ version: 1, generation: 9, updatedAt: '2026-06-02T11:00:00.000Z', accounts: [A, B] }),
+    );
+    const old = { startedAt: '2026-05-20T06:00:00.000Z', generatedAt: '2026-05-20T06:05:00.000Z' };
+    await put(coverageReportKey(A, 'eu-west-1'), JSON.stringify(report(A, 'eu-west-1')));
+    await put(coverageReportKey(B, 'eu-west-1'), JSON.stringify(report(B, 'eu-west-1', old)));
+    await put(cleanupReportKey(B, 'eu-west-1'), JSON.stringify(cleanup(B)));
+    await put(coverageReportKey(C, 'eu-west-1'), JSON.stringify(report(C, 'eu-west-1', old)));
+    await put(cleanupReportKey(C, 'eu-west-1'), JSON.stringify(cleanup(C, { state: 'removing', pass: 1 })));
+    await put(`coverage/${C}/cleanup/eu-west-1.json.tmp`, 'ignored');
+    const r = recorder();
+    const withList = await aggregate({ ...r.deps, config: { ...r.deps.config, regions: ['eu-west-1'] } });
+    expect(withList.unreadable).toStrictEqual([]);
+    expect(withList.cleanups?.map((c) => [c.account, c.state])).toStrictEqual([
+      [B, 'done'],
+      [C, 'removing'],
+    ]);
+    // All three old reports stay in the index (the CLI estimates what remains from them).
+    expect(withList.reports.map((x) => x.account)).toStrictEqual([A, B, C]);
+    // B: enrolled without a stack is missing (true: it should forward); never stale.
+    expect(withList.totals).toMatchObject({ expected: 2, reporting: 1, missing: 1, stale: 0 });
+    expect(r.metrics).toMatchObject({ ReportsOverdue: 1, GroupsEligible: 10 });
+    expect(await readIndex(s3, BUCKET)).toStrictEqual(withList);
+
+    // Without the list (the fallback counts reports that say enabled), B's and C's old reports
+    // do not count: before the cleanup reports they were stale for ever.
+    await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: ENROLLED_LIST_KEY }));
+    const without = await aggregate({ ...r.deps, config: { ...r.deps.config, regions: ['eu-west-1'] } });
+    expect(without.totals).toMatchObject({ expected: 1, reporting: 1, missing: 0, stale: 0 });
   });
 
   it('fails (and still publishes nothing misleading) when the bucket cannot be read', async () => {

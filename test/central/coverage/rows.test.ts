@@ -7,7 +7,7 @@ import {
   type RowsInput,
 } from '../../../central/coverage/rows';
 import { emptyState, type InstanceMemory } from '../../../central/enrollment/state';
-import { type CoverageReport, emptyTally } from '../../../shared/coverage';
+import { type CleanupReport, type CoverageReport, emptyTally } from '../../../shared/coverage';
 
 const NOW = Date.parse('2026-06-02T12:00:00.000Z');
 const CENTRAL = '222222222222';
@@ -280,5 +280,140 @@ describe('coverageRows: account scope', () => {
     const old = report(A, 'eu-west-1', at);
     expect(rowFor(old)).toMatchObject({ scope: 'log-group', accountPolicy: undefined });
     expect(rowFor(old)?.note).toBe('report is stale (sweep not running?)');
+  });
+});
+
+function cleanup(account: string, region: string, overrides: Partial<CleanupReport> = {}): CleanupReport {
+  return {
+    version: 1,
+    account,
+    region,
+    installId: '271845b0',
+    kind: 'uninstall',
+    filterName: `log-reflector-${region}`,
+    state: 'removing',
+    pass: 1,
+    requestedAt: '2026-06-02T11:30:00.000Z',
+    generatedAt: '2026-06-02T11:45:00.000Z',
+    runs: 1,
+    removed: 5_120,
+    failed: 0,
+    checked: 5_400,
+    ...overrides,
+  };
+}
+
+describe('coverageRows: the cleanup worker (issue 15.3)', () => {
+  const big = { ...emptyTally(), total: 100_000, eligible: 100_000, subscribed: 89_000 };
+  const departed = (c: CleanupReport, reports = [report('999999999999', 'eu-west-1', { groups: big })]) =>
+    coverageRows(
+      input({
+        management: management({ instances: { 'eu-west-1': current('enabled') } }),
+        central: { ...central(reports, [A]), cleanups: [c] },
+      }),
+    ).rows.find((r) => r.account === '999999999999');
+
+  it('a departed account: "removing our filters: N removed, ~M remaining, last run …", no stale figures', () => {
+    // The old sweep report is from 11:00-11:05, the Delete at 11:30; it is hours old now.
+    const row = departed(
+      cleanup('999999999999', 'eu-west-1', { removed: 41_230, generatedAt: '2026-06-02T14:15:00.000Z' }),
+      [report('999999999999', 'eu-west-1', { groups: big })],
+    );
+    expect(row).toMatchObject({
+      enrollment: 'not in scope',
+      eligible: undefined,
+      subscribed: undefined,
+      coverage: undefined,
+      lastRunAt: '2026-06-02T14:15:00.000Z',
+      lastRunSource: 'cleanup',
+      note: '',
+      cleanup: { state: 'removing', removed: 41_230, remaining: 47_770, finished: false, uninstalled: true },
+    });
+    expect(row?.removal).toBe(
+      'removing our filters: 41,230 removed, ~47,770 remaining, last run 2026-06-02 14:15Z',
+    );
+  });
+
+  it('finally "done", which needs no look; without an earlier report it counts groups checked; pass 2 says re-checking', () => {
+    const done = departed(
+      cleanup('999999999999', 'eu-west-1', {
+        state: 'done',
+        pass: 2,
+        removed: 89_004,
+        generatedAt: '2026-06-02T20:00:00.000Z',
+      }),
+    );
+    expect(done?.removal).toBe('our filters removed: done 2026-06-02 20:00Z (89,004 removed)');
+    expect(done).toMatchObject({ note: '', cleanup: { finished: true, remaining: undefined } });
+    expect(departed(cleanup('999999999999', 'eu-west-1'), [])?.removal).toBe(
+      'removing our filters: 5,120 removed, 5,400 log groups checked, last run 2026-06-02 11:45Z',
+    );
+    expect(departed(cleanup('999999999999', 'eu-west-1', { pass: 2, state: 'waiting' }))?.removal).toBe(
+      'removing our filters: 5,120 removed, re-checking what was read before the settle time (waiting for the next pass), last run 2026-06-02 11:45Z',
+    );
+  });
+
+  it('a migration waiting for its account policy says so', () => {
+    const waiting = cleanup('999999999999', 'eu-west-1', {
+      kind: 'migrated',
+      state: 'waiting',
+      removed: 0,
+      checked: 0,
+    });
+    expect(departed(waiting)?.removal).toBe(
+      'removing our per-group filters (now account scope): 0 removed, 0 log groups checked (waiting to start), last run 2026-06-02 11:45Z',
+    );
+  });
+
+  it('a run that stopped, and a worker that gave up, need a look', () => {
+    const stopped = departed(
+      cleanup('999999999999', 'eu-west-1', { error: 'AuthError: DescribeLogGroups was denied' }),
+    );
+    expect(stopped?.note).toBe('cleanup run stopped: AuthError: DescribeLogGroups was denied');
+    const gaveUp = departed(cleanup('999999999999', 'eu-west-1', { state: 'gave-up' }));
+    expect(gaveUp?.removal).toBe(
+      'cleanup gave up 2026-06-02 11:45Z after 5,120 removed: our filters may remain',
+    );
+    expect(gaveUp?.note).toBe('run log-reflector remove in that account (docs/runbook.md)');
+  });
+
+  it('an enrolled account whose stack was uninstalled is missing, and says so; the totals agree', () => {
+    const t = coverageRows(
+      input({
+        management: management({ instances: { 'eu-west-1': current('enabled') } }),
+        central: {
+          ...central([report(A, 'eu-west-1')], [A]),
+          cleanups: [cleanup(A, 'eu-west-1', { state: 'done' })],
+        },
+      }),
+    );
+    expect(t.rows[0]?.note).toBe('stack uninstalled here, yet enrolled: no coverage report');
+    expect(t.totals).toMatchObject({ expected: 1, reporting: 0, missing: 1 });
+  });
+
+  it('a live stack removing an old filter keeps its figures and shows the removal until its own next report', () => {
+    const live = (c: CleanupReport, r = report(A, 'eu-west-1')) =>
+      coverageRows(
+        input({
+          management: management({ instances: { 'eu-west-1': current('enabled') } }),
+          central: { ...central([r], [A]), cleanups: [c] },
+        }),
+      ).rows[0];
+    const renamed = cleanup(A, 'eu-west-1', { kind: 'replaced', filterName: 'old-eu-west-1' });
+    expect(live(renamed)).toMatchObject({ eligible: 4, coverage: 100, lastRunSource: 'sweep', note: '' });
+    expect(live(renamed)?.removal).toBe(
+      'removing the old filter old-eu-west-1: 5,120 removed, 5,400 log groups checked, last run 2026-06-02 11:45Z',
+    );
+    const finished = { ...renamed, state: 'done' as const };
+    expect(live(finished)?.removal).toMatch(/^the old filter old-eu-west-1 removed: done/);
+    // The sweep reported after the worker finished: the row is the sweep's again.
+    expect(live(finished, report(A, 'eu-west-1', { generatedAt: '2026-06-02T11:50:00.000Z' }))).toMatchObject(
+      { removal: '', cleanup: undefined },
+    );
+    // A reinstall superseded the uninstall: nothing to show, the new stack reports.
+    expect(live(cleanup(A, 'eu-west-1', { state: 'superseded' }))).toMatchObject({
+      removal: '',
+      lastRunSource: 'sweep',
+    });
   });
 });

@@ -15,7 +15,9 @@ import {
   type CleanupJob,
   CleanupJobSchema,
 } from '../../../member/cleanup/job';
+import { type CleanupReporter, createCleanupReporter } from '../../../member/cleanup/report';
 import { emptySummary } from '../../../member/runtime/apply';
+import { type CleanupReport, cleanupReportKey, parseCleanupReport } from '../../../shared/coverage';
 import { FakeLogs, virtualClock } from '../fake-logs';
 import { FILTER_NAME, memberEnv, memberSettings, memoryClaim, REGION, ROLE_ARN, streamArn } from '../support';
 import { recordTelemetry } from '../telemetry-recorder';
@@ -58,7 +60,12 @@ function fakeControl(live: () => LiveInstall | undefined = () => undefined) {
   return { control, state };
 }
 
-function worker(logs: FakeLogs, clock: ReturnType<typeof virtualClock>, control: CleanupControl) {
+function worker(
+  logs: FakeLogs,
+  clock: ReturnType<typeof virtualClock>,
+  control: CleanupControl,
+  reporter?: (recorded: ReturnType<typeof recordTelemetry>) => CleanupReporter,
+) {
   const recorded = recordTelemetry();
   const handler = createCleanupHandler({
     env: { INSTALL_ID: INSTALL, RATE_LIMIT_RPS: String(RPS), AWS_REGION: REGION },
@@ -67,6 +74,7 @@ function worker(logs: FakeLogs, clock: ReturnType<typeof virtualClock>, control:
     clock,
     telemetry: recorded.telemetry,
     graceMs: 120_000,
+    reporter: reporter?.(recorded),
   });
   return { handler, recorded };
 }
@@ -324,5 +332,147 @@ describe('cleanup worker lifecycle', () => {
     clock.t += CLEANUP_MAX_AGE_MS + 1;
     expect(await handler(state.job, context)).toMatchObject({ kind: 'finished', reason: 'gave-up' });
     expect(state.selfDeleted).toBe(1);
+  });
+});
+
+const ACCOUNT = '123456789012';
+const BUCKET = 'log-reflector-state-abc';
+
+/**
+ * The central bucket as the worker sees it: every PUT recorded (parsed with the central side's
+ * own parser) with how many times the worker had deleted itself at that moment; `fail` makes
+ * every PUT throw.
+ */
+function centralBucket(state: ReturnType<typeof fakeControl>['state'], fail?: Error) {
+  const puts: { key: string; report: CleanupReport; selfDeletedBefore: number }[] = [];
+  const reporter = (recorded: ReturnType<typeof recordTelemetry>) =>
+    createCleanupReporter({
+      target: { bucket: BUCKET, key: cleanupReportKey(ACCOUNT, REGION), account: ACCOUNT, region: REGION },
+      store: {
+        async put(bucket, key, body) {
+          if (fail) throw fail;
+          expect(bucket).toBe(BUCKET);
+          puts.push({ key, report: parseCleanupReport(body, key), selfDeletedBefore: state.selfDeleted });
+        },
+      },
+      clock: { now: () => recordedClock.now() },
+      logger: recorded.telemetry.logger,
+    });
+  const recordedClock = { now: () => 0 };
+  return { puts, reporter, useClock: (c: { now(): number }) => (recordedClock.now = () => c.now()) };
+}
+
+describe('cleanup worker progress report (issue 15.3: progress visible centrally)', () => {
+  it('writes one report per run: removed grows, the position advances, and the last says done before the worker deletes itself', async () => {
+    const logs = new FakeLogs();
+    const all = names(10_000);
+    logs.addGroups(all);
+    for (const g of all) logs.putFilterDirect(g, OURS);
+    const clock = virtualClock();
+    const { control, state } = fakeControl();
+    state.job = job({}, clock);
+    const bucket = centralBucket(state);
+    bucket.useClock(clock);
+    const { handler } = worker(logs, clock, control, bucket.reporter);
+    const { finished, ticks } = await tickUntilFinished(handler, clock, state);
+    expect(finished).toMatchObject({ kind: 'finished', reason: 'done' });
+
+    const reports = bucket.puts.map((p) => p.report);
+    expect(bucket.puts.every((p) => p.key === `coverage/${ACCOUNT}/cleanup/${REGION}.json`)).toBe(true);
+    // Every run wrote exactly one (waiting runs included), the removal runs more than one.
+    expect(reports).toHaveLength(ticks);
+    const removing = reports.filter((r) => r.state === 'removing');
+    expect(removing.length).toBeGreaterThan(2);
+    expect(removing[0]).toMatchObject({
+      kind: 'uninstall',
+      installId: INSTALL,
+      filterName: FILTER_NAME,
+      pass: 1,
+    });
+    expect(removing[0]?.removed).toBeGreaterThan(0);
+    expect(removing[0]?.removed).toBeLessThan(10_000);
+    expect(removing[0]?.position).toMatch(/^\/app\/g-\d{6}$/);
+    for (let i = 1; i < reports.length; i += 1) {
+      expect(reports[i]?.removed).toBeGreaterThanOrEqual(reports[i - 1]?.removed ?? 0);
+      expect(Date.parse(reports[i]?.generatedAt ?? '')).toBeGreaterThan(
+        Date.parse(reports[i - 1]?.generatedAt ?? ''),
+      );
+    }
+    const last = bucket.puts.at(-1);
+    expect(last?.report).toMatchObject({ state: 'done', removed: 10_000, failed: 0, pass: 2 });
+    expect(last?.report.checked).toBeGreaterThanOrEqual(10_000);
+    expect(last?.report.generatedAt).toBe(new Date(clock.now()).toISOString());
+    // Written while the worker still had its role (deleteSelf removes the permission).
+    expect(last?.selfDeletedBefore).toBe(0);
+    expect(state.selfDeleted).toBe(1);
+  }, 60_000);
+
+  it('a report that cannot be written never stops or changes the removal (a warning, nothing more)', async () => {
+    const run = async (fail?: Error) => {
+      const logs = new FakeLogs();
+      const all = names(6_000);
+      logs.addGroups(all);
+      for (const g of all) logs.putFilterDirect(g, OURS);
+      const clock = virtualClock();
+      const { control, state } = fakeControl();
+      state.job = job({}, clock);
+      const bucket = centralBucket(state, fail);
+      bucket.useClock(clock);
+      const { handler, recorded } = worker(logs, clock, control, bucket.reporter);
+      const { finished, ticks } = await tickUntilFinished(handler, clock, state);
+      return { finished, ticks, left: logs.groupsWith(FILTER_NAME).length, state, recorded, at: clock.now() };
+    };
+    const ok = await run();
+    const failing = await run(Object.assign(new Error('Access Denied'), { name: 'AccessDenied' }));
+    expect(failing.finished).toStrictEqual(ok.finished);
+    expect(failing.ticks).toBe(ok.ticks);
+    expect(failing.at).toBe(ok.at);
+    expect(failing.left).toBe(0);
+    expect(failing.state.selfDeleted).toBe(1);
+    const warnings = failing.recorded.lines.filter(
+      (l) => l.message === 'cleanup report not written; removal goes on',
+    );
+    expect(warnings).toHaveLength(failing.ticks);
+    expect(warnings[0]?.extra[0]).toMatchObject({
+      error: 'Access Denied',
+      key: `coverage/${ACCOUNT}/cleanup/${REGION}.json`,
+    });
+  }, 60_000);
+
+  it('reports a run that stopped (listing denied), a wait for the settle time, and a job superseded by a reinstall', async () => {
+    const logs = new FakeLogs();
+    logs.addGroups(names(10));
+    for (const g of names(10)) logs.putFilterDirect(g, OURS);
+    const clock = virtualClock();
+    let live: LiveInstall | undefined;
+    const { control, state } = fakeControl(() => live);
+    state.job = job({}, clock);
+    const bucket = centralBucket(state);
+    bucket.useClock(clock);
+    const { handler } = worker(logs, clock, control, bucket.reporter);
+    logs.fault = () => {
+      throw Object.assign(new Error('explicit deny in a service control policy'), {
+        name: 'AccessDeniedException',
+        $fault: 'client',
+      });
+    };
+    await expect(handler(state.job, context)).rejects.toThrow(/explicit deny/);
+    expect(bucket.puts.at(-1)?.report).toMatchObject({
+      state: 'removing',
+      removed: 0,
+      error: 'AuthError: DescribeLogGroups was denied: explicit deny in a service control policy',
+    });
+    logs.fault = undefined;
+    clock.t += CLEANUP_PERIOD_MS;
+    await handler({ ...state.job, leaseUntilMs: undefined }, context);
+    expect(bucket.puts.at(-1)?.report).toMatchObject({ state: 'removing', removed: 10, pass: 2 });
+    expect(bucket.puts.at(-1)?.report.error).toBeUndefined();
+    clock.t += 60_000;
+    expect(await handler(state.job, context)).toStrictEqual({ kind: 'waiting' });
+    expect(bucket.puts.at(-1)?.report).toMatchObject({ state: 'waiting', removed: 10 });
+    live = { installId: 'aaaaaaaa', filterName: FILTER_NAME };
+    expect(await handler(state.job, context)).toMatchObject({ reason: 'superseded' });
+    expect(bucket.puts.at(-1)?.report).toMatchObject({ state: 'superseded', installId: INSTALL });
+    expect(bucket.puts).toHaveLength(4);
   });
 });
