@@ -285,7 +285,12 @@ export class ResponseParser {
     if (status === 101) throw invalid('protocol switch that was never asked for', statusLine);
     const fields = fieldLines(lines.slice(1), 'header');
     // Interim response (e.g. 100 Continue): no body; the final one follows (RFC 9110 §15.2).
-    if (status < 200) return;
+    // HTTP/1.0 defines no 1xx codes ("a server MUST NOT send a 1xx response to an HTTP/1.0
+    // client", same section): an interim response labelled 1.0 is refused, as llhttp does.
+    if (status < 200) {
+      if (minor === 0) throw invalid('1xx interim response from an HTTP/1.0 server', statusLine);
+      return;
+    }
     const lengths = fields.get('content-length');
     let length = -1;
     if (lengths !== undefined) {

@@ -93,6 +93,8 @@ describe('lean HTTP client against Node’s parser, on the same bytes', () => {
       'HTTP/1.1 2000 OK\r\nContent-Length: 0\r\n\r\n',
       'HTTP/1.1 200x OK\r\nContent-Length: 0\r\n\r\n',
       'HTTP/1.1 200 OK\r\nContent-Length: 2, 3\r\n\r\nabc',
+      // Found by the property above (seed -836534997): HTTP/1.0 has no interim responses.
+      'HTTP/1.0 100 \r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n',
     ]) {
       const { node, lean } = await both(raw);
       expect(node).toHaveProperty('refused');
