@@ -284,13 +284,10 @@ export class ResponseParser {
     if (status < 100 || status > 599) throw invalid('status code outside 100-599', statusLine);
     if (status === 101) throw invalid('protocol switch that was never asked for', statusLine);
     const fields = fieldLines(lines.slice(1), 'header');
-    // Interim response (e.g. 100 Continue): no body; the final one follows (RFC 9110 §15.2).
     // HTTP/1.0 defines no 1xx codes ("a server MUST NOT send a 1xx response to an HTTP/1.0
-    // client", same section): an interim response labelled 1.0 is refused, as llhttp does.
-    if (status < 200) {
-      if (minor === 0) throw invalid('1xx interim response from an HTTP/1.0 server', statusLine);
-      return;
-    }
+    // client", RFC 9110 §15.2): an interim response labelled 1.0 is refused, as llhttp does.
+    if (status < 200 && minor === 0)
+      throw invalid('1xx interim response from an HTTP/1.0 server', statusLine);
     const lengths = fields.get('content-length');
     let length = -1;
     if (lengths !== undefined) {
@@ -324,6 +321,9 @@ export class ResponseParser {
       if (uses === 1 && !chunked)
         throw invalid('chunked is not the final transfer coding', codings.join(', '));
     }
+    // Interim response (e.g. 100 Continue): no body; the final one follows (RFC 9110 §15.2). Its
+    // framing fields were checked above like a final response's: llhttp refuses them too.
+    if (status < 200) return;
     const connection = listElements(fields.get('connection') ?? []);
     let keepAliveMs: number | undefined;
     const keepAlive = /(?:^|,)\s*timeout\s*=\s*(\d{1,6})\s*(?:,|$)/i.exec(

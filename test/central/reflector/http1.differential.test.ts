@@ -95,6 +95,8 @@ describe('lean HTTP client against Node’s parser, on the same bytes', () => {
       'HTTP/1.1 200 OK\r\nContent-Length: 2, 3\r\n\r\nabc',
       // Found by the property above (seed -836534997): HTTP/1.0 has no interim responses.
       'HTTP/1.0 100 \r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n',
+      // And seed -881269113: an interim response's framing fields are checked like a final one's.
+      'HTTP/1.1 100\r\nContent-Length: 0\r\nTransfer-Encoding: chunked\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n',
     ]) {
       const { node, lean } = await both(raw);
       expect(node).toHaveProperty('refused');
