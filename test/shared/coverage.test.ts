@@ -2,7 +2,6 @@
 import { describe, expect, it } from 'vitest';
 import {
   buildIndex,
-  type CleanupReport,
   CoverageIndexSchema,
   type CoverageReport,
   cleanupReportKey,
@@ -19,25 +18,16 @@ import {
   reportScope,
   uninstalledBy,
 } from '../../shared/coverage';
+import { cleanupReport as cleanup, coverageReport, tally } from '../support/coverage-fixtures';
 
 const NOW = Date.parse('2026-06-02T12:00:00.000Z');
 const CENTRAL = '222222222222';
 
 function report(account: string, region: string, overrides: Partial<CoverageReport> = {}): CoverageReport {
-  return {
-    version: 1,
-    account,
-    region,
-    source: 'sweep',
-    startedAt: '2026-06-02T11:00:00.000Z',
-    generatedAt: '2026-06-02T11:05:00.000Z',
-    complete: true,
-    enrollment: 'enabled',
-    filterName: `log-reflector-${region}`,
-    hops: 1,
-    groups: { ...emptyTally(), total: 10, eligible: 10, subscribed: 9, conflicts: 1 },
+  return coverageReport(account, region, {
+    groups: tally({ total: 10, eligible: 10, subscribed: 9, conflicts: 1 }),
     ...overrides,
-  };
+  });
 }
 
 describe('report keys', () => {
@@ -238,26 +228,6 @@ describe('coverageTotals', () => {
     expect(totals).toMatchObject({ expected: 1, reporting: 1, missing: 0, coveragePercent: 90 });
   });
 });
-
-function cleanup(account: string, region: string, overrides: Partial<CleanupReport> = {}): CleanupReport {
-  return {
-    version: 1,
-    account,
-    region,
-    installId: '271845b0',
-    kind: 'uninstall',
-    filterName: `log-reflector-${region}`,
-    state: 'removing',
-    pass: 1,
-    requestedAt: '2026-06-02T11:30:00.000Z',
-    generatedAt: '2026-06-02T11:45:00.000Z',
-    runs: 1,
-    removed: 5_120,
-    failed: 0,
-    checked: 5_400,
-    ...overrides,
-  };
-}
 
 describe('cleanup report keys and parsing (issue 15.3)', () => {
   it('lives under the account prefix the bucket policy admits, apart from the coverage report', () => {

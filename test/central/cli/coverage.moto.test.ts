@@ -11,9 +11,9 @@ import { LambdaClient } from '@aws-sdk/client-lambda';
 import { DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { type CoverageResult, collectCoverage } from '../../../central/cli/coverage';
-import { main } from '../../../central/cli/main';
 import { type CleanupReport, cleanupReportKey } from '../../../shared/coverage';
 import { type Credentials, clientConfig } from '../../demo/aws';
+import { type CliRun, runCli } from '../../support/cli';
 import { useMoto } from '../../support/moto';
 import {
   buildScenario,
@@ -51,18 +51,8 @@ beforeAll(async () => {
   files = credentialsFiles(scenario);
 }, 120_000);
 
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stdout += String(chunk);
-    return true;
-  });
-  vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stderr += String(chunk);
-    return true;
-  });
-  const vars: Record<string, string | undefined> = {
+function cli(...args: string[]): Promise<CliRun> {
+  return runCli(['coverage', ...args], {
     AWS_ENDPOINT_URL: moto.endpoint,
     AWS_REGION: HOME,
     AWS_CONFIG_FILE: files.config,
@@ -71,23 +61,7 @@ async function cli(...args: string[]): Promise<{ code: number; stdout: string; s
     AWS_SECRET_ACCESS_KEY: undefined,
     AWS_SESSION_TOKEN: undefined,
     AWS_PROFILE: undefined,
-  };
-  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
-  for (const [k, v] of Object.entries(vars)) {
-    if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
-  }
-  try {
-    const code = await main(['node', 'log-reflector', 'coverage', ...args]);
-    return { code, stdout, stderr };
-  } finally {
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-    process.exitCode = undefined;
-    vi.restoreAllMocks();
-  }
+  });
 }
 
 const rowOf = (result: CoverageResult, account: string, region: string) =>

@@ -14,7 +14,8 @@ import { STSClient } from '@aws-sdk/client-sts';
 import { mockClient } from 'aws-sdk-client-mock';
 import type { Command } from 'commander';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { buildProgram, main } from '../../../central/cli/main';
+import { buildProgram } from '../../../central/cli/main';
+import { type CliRun, runCli } from '../../support/cli';
 
 const clients = [
   mockClient(CloudFormationClient),
@@ -29,21 +30,11 @@ const clients = [
 const callsMade = () => clients.reduce((n, c) => n + c.calls().length, 0);
 
 /** Runs the CLI with this environment (restored after), capturing stdout and stderr. */
-async function cli(
+function cli(
   args: readonly string[],
   env: Readonly<Record<string, string | undefined>> = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stdout += String(chunk);
-    return true;
-  });
-  vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stderr += String(chunk);
-    return true;
-  });
-  const vars = {
+): Promise<CliRun> {
+  return runCli(args, {
     AWS_ACCESS_KEY_ID: 'testing',
     AWS_SECRET_ACCESS_KEY: 'testing',
     AWS_CONFIG_FILE: '/dev/null',
@@ -54,22 +45,7 @@ async function cli(
     AWS_REGION: 'us-east-1',
     AWS_DEFAULT_REGION: undefined,
     ...env,
-  };
-  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
-  for (const [k, v] of Object.entries(vars)) {
-    if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
-  }
-  try {
-    const code = await main(['node', 'log-reflector', ...args]);
-    return { code, stdout, stderr };
-  } finally {
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-    vi.restoreAllMocks();
-  }
+  });
 }
 
 /** Every command that runs (not a group), with its path, e.g. ['enrollment', 'plan']. */

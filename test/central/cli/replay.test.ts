@@ -6,7 +6,7 @@
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { main } from '../../../central/cli/main';
+import { type CliRun, runCli } from '../../support/cli';
 
 const s3 = mockClient(S3Client);
 const ENV_KEYS = [
@@ -41,23 +41,8 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
-async function replay(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stdout += String(chunk);
-    return true;
-  });
-  vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stderr += String(chunk);
-    return true;
-  });
-  try {
-    const code = await main(['node', 'log-reflector', 'replay', ...args]);
-    return { code, stdout, stderr };
-  } finally {
-    vi.restoreAllMocks();
-  }
+function replay(...args: string[]): Promise<CliRun> {
+  return runCli(['replay', ...args]);
 }
 
 describe('log-reflector replay flags', () => {

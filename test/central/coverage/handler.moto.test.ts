@@ -14,6 +14,7 @@ import {
   emptyTally,
 } from '../../../shared/coverage';
 import { ENROLLED_LIST_KEY } from '../../../shared/enrollment';
+import { cleanupReport, coverageReport, tally } from '../../support/coverage-fixtures';
 import { useMoto } from '../../support/moto';
 
 const REGION = 'eu-west-1';
@@ -27,20 +28,10 @@ const moto = useMoto(REGION);
 let s3: S3Client;
 
 function report(account: string, region: string, overrides: Partial<CoverageReport> = {}): CoverageReport {
-  return {
-    version: 1,
-    account,
-    region,
-    source: 'sweep',
-    startedAt: '2026-06-02T11:00:00.000Z',
-    generatedAt: '2026-06-02T11:05:00.000Z',
-    complete: true,
-    enrollment: 'enabled',
-    filterName: `log-reflector-${region}`,
-    hops: 1,
-    groups: { ...emptyTally(), total: 10, eligible: 10, subscribed: 9, failed: 1 },
+  return coverageReport(account, region, {
+    groups: tally({ total: 10, eligible: 10, subscribed: 9, failed: 1 }),
     ...overrides,
-  };
+  });
 }
 
 async function put(key: string, body: string): Promise<void> {
@@ -220,23 +211,17 @@ describe('coverage aggregator', () => {
   });
 
   it("puts the cleanup workers' reports into the index; an uninstalled stack's old report is never stale, nor missing unless still enrolled (issue 15.3)", async () => {
-    const cleanup = (account: string, overrides: Partial<CleanupReport> = {}): CleanupReport => ({
-      version: 1,
-      account,
-      region: 'eu-west-1',
-      installId: '271845b0',
-      kind: 'uninstall',
-      filterName: 'log-reflector-eu-west-1',
-      state: 'done',
-      pass: 2,
-      requestedAt: '2026-05-20T09:00:00.000Z',
-      generatedAt: '2026-05-20T18:00:00.000Z',
-      runs: 35,
-      removed: 100_000,
-      failed: 0,
-      checked: 130_000,
-      ...overrides,
-    });
+    const cleanup = (account: string, overrides: Partial<CleanupReport> = {}): CleanupReport =>
+      cleanupReport(account, 'eu-west-1', {
+        state: 'done',
+        pass: 2,
+        requestedAt: '2026-05-20T09:00:00.000Z',
+        generatedAt: '2026-05-20T18:00:00.000Z',
+        runs: 35,
+        removed: 100_000,
+        checked: 130_000,
+        ...overrides,
+      });
     // Enrolled: A (live), B (enrolled, but its stack was uninstalled). C left the target OUs.
     await put(
       ENROLLED_LIST_KEY,

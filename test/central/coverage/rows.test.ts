@@ -8,26 +8,17 @@ import {
 } from '../../../central/coverage/rows';
 import { emptyState, type InstanceMemory } from '../../../central/enrollment/state';
 import { type CleanupReport, type CoverageReport, emptyTally } from '../../../shared/coverage';
+import { cleanupReport as cleanup, coverageReport, tally } from '../../support/coverage-fixtures';
 
 const NOW = Date.parse('2026-06-02T12:00:00.000Z');
 const CENTRAL = '222222222222';
 const A = '333333333333';
 
 function report(account: string, region: string, overrides: Partial<CoverageReport> = {}): CoverageReport {
-  return {
-    version: 1,
-    account,
-    region,
-    source: 'sweep',
-    startedAt: '2026-06-02T11:00:00.000Z',
-    generatedAt: '2026-06-02T11:05:00.000Z',
-    complete: true,
-    enrollment: 'enabled',
-    filterName: `log-reflector-${region}`,
-    hops: 1,
-    groups: { ...emptyTally(), total: 4, eligible: 4, subscribed: 4 },
+  return coverageReport(account, region, {
+    groups: tally({ total: 4, eligible: 4, subscribed: 4 }),
     ...overrides,
-  };
+  });
 }
 
 const current = (enrollment?: string): InstanceMemory => ({
@@ -282,26 +273,6 @@ describe('coverageRows: account scope', () => {
     expect(rowFor(old)?.note).toBe('report is stale (sweep not running?)');
   });
 });
-
-function cleanup(account: string, region: string, overrides: Partial<CleanupReport> = {}): CleanupReport {
-  return {
-    version: 1,
-    account,
-    region,
-    installId: '271845b0',
-    kind: 'uninstall',
-    filterName: `log-reflector-${region}`,
-    state: 'removing',
-    pass: 1,
-    requestedAt: '2026-06-02T11:30:00.000Z',
-    generatedAt: '2026-06-02T11:45:00.000Z',
-    runs: 1,
-    removed: 5_120,
-    failed: 0,
-    checked: 5_400,
-    ...overrides,
-  };
-}
 
 describe('coverageRows: the cleanup worker (issue 15.3)', () => {
   const big = { ...emptyTally(), total: 100_000, eligible: 100_000, subscribed: 89_000 };

@@ -8,7 +8,7 @@ vi.mock('../../../member/runtime/clients', async (importOriginal) => {
   return { ...original, createLogsRuntime: (o: never) => withFakePolicies(original.createLogsRuntime(o)) };
 });
 
-import { main } from '../../../central/cli/main';
+import { type CliRun, runCli } from '../../support/cli';
 import { useMoto } from '../../support/moto';
 import { FILTER_NAME, freshAccount, type MotoAccount, REGION, ROLE_ARN } from '../support';
 
@@ -33,20 +33,8 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stdout += String(chunk);
-    return true;
-  });
-  vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stderr += String(chunk);
-    return true;
-  });
-  const code = await main(['node', 'log-reflector', ...args]);
-  vi.restoreAllMocks();
-  return { code, stdout, stderr };
+function cli(...args: string[]): Promise<CliRun> {
+  return runCli(args);
 }
 
 const target = () => [
