@@ -191,6 +191,19 @@ function worker(logs: FakeLogs, clock: ReturnType<typeof virtualClock>, live: ()
   return { handler, state };
 }
 
+/** Runs the worker once every CLEANUP_PERIOD_MS after `outcome` until it finishes (10 runs at most). */
+async function untilFinished(
+  w: ReturnType<typeof worker>,
+  clock: ReturnType<typeof virtualClock>,
+  outcome: Awaited<ReturnType<ReturnType<typeof worker>['handler']>>,
+) {
+  for (let i = 0; outcome.kind !== 'finished' && i < 10; i += 1) {
+    clock.t += CLEANUP_PERIOD_MS;
+    outcome = await w.handler(w.state.job, context);
+  }
+  return outcome;
+}
+
 /** An account with eligible groups, some with a foreign filter, our own log groups and an excluded one. */
 function account(eligible: readonly string[], withOurs: boolean): FakeLogs {
   const logs = new FakeLogs();
@@ -317,11 +330,7 @@ describe('backfill in account scope', () => {
     expect(logs.accountPolicy?.policyName).toBe(FILTER_NAME); // still denied: retried next run
     denied = false;
     clock.t += CLEANUP_PERIOD_MS;
-    let outcome = await w.handler(w.state.job, context);
-    for (let i = 0; outcome.kind !== 'finished' && i < 10; i += 1) {
-      clock.t += CLEANUP_PERIOD_MS;
-      outcome = await w.handler(w.state.job, context);
-    }
+    const outcome = await untilFinished(w, clock, await w.handler(w.state.job, context));
     expect(outcome).toMatchObject({ kind: 'finished', reason: 'done' });
     expect(logs.accountPolicy).toBeUndefined();
     expect(w.state.selfDeleted).toBe(0); // it belongs to the live stack
@@ -809,14 +818,11 @@ describe('the periodic check in account scope: the control plane converges betwe
     expect(logs.accountPolicy).toBeUndefined();
     const w = worker(logs, clock, () => undefined); // the stack is gone
     w.state.job = b.jobs[0];
-    let outcome = await w.handler(w.state.job, context);
+    const first = await w.handler(w.state.job, context);
     // The check's put lands after the Delete (its invocation started before the rule was deleted).
     expect(await b.handler(scheduled(), context)).toMatchObject({ kind: 'checked', policy: 'in-place' });
     expect(logs.accountPolicy?.policyName).toBe(FILTER_NAME);
-    for (let i = 0; outcome.kind !== 'finished' && i < 10; i += 1) {
-      clock.t += CLEANUP_PERIOD_MS;
-      outcome = await w.handler(w.state.job, context);
-    }
+    const outcome = await untilFinished(w, clock, first);
     expect(outcome).toMatchObject({ kind: 'finished', reason: 'done' });
     expect(logs.accountPolicy).toBeUndefined();
   });
@@ -840,11 +846,7 @@ describe('the periodic check in account scope: the control plane converges betwe
     expect(logs.accountPolicy).toBeUndefined();
     expect(w.state.job?.policyName).toBe(FILTER_NAME);
     await b.handler(scheduled(), context); // a check in flight puts it back
-    let outcome: Awaited<ReturnType<typeof w.handler>> = { kind: 'waiting' };
-    for (let i = 0; outcome.kind !== 'finished' && i < 10; i += 1) {
-      clock.t += CLEANUP_PERIOD_MS;
-      outcome = await w.handler(w.state.job, context);
-    }
+    const outcome = await untilFinished(w, clock, { kind: 'waiting' });
     expect(outcome).toMatchObject({ kind: 'finished', reason: 'done' });
     expect(logs.accountPolicy).toBeUndefined();
   });
