@@ -20,6 +20,14 @@ import {
 } from '../../shared/coverage';
 import { ENROLLED_LIST_KEY, type EnrolledList, EnrolledListSchema } from '../../shared/enrollment';
 
+/**
+ * The largest report read. A report is well under 2 KB; the bucket policy lets any organization
+ * account write under its own prefix, so an object there may be anything, GBs included. One
+ * larger than this is reported unreadable without its body being read: the aggregator and the
+ * CLI hold at most this many bytes per lane.
+ */
+export const MAX_REPORT_BYTES = 64 * 1024;
+
 /** Reports read at once by default: S3 serves thousands of GETs a second per prefix; this hides latency. */
 export const DEFAULT_READ_CONCURRENCY = 32;
 
@@ -76,6 +84,12 @@ export async function readReports(
       next += 1;
       try {
         const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+        if (out.ContentLength === undefined || out.ContentLength > MAX_REPORT_BYTES) {
+          (out.Body as { destroy?: () => void } | undefined)?.destroy?.();
+          throw new RangeError(
+            `report is ${out.ContentLength ?? 'of unknown size'} bytes; a report is at most ${MAX_REPORT_BYTES}: not read`,
+          );
+        }
         const body = (await out.Body?.transformToString()) ?? '';
         if (parseCleanupReportKey(key)) cleanups.push(parseCleanupReport(body, key));
         else reports.push(parseCoverageReport(body, key));

@@ -5,7 +5,7 @@
 import { CreateBucketCommand, DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { aggregate } from '../../../central/coverage/handler';
-import { readIndex } from '../../../central/coverage/store';
+import { MAX_REPORT_BYTES, readIndex } from '../../../central/coverage/store';
 import {
   type CleanupReport,
   type CoverageReport,
@@ -86,6 +86,21 @@ beforeEach(async () => {
 });
 
 describe('coverage aggregator', () => {
+  it('does not read a report larger than MAX_REPORT_BYTES (any org account may write its prefix): unreadable, with its size', async () => {
+    await put(coverageReportKey(CENTRAL, 'eu-west-1'), JSON.stringify(report(CENTRAL, 'eu-west-1')));
+    const huge = `{"pad":"${'x'.repeat(MAX_REPORT_BYTES)}"}`;
+    await put(coverageReportKey('333333333333', 'eu-west-1'), huge);
+    const r = recorder();
+    const index = await aggregate(r.deps);
+    expect(index.reports.map((x) => x.account)).toStrictEqual([CENTRAL]);
+    expect(index.unreadable).toStrictEqual([
+      {
+        key: 'coverage/333333333333/eu-west-1.json',
+        reason: `RangeError: report is ${huge.length} bytes; a report is at most ${MAX_REPORT_BYTES}: not read`,
+      },
+    ]);
+  });
+
   it('writes the index and publishes the org-wide metrics, a bad report counted, not fatal', async () => {
     await put(
       ENROLLED_LIST_KEY,
