@@ -16,6 +16,11 @@ export interface EndpointSource {
   get(deadline?: number): Promise<URL>;
   /** Fetches the URL again (after a 401/403). Resolves to undefined when it cannot change. */
   refresh(deadline?: number): Promise<URL | undefined>;
+  /**
+   * The URL if it is already fetched, without waiting (undefined otherwise): lets the sender
+   * write a request in the same turn as its gzip (sender.ts). Optional: `get` alone suffices.
+   */
+  peek?(): URL | undefined;
 }
 
 /** Parses a secret string into the source URL: the URL itself, or JSON `{"url": "…"}`. */
@@ -47,7 +52,7 @@ export function parseEndpoint(text: string, origin: string): URL {
 /** A fixed URL (SUMO_ENDPOINT: local runs and tests). */
 export function staticEndpoint(url: string): EndpointSource {
   const parsed = parseEndpoint(url, 'SUMO_ENDPOINT');
-  return { get: async () => parsed, refresh: async () => undefined };
+  return { get: async () => parsed, refresh: async () => undefined, peek: () => parsed };
 }
 
 /**
@@ -61,6 +66,8 @@ export function secretEndpoint(
   client: SecretsManagerClient | Promise<SecretsManagerClient> | (() => Promise<SecretsManagerClient>),
 ): EndpointSource {
   let current: Promise<URL> | undefined;
+  /** The URL `current` resolved to, once it has. */
+  let known: URL | undefined;
   const fetchOnce = async (signal: AbortSignal | undefined): Promise<URL> => {
     const sm = await (typeof client === 'function' ? client() : client);
     const { GetSecretValueCommand } = await loadSecretsManager();
@@ -80,18 +87,26 @@ export function secretEndpoint(
   let refreshing: Promise<URL> | undefined;
   return {
     get(deadline) {
-      current ??= fetchUrl(deadline).catch((err: unknown) => {
-        current = undefined; // retry on the next call instead of caching the failure
-        throw err;
-      });
+      current ??= fetchUrl(deadline).then(
+        (url) => {
+          known = url;
+          return url;
+        },
+        (err: unknown) => {
+          current = undefined; // retry on the next call instead of caching the failure
+          throw err;
+        },
+      );
       return current;
     },
+    peek: () => known,
     async refresh(deadline) {
       refreshing ??= fetchUrl(deadline).finally(() => {
         refreshing = undefined;
       });
       const url = await refreshing;
       current = Promise.resolve(url);
+      known = url;
       return url;
     },
   };

@@ -529,7 +529,9 @@ export class Http1Pool {
   async post(path: string, headers: string, body: Buffer, timeoutMs: number): Promise<Http1Answer> {
     const until = Date.now() + timeoutMs;
     const head = `POST ${path} HTTP/1.1\r\nHost: ${this.url.host}\r\nContent-Length: ${body.length}\r\n${headers}\r\n`;
-    const conn = await this.acquire(false);
+    // An idle (or new) connection is taken at once, so the request is written in the caller's
+    // turn (sender.ts: a body leaves right after its gzip, not after the batch's last one).
+    const conn = this.tryAcquire(false) ?? (await this.acquire(false));
     const reused = conn.served > 0;
     const first = await this.attempt(conn, head, body, until, timeoutMs);
     if (first.ok) return { status: first.response.status, retryAfter: first.response.retryAfter };
@@ -577,6 +579,13 @@ export class Http1Pool {
   }
 
   private acquire(fresh: boolean): Promise<Connection> {
+    const c = this.tryAcquire(fresh);
+    if (c !== undefined) return Promise.resolve(c);
+    return new Promise<void>((resolve) => this.waiting.push(resolve)).then(() => this.acquire(fresh));
+  }
+
+  /** A connection available now (idle and fresh enough, or a new one within maxSockets). */
+  private tryAcquire(fresh: boolean): Connection | undefined {
     const now = this.now();
     while (!fresh) {
       const c = this.idle.pop();
@@ -587,7 +596,7 @@ export class Http1Pool {
         c.socket.destroy();
         continue;
       }
-      return Promise.resolve(c);
+      return c;
     }
     if (fresh && this.all.size >= this.maxSockets) {
       // Make room for the new connection by closing an idle one rather than wait for it.
@@ -608,9 +617,9 @@ export class Http1Pool {
         this.ca,
       );
       this.all.add(c);
-      return Promise.resolve(c);
+      return c;
     }
-    return new Promise<void>((resolve) => this.waiting.push(resolve)).then(() => this.acquire(fresh));
+    return undefined;
   }
 
   private release(c: Connection): void {

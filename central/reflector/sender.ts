@@ -190,7 +190,10 @@ export class SumoSender {
       }
       let error: LogReflectorError;
       try {
-        const url = await this.endpoint.get(deadline);
+        // Without a wait when the URL is known: with the lean client the request is then
+        // written in this turn, right after its gzip, so the forwarder's pump sends each body
+        // as it is compressed instead of all of them after the last gzip (docs/reflector.md).
+        const url = this.endpoint.peek?.() ?? (await this.endpoint.get(deadline));
         stats.requests++;
         const timeoutMs = Math.min(this.options.requestTimeoutMs, left);
         const answer =

@@ -3,7 +3,9 @@
  * CPU share of the process (Lambda: memory ÷ 1,769 MB). Both placements must send the same
  * bytes; only where the CPU is spent differs.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import net from 'node:net';
+import { gunzipSync } from 'node:zlib';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { staticEndpoint } from '../../../central/reflector/endpoint';
 import {
   cpuShare,
@@ -134,5 +136,32 @@ describe('send window (issue 11)', () => {
     expect(s.window.limit).toBe(5);
     for (let i = 0; i < 20; i++) await s.deliver(chunk, Date.now() + 60_000, stats);
     expect(s.window.limit).toBe(16);
+  });
+  it("writes a body to its socket in the caller's turn, right after its gzip (no wait for the batch's other bodies)", async () => {
+    const s = new SumoSender(staticEndpoint(server.url()), testSenderOptions({ maxSockets: 4 }));
+    senders.push(s);
+    const stats = newSendStats();
+    const write = vi.spyOn(net.Socket.prototype, 'write');
+    try {
+      // Bodies written so far (gzip buffers handed to a socket), read back as text.
+      const written = () =>
+        write.mock.calls
+          .map(([data]) => data)
+          .filter((d): d is Buffer => Buffer.isBuffer(d) && d[0] === 0x1f && d[1] === 0x8b)
+          .map((d) => gunzipSync(d).toString('utf8'));
+      // A new connection (first request), then an idle kept-alive one and a second new one.
+      const first = s.deliver(chunk, Date.now() + 60_000, stats);
+      expect(written()).toEqual([chunk.body.toString('utf8')]);
+      expect(await first).toEqual({ ok: true });
+      const again = [
+        s.deliver(chunk, Date.now() + 60_000, stats),
+        s.deliver(chunk, Date.now() + 60_000, stats),
+      ];
+      expect(written()).toHaveLength(3);
+      expect(await Promise.all(again)).toEqual([{ ok: true }, { ok: true }]);
+      expect(server.accepted()).toHaveLength(3);
+    } finally {
+      write.mockRestore();
+    }
   });
 });
