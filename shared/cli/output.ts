@@ -25,13 +25,19 @@ export interface Progress {
 }
 
 /** A progress bar on stderr, or a no-op when stderr is not a TTY or `quiet` is set. */
-export function progressBar(total: number, label: string, quiet = false): Progress {
-  if (!progressEnabled(quiet)) {
+export function progressBar(
+  total: number,
+  label: string,
+  quiet = false,
+  stream: ProgressStream = process.stderr,
+): Progress {
+  if (!progressEnabled(quiet, stream)) {
     return { tick: () => undefined, stop: () => undefined };
   }
   const bar = new SingleBar({
     format: `${label} [{bar}] {value}/{total} {percentage}% eta {eta}s`,
-    stream: process.stderr,
+    // cli-progress writes with write() and reads isTTY and columns only.
+    stream: stream as NodeJS.WriteStream,
     hideCursor: true,
   });
   bar.start(total, 0);

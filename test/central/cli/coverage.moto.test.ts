@@ -136,6 +136,25 @@ describe('log-reflector coverage (moto)', () => {
     });
   });
 
+  it('draws its progress on stderr when stderr is a terminal, and none with --json', async () => {
+    const wasTTY = process.stderr.isTTY;
+    process.stderr.isTTY = true;
+    try {
+      const table = await cli('--direct', '--central-profile', 'central');
+      expect(table.code).toBe(0);
+      expect(table.stderr).toContain('listing coverage reports: 6');
+      expect(table.stderr).toContain('reading coverage reports [');
+      expect(table.stderr).toContain('6/6 100%');
+      expect(table.stdout).not.toContain('reading coverage reports');
+      const json = await cli('--direct', '--central-profile', 'central', '--json');
+      expect(json.code).toBe(0);
+      expect(json.stderr).not.toContain('coverage reports');
+      expect(() => JSON.parse(json.stdout)).not.toThrow();
+    } finally {
+      process.stderr.isTTY = wasTTY;
+    }
+  });
+
   it('shows ? for the side it cannot read, says why, and exits 1', async () => {
     const noManagement = await cli(
       '--management-profile',

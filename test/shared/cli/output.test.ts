@@ -4,6 +4,7 @@ import {
   formatCsv,
   formatTable,
   type ProgressStream,
+  progressBar,
   progressEnabled,
   statusLine,
 } from '../../../shared/cli/output';
@@ -47,6 +48,31 @@ describe('statusLine', () => {
     expect(stream.written).toStrictEqual([]);
     expect(progressEnabled(true, stream)).toBe(false);
     expect(progressEnabled(false, stream)).toBe(true);
+  });
+});
+
+describe('progressBar', () => {
+  it('draws the label and count on a terminal, ending at the total', () => {
+    const stream = fakeStream(true);
+    const bar = progressBar(3, 'reading coverage reports', false, stream);
+    bar.tick();
+    bar.tick(2);
+    bar.stop();
+    const text = stream.written.join('');
+    expect(text).toContain('reading coverage reports [');
+    expect(text).toContain('0/3 0%');
+    expect(text).toContain('3/3 100%');
+  });
+
+  it.each([
+    ['stderr is not a terminal', false, false],
+    ['quiet (--json)', true, true],
+  ])('writes nothing when %s', (_, isTTY, quiet) => {
+    const stream = fakeStream(isTTY);
+    const bar = progressBar(3, 'reading coverage reports', quiet, stream);
+    bar.tick(3);
+    bar.stop();
+    expect(stream.written).toStrictEqual([]);
   });
 });
 
